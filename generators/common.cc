@@ -1,0 +1,112 @@
+#include "generators/common.h"
+
+namespace halide_lars {
+namespace generators {
+
+using namespace Halide;
+
+namespace {
+// A uint32 constant (Halide's operators take only signed int literals).
+Expr U(uint32_t v) { return Internal::make_const(UInt(32), v); }
+}  // namespace
+
+Expr DecodeF16(const Expr& bits) {
+  Expr h = cast<uint32_t>(bits);
+  Expr sign = (h & U(0x8000)) << 16;
+  Expr em = h & U(0x7fff);  // exponent and mantissa
+  Expr normal = (em << 13) + U((127 - 15) << 23);
+  Expr inf_nan = (em << 13) | U(0x7f800000);
+  // exponent 0: mantissa * 2^-24, a normal f32 (exact).
+  Expr subnormal = reinterpret<uint32_t>(cast<float>(h & U(0x3ff)) * (1.0f / 16777216.0f));
+  Expr mag = select(em < U(0x0400), subnormal, em >= U(0x7c00), inf_nan, normal);
+  return reinterpret<float>(mag | sign);
+}
+
+Expr DecodeBF16(const Expr& bits) { return reinterpret<float>(cast<uint32_t>(bits) << 16); }
+
+Expr EncodeF16(const Expr& f) {
+  Expr u = reinterpret<uint32_t>(f);
+  Expr sign = (u >> 16) & U(0x8000);
+  Expr a = u & U(0x7fffffff);
+  // Normal range: rebias the exponent, round the 13 dropped mantissa bits to nearest even.
+  Expr r = a - U((127 - 15) << 23);
+  Expr normal = (r + U(0x0fff) + ((r >> 13) & U(1))) >> 13;
+  // Below 2^-14: the f16 value is round_even(|f| * 2^24) units of 2^-24 (the product is exact).
+  Expr subnormal = cast<uint32_t>(round(reinterpret<float>(a) * 16777216.0f));
+  Expr mag = select(a > U(0x7f800000), U(0x7e00),   // NaN
+                    a >= U(0x477ff000), U(0x7c00),  // rounds to >= 65520: Inf
+                    a >= U(0x38800000), normal,   // >= 2^-14
+                    subnormal);
+  return cast<uint16_t>(mag | sign);
+}
+
+Expr EncodeBF16(const Expr& f) {
+  Expr u = reinterpret<uint32_t>(f);
+  Expr rounded = (u + U(0x7fff) + ((u >> 16) & U(1))) >> 16;
+  Expr nan = (u >> 16) | U(0x40);
+  return cast<uint16_t>(select((u & U(0x7fffffff)) > U(0x7f800000), nan, rounded));
+}
+
+Expr ToF32(DType d, const Expr& e) {
+  switch (d) {
+    case DType::kF16:
+      return DecodeF16(e);
+    case DType::kBF16:
+      return DecodeBF16(e);
+    case DType::kF32:
+      break;
+  }
+  return cast<float>(e);
+}
+
+Expr FromF32(DType d, const Expr& f) {
+  switch (d) {
+    case DType::kF16:
+      return EncodeF16(f);
+    case DType::kBF16:
+      return EncodeBF16(f);
+    case DType::kF32:
+      break;
+  }
+  return cast<float>(f);
+}
+
+void DefineSumSqMaxAbs(Func acc, const Expr& v) {
+  acc() = Tuple(0.0f, 0.0f);
+  acc() = Tuple(acc()[0] + v * v, max(acc()[1], abs(v)));
+}
+
+void ScheduleReductionCpu(Func acc, const RDom& r, int chunk, int lanes) {
+  RVar ro("ro"), ri("ri"), rio("rio"), rii("rii");
+  Var u("u"), l("l");
+  // Tails: RVar splits are GuardWithIf (never over-read), so any n works, including 0.
+  Func per_chunk = acc.update().split(r.x, ro, ri, chunk).rfactor(ro, u);
+  per_chunk.compute_root().update().parallel(u);
+  Func per_lane = per_chunk.update().split(ri, rio, rii, lanes).rfactor(rii, l);
+  per_lane.compute_at(per_chunk, u).vectorize(l).update().vectorize(l);
+}
+
+void ScheduleReductionGpu(Func acc, const RDom& r, int threads, int items) {
+  RVar ro("ro"), ri("ri"), rio("rio"), rii("rii"), so("so"), si("si");
+  Var u("u"), t("t"), w("w"), wb("wb"), wt("wt");
+  // Level 1: block u reduces threads*items elements; thread t reads t, t+threads, ... (coalesced).
+  Func per_block = acc.update().split(r.x, ro, ri, threads * items).rfactor(ro, u);
+  Func per_thread = per_block.update().split(ri, rio, rii, threads).rfactor(rii, t);
+  per_block.compute_root().gpu_blocks(u).update().gpu_blocks(u);
+  per_thread.compute_at(per_block, u).gpu_threads(t).update().gpu_threads(t);
+  // Level 2: one block of `threads` threads folds the block partials (strided, coalesced).
+  Func folded = acc.update().split(ro, so, si, threads).rfactor(si, w);
+  folded.compute_root()
+      .split(w, wb, wt, threads)
+      .gpu_blocks(wb)
+      .gpu_threads(wt)
+      .update()
+      .split(w, wb, wt, threads)
+      .gpu_blocks(wb)
+      .gpu_threads(wt);
+  // Level 3: a single thread adds the `threads` folded values in a fixed order.
+  acc.compute_root().gpu_single_thread().update().gpu_single_thread();
+}
+
+}  // namespace generators
+}  // namespace halide_lars

@@ -1,0 +1,94 @@
+#include "runtime/device_buffer.h"
+
+#include <cstdlib>
+#include <utility>
+
+#include "HalideRuntimeCuda.h"
+#include "HalideRuntimeOpenCL.h"
+#include "absl/strings/str_cat.h"
+#include "runtime/halide_call.h"
+
+namespace halide_lars {
+
+using internal::CallContext;
+
+absl::StatusOr<DeviceBuffer> DeviceBuffer::Allocate(const Device& device, DType dtype,
+                                                    int64_t numel, const ExecContext& exec) {
+  if (numel < 0 || numel >= (int64_t{1} << 31)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("numel: ", numel, ", expected 0 <= numel < 2^31"));
+  }
+  CallContext ctx;
+  if (absl::Status s = internal::MakeCallContext(device, exec, &ctx); !s.ok()) return s;
+  DeviceBuffer b;
+  b.view_ = TensorView{nullptr, dtype, numel, device};
+  b.exec_ = exec;
+  if (numel == 0) return b;
+  if (device.type == DeviceType::kCPU) {
+    const size_t bytes = (b.view_.bytes() + 63) / 64 * 64;
+    b.view_.data = std::aligned_alloc(64, bytes);
+    if (b.view_.data == nullptr) {
+      return absl::ResourceExhaustedError(absl::StrCat("cannot allocate ", bytes, " bytes"));
+    }
+    return b;
+  }
+  b.dim_ = halide_dimension_t(0, static_cast<int32_t>(numel), 1);
+  b.buffer_.type = internal::HalideType(dtype);
+  b.buffer_.dimensions = 1;
+  b.buffer_.dim = &b.dim_;
+  const halide_device_interface_t* iface = internal::DeviceInterface(device.type);
+  const int rc = iface->device_malloc(&ctx, &b.buffer_, iface);
+  if (rc != halide_error_code_success) {
+    b.buffer_ = halide_buffer_t{};
+    return internal::HalideError(absl::StrCat("allocating ", b.view_.bytes(), " bytes"), rc, ctx);
+  }
+  b.view_.data = reinterpret_cast<void*>(
+      device.type == DeviceType::kCUDA ? halide_cuda_get_device_ptr(&ctx, &b.buffer_)
+                                       : halide_opencl_get_cl_mem(&ctx, &b.buffer_));
+  return b;
+}
+
+DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept { *this = std::move(other); }
+
+DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
+  if (this != &other) {
+    Reset();
+    view_ = other.view_;
+    exec_ = other.exec_;
+    dim_ = other.dim_;
+    buffer_ = other.buffer_;
+    buffer_.dim = &dim_;
+    other.view_ = TensorView{};
+    other.buffer_ = halide_buffer_t{};
+  }
+  return *this;
+}
+
+DeviceBuffer::~DeviceBuffer() { Reset(); }
+
+void DeviceBuffer::Reset() {
+  if (view_.device.type == DeviceType::kCPU) {
+    std::free(view_.data);
+  } else if (buffer_.device_interface != nullptr) {
+    CallContext ctx;
+    if (internal::MakeCallContext(view_.device, exec_, &ctx).ok()) {
+      buffer_.device_interface->device_free(&ctx, &buffer_);
+    }
+  }
+  view_ = TensorView{};
+  buffer_ = halide_buffer_t{};
+}
+
+absl::Status DeviceBuffer::CopyFromHost(const void* src) {
+  CallContext ctx;
+  if (absl::Status s = internal::MakeCallContext(view_.device, exec_, &ctx); !s.ok()) return s;
+  return internal::CopyHostToTensor(src, view_, &ctx);
+}
+
+absl::Status DeviceBuffer::CopyToHost(void* dst) const {
+  CallContext ctx;
+  if (absl::Status s = internal::MakeCallContext(view_.device, exec_, &ctx); !s.ok()) return s;
+  return internal::CopyTensorToHost(view_, dst, &ctx);
+}
+
+}  // namespace halide_lars

@@ -1,0 +1,47 @@
+// An owning, dense 1-D allocation on any device (CPU: 64-byte aligned host memory; CUDA/OpenCL:
+// device memory allocated through Halide's device interface, in the context the kernels use).
+// For tests, examples and callers without a framework of their own. Move-only.
+#ifndef HALIDE_LARS_RUNTIME_DEVICE_BUFFER_H_
+#define HALIDE_LARS_RUNTIME_DEVICE_BUFFER_H_
+
+#include <cstdint>
+
+#include "HalideRuntime.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "runtime/types.h"
+
+namespace halide_lars {
+
+class DeviceBuffer {
+ public:
+  // Uninitialized memory for `numel` elements of `dtype` on `device` (numel may be 0).
+  static absl::StatusOr<DeviceBuffer> Allocate(const Device& device, DType dtype, int64_t numel,
+                                               const ExecContext& exec = {});
+
+  DeviceBuffer() = default;
+  DeviceBuffer(DeviceBuffer&& other) noexcept;
+  DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
+  DeviceBuffer(const DeviceBuffer&) = delete;
+  DeviceBuffer& operator=(const DeviceBuffer&) = delete;
+  ~DeviceBuffer();
+
+  // A view for any halide_lars call; valid while this buffer lives.
+  TensorView view() const { return view_; }
+
+  // Copies view().bytes() bytes from/to host memory (synchronous).
+  absl::Status CopyFromHost(const void* src);
+  absl::Status CopyToHost(void* dst) const;
+
+ private:
+  void Reset();
+
+  TensorView view_;
+  ExecContext exec_;
+  halide_dimension_t dim_{};
+  halide_buffer_t buffer_{};  // GPU allocations only
+};
+
+}  // namespace halide_lars
+
+#endif  // HALIDE_LARS_RUNTIME_DEVICE_BUFFER_H_

@@ -1,0 +1,161 @@
+#include "runtime/halide_call.h"
+
+#include <cstring>
+
+#include "HalideRuntimeCuda.h"
+#include "HalideRuntimeOpenCL.h"
+#include "absl/base/call_once.h"
+#include "absl/strings/str_cat.h"
+#include "runtime/cuda_driver.h"
+#include "runtime/devices.h"
+
+namespace halide_lars {
+namespace internal {
+namespace {
+
+// Halide's default handler prints and aborts. Ours appends the text to the call's context (or,
+// for runtime calls without one, drops it: those paths also return an error code we report).
+void ErrorHandler(void* user_context, const char* msg) {
+  if (user_context == nullptr || msg == nullptr) return;
+  std::string& error = static_cast<CallContext*>(user_context)->error;
+  if (!error.empty()) error += "; ";
+  error += msg;
+  while (!error.empty() && (error.back() == '\n' || error.back() == ' ')) error.pop_back();
+}
+
+// CUDA: run in the caller's context (or the device's primary context), never in a private one
+// Halide would otherwise create, so that device pointers from PyTorch/JAX/cudaMalloc are valid.
+int AcquireCudaContext(void* user_context, void** cu_context, bool create) {
+  auto* ctx = static_cast<CallContext*>(user_context);
+  if (ctx != nullptr && ctx->cuda_context != nullptr) {
+    *cu_context = ctx->cuda_context;
+    return halide_error_code_success;
+  }
+  // Calls without our context (Halide's kernel finalizers at exit): the primary context of the
+  // device, or none.
+  absl::StatusOr<void*> primary = CudaPrimaryContext(ctx != nullptr ? ctx->device.id : 0);
+  *cu_context = primary.ok() ? *primary : nullptr;
+  if (*cu_context == nullptr && create) return halide_error_code_generic_error;
+  return halide_error_code_success;
+}
+
+int ReleaseCudaContext(void* /*user_context*/) { return halide_error_code_success; }
+
+int GetCudaStream(void* user_context, void* /*cu_context*/, void** stream) {
+  auto* ctx = static_cast<CallContext*>(user_context);
+  *stream = ctx != nullptr ? ctx->cuda_stream : nullptr;
+  return halide_error_code_success;
+}
+
+void InstallHandlers() {
+  static absl::once_flag once;
+  absl::call_once(once, [] {
+    halide_set_error_handler(ErrorHandler);
+    halide_set_cuda_acquire_context(AcquireCudaContext);
+    halide_set_cuda_release_context(ReleaseCudaContext);
+    halide_set_cuda_get_stream(GetCudaStream);
+  });
+}
+
+}  // namespace
+
+absl::Status MakeCallContext(const Device& device, const ExecContext& exec, CallContext* out) {
+  InstallHandlers();
+  if (absl::Status s = DeviceStatus(device); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(DeviceName(device), ": ", s.message()));
+  }
+  out->device = device;
+  out->error.clear();
+  out->cuda_context = nullptr;
+  out->cuda_stream = nullptr;
+  if (device.type == DeviceType::kCUDA) {
+    out->cuda_stream = exec.cuda_stream;
+    if (exec.cuda_context != nullptr) {
+      out->cuda_context = exec.cuda_context;
+    } else {
+      absl::StatusOr<void*> primary = CudaPrimaryContext(device.id);
+      if (!primary.ok()) return primary.status();
+      out->cuda_context = *primary;
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HalideError(absl::string_view what, int rc, const CallContext& ctx) {
+  if (rc == halide_error_code_success) return absl::OkStatus();
+  return absl::InternalError(absl::StrCat(what, " on ", DeviceName(ctx.device), ": Halide error ",
+                                          rc, ctx.error.empty() ? "" : ": ", ctx.error));
+}
+
+const halide_device_interface_t* DeviceInterface(DeviceType type) {
+  switch (type) {
+    case DeviceType::kCUDA:
+      return halide_cuda_device_interface();
+    case DeviceType::kOpenCL:
+      return halide_opencl_device_interface();
+    case DeviceType::kCPU:
+      break;
+  }
+  return nullptr;
+}
+
+halide_type_t HalideType(DType d) {
+  return d == DType::kF32 ? halide_type_t(halide_type_float, 32) : halide_type_t(halide_type_uint, 16);
+}
+
+BufferView::BufferView(const TensorView& t, CallContext* ctx) : ctx_(ctx) {
+  dim_ = halide_dimension_t(0, static_cast<int32_t>(t.numel), 1);
+  std::memset(&buffer_, 0, sizeof(buffer_));
+  buffer_.type = HalideType(t.dtype);
+  buffer_.dimensions = 1;
+  buffer_.dim = &dim_;
+  interface_ = DeviceInterface(t.device.type);
+  if (interface_ == nullptr) {
+    buffer_.host = static_cast<uint8_t*>(t.data);
+    return;
+  }
+  const int rc = interface_->wrap_native(ctx_, &buffer_, reinterpret_cast<uint64_t>(t.data),
+                                         interface_);
+  wrapped_ = rc == halide_error_code_success;
+  status_ = HalideError("wrapping a device tensor", rc, *ctx_);
+}
+
+BufferView::~BufferView() {
+  if (wrapped_) interface_->detach_native(ctx_, &buffer_);
+}
+
+absl::Status CopyHostToTensor(const void* src, const TensorView& dst, CallContext* ctx) {
+  if (dst.numel == 0) return absl::OkStatus();
+  if (dst.device.type == DeviceType::kCPU) {
+    std::memcpy(dst.data, src, dst.bytes());
+    return absl::OkStatus();
+  }
+  BufferView view(dst, ctx);
+  if (!view.status().ok()) return view.status();
+  halide_buffer_t* b = view.raw();
+  b->host = static_cast<uint8_t*>(const_cast<void*>(src));
+  b->set_host_dirty(true);
+  int rc = b->device_interface->copy_to_device(ctx, b, b->device_interface);
+  if (rc == halide_error_code_success) rc = b->device_interface->device_sync(ctx, b);
+  b->host = nullptr;
+  return HalideError("copying host memory to the device", rc, *ctx);
+}
+
+absl::Status CopyTensorToHost(const TensorView& src, void* dst, CallContext* ctx) {
+  if (src.numel == 0) return absl::OkStatus();
+  if (src.device.type == DeviceType::kCPU) {
+    std::memcpy(dst, src.data, src.bytes());
+    return absl::OkStatus();
+  }
+  BufferView view(src, ctx);
+  if (!view.status().ok()) return view.status();
+  halide_buffer_t* b = view.raw();
+  b->host = static_cast<uint8_t*>(dst);
+  b->set_device_dirty(true);
+  const int rc = b->device_interface->copy_to_host(ctx, b);
+  b->host = nullptr;
+  return HalideError("copying device memory to the host", rc, *ctx);
+}
+
+}  // namespace internal
+}  // namespace halide_lars

@@ -1,0 +1,56 @@
+#include "runtime/registry.h"
+
+#include <type_traits>
+
+#include "absl/strings/str_cat.h"
+#include "generators/all_kernels.h"  // generated: every header named in kernels.inc
+
+namespace halide_lars {
+namespace {
+
+constexpr Op kOp_norms = Op::kNorms;
+constexpr DType kDType_f32 = DType::kF32;
+constexpr DType kDType_f16 = DType::kF16;
+constexpr DType kDType_bf16 = DType::kBF16;
+constexpr DeviceType kDevice_cpu = DeviceType::kCPU;
+constexpr DeviceType kDevice_cuda = DeviceType::kCUDA;
+constexpr DeviceType kDevice_opencl = DeviceType::kOpenCL;
+
+// Every row's generated symbol must have exactly its op's signature.
+#define LARS_KERNEL(op, dtype, backend)                                                   \
+  static_assert(std::is_same_v<decltype(&op##_##dtype##_##backend),                       \
+                               KernelSignature<kOp_##op>::type>,                          \
+                #op "_" #dtype "_" #backend " does not match KernelSignature<" #op ">");
+#include "runtime/kernels.inc"
+#undef LARS_KERNEL
+
+}  // namespace
+
+absl::string_view OpName(Op op) {
+  switch (op) {
+    case Op::kNorms:
+      return "norms";
+  }
+  return "unknown";
+}
+
+const std::vector<KernelInfo>& AllKernels() {
+  static const std::vector<KernelInfo>* kernels = new std::vector<KernelInfo>{
+#define LARS_KERNEL(op, dtype, backend)                                     \
+  KernelInfo{kOp_##op, kDType_##dtype, kDevice_##backend, #op "_" #dtype "_" #backend, \
+             reinterpret_cast<void (*)()>(&op##_##dtype##_##backend)},
+#include "runtime/kernels.inc"
+#undef LARS_KERNEL
+  };
+  return *kernels;
+}
+
+absl::StatusOr<const KernelInfo*> FindKernelInfo(Op op, DType dtype, DeviceType device) {
+  for (const KernelInfo& k : AllKernels()) {
+    if (k.op == op && k.dtype == dtype && k.device == device) return &k;
+  }
+  return absl::UnimplementedError(absl::StrCat("no ", OpName(op), " kernel for dtype ",
+                                               DTypeName(dtype), " on ", DeviceTypeName(device)));
+}
+
+}  // namespace halide_lars

@@ -1,0 +1,38 @@
+#include "runtime/types.h"
+
+#include "absl/strings/str_cat.h"
+
+namespace halide_lars {
+
+absl::string_view DTypeName(DType d) {
+  switch (d) {
+    case DType::kF32:
+      return "f32";
+    case DType::kF16:
+      return "f16";
+    case DType::kBF16:
+      return "bf16";
+  }
+  return "unknown";
+}
+
+size_t DTypeSize(DType d) { return d == DType::kF32 ? 4 : 2; }
+
+absl::string_view DeviceTypeName(DeviceType t) {
+  switch (t) {
+    case DeviceType::kCPU:
+      return "cpu";
+    case DeviceType::kCUDA:
+      return "cuda";
+    case DeviceType::kOpenCL:
+      return "opencl";
+  }
+  return "unknown";
+}
+
+std::string DeviceName(const Device& d) {
+  if (d.type == DeviceType::kCUDA) return absl::StrCat("cuda:", d.id);
+  return std::string(DeviceTypeName(d.type));
+}
+
+}  // namespace halide_lars

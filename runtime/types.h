@@ -1,0 +1,58 @@
+// Element types, devices and the non-owning tensor view every halide_lars API takes.
+#ifndef HALIDE_LARS_RUNTIME_TYPES_H_
+#define HALIDE_LARS_RUNTIME_TYPES_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "absl/strings/string_view.h"
+
+namespace halide_lars {
+
+// Element type of a tensor. f16/bf16 are IEEE binary16 / bfloat16 bit patterns.
+enum class DType { kF32, kF16, kBF16 };
+
+absl::string_view DTypeName(DType d);  // "f32", "f16", "bf16"
+size_t DTypeSize(DType d);             // bytes per element
+
+enum class DeviceType { kCPU, kCUDA, kOpenCL };
+
+absl::string_view DeviceTypeName(DeviceType t);  // "cpu", "cuda", "opencl"
+
+struct Device {
+  DeviceType type = DeviceType::kCPU;
+  int id = 0;  // CUDA ordinal; ignored for CPU; OpenCL: the device Halide's context uses
+
+  static Device Cpu() { return {DeviceType::kCPU, 0}; }
+  static Device Cuda(int ordinal = 0) { return {DeviceType::kCUDA, ordinal}; }
+  static Device OpenCL() { return {DeviceType::kOpenCL, 0}; }
+  bool operator==(const Device& o) const { return type == o.type && id == o.id; }
+  bool operator!=(const Device& o) const { return !(*this == o); }
+};
+
+std::string DeviceName(const Device& d);  // "cpu", "cuda:0", "opencl"
+
+// A borrowed, dense 1-D tensor. `data` is a host pointer (CPU), a CUdeviceptr (CUDA) or a cl_mem
+// (OpenCL). halide_lars never frees it and never keeps it past the call it was passed to.
+struct TensorView {
+  void* data = nullptr;
+  DType dtype = DType::kF32;
+  int64_t numel = 0;
+  Device device;
+
+  size_t bytes() const { return static_cast<size_t>(numel) * DTypeSize(dtype); }
+};
+
+// Where and how a call runs. CUDA: the caller's CUcontext and CUstream (both optional: a null
+// context means the device's primary context, as the CUDA runtime, PyTorch and JAX use; a null
+// stream means that context's default stream). Kernels are queued on the stream and the call
+// returns without synchronizing.
+struct ExecContext {
+  void* cuda_context = nullptr;  // CUcontext
+  void* cuda_stream = nullptr;   // CUstream
+};
+
+}  // namespace halide_lars
+
+#endif  // HALIDE_LARS_RUNTIME_TYPES_H_

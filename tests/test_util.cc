@@ -1,0 +1,95 @@
+#include "tests/test_util.h"
+
+#include <cstring>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "runtime/devices.h"
+#include "tests/reference/reference.h"
+
+namespace halide_lars {
+namespace testing {
+
+const std::vector<int64_t>& EdgeSizes() {
+  static const std::vector<int64_t> sizes = {0, 1, 7, 255, 256, 257, 4095, 4096, 4097,
+                                             (1 << 20) + 3};
+  return sizes;
+}
+
+HostTensor RandomTensor(DType dtype, int64_t n, uint32_t seed, double scale) {
+  HostTensor t;
+  t.dtype = dtype;
+  t.bytes.resize(static_cast<size_t>(n) * DTypeSize(dtype));
+  t.values.resize(n);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  for (int64_t i = 0; i < n; ++i) {
+    const float f = static_cast<float>(dist(rng) * scale);
+    switch (dtype) {
+      case DType::kF32:
+        std::memcpy(&t.bytes[4 * i], &f, 4);
+        t.values[i] = f;
+        break;
+      case DType::kF16: {
+        const uint16_t h = reference::F32ToF16Bits(f);
+        std::memcpy(&t.bytes[2 * i], &h, 2);
+        t.values[i] = reference::F16BitsToF32(h);
+        break;
+      }
+      case DType::kBF16: {
+        const uint16_t b = reference::F32ToBF16Bits(f);
+        std::memcpy(&t.bytes[2 * i], &b, 2);
+        t.values[i] = reference::BF16BitsToF32(b);
+        break;
+      }
+    }
+  }
+  return t;
+}
+
+DeviceBuffer ToDevice(const HostTensor& t, const Device& device) {
+  absl::StatusOr<DeviceBuffer> b = DeviceBuffer::Allocate(device, t.dtype, t.numel());
+  EXPECT_TRUE(b.ok()) << b.status();
+  if (!b.ok()) return DeviceBuffer();
+  absl::Status s = b->CopyFromHost(t.bytes.data());
+  EXPECT_TRUE(s.ok()) << s;
+  return std::move(*b);
+}
+
+std::vector<float> ReadF32(const DeviceBuffer& b) {
+  std::vector<float> out(b.view().numel);
+  absl::Status s = b.CopyToHost(out.data());
+  EXPECT_TRUE(s.ok()) << s;
+  return out;
+}
+
+DeviceRequirement Require(DeviceType type) {
+  DeviceRequirement r;
+  switch (type) {
+    case DeviceType::kCPU:
+      r.run = true;
+      break;
+    case DeviceType::kCUDA: {
+      absl::Status s = CudaStatus();
+      r.run = s.ok();
+      if (!r.run) r.reason = absl::StrCat("no CUDA device: ", s.message());
+      break;
+    }
+    case DeviceType::kOpenCL: {
+      absl::Status s = OpenCLStatus();
+      r.run = s.ok();
+      r.fail = !s.ok();
+      if (r.fail) {
+        r.reason = absl::StrCat(
+            "OpenCL is required to test the GPU schedules on the CPU: ", s.message(),
+            ". Run ./setup.sh or apt-get install pocl-opencl-icd ocl-icd-opencl-dev");
+      }
+      break;
+    }
+  }
+  return r;
+}
+
+}  // namespace testing
+}  // namespace halide_lars

@@ -1,0 +1,57 @@
+// Test helpers: random tensors of any dtype on any device, device checks with reasons.
+#ifndef HALIDE_LARS_TESTS_TEST_UTIL_H_
+#define HALIDE_LARS_TESTS_TEST_UTIL_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "runtime/device_buffer.h"
+#include "runtime/types.h"
+
+namespace halide_lars {
+namespace testing {
+
+// The size list of DESIGN.md (tile edges, primes, large+3).
+const std::vector<int64_t>& EdgeSizes();
+
+// Host-side tensor data in a given dtype: raw bytes plus the exact values they represent.
+struct HostTensor {
+  DType dtype = DType::kF32;
+  std::vector<uint8_t> bytes;
+  std::vector<double> values;  // what the stored elements are, exactly
+  int64_t numel() const { return static_cast<int64_t>(values.size()); }
+};
+
+// Uniform values in [-scale, scale) rounded to `dtype`, deterministic in `seed`.
+HostTensor RandomTensor(DType dtype, int64_t n, uint32_t seed, double scale = 1.0);
+
+// Copies a host tensor onto `device` (aborts the test on failure).
+DeviceBuffer ToDevice(const HostTensor& t, const Device& device);
+
+// Reads back n f32 values from a device tensor.
+std::vector<float> ReadF32(const DeviceBuffer& b);
+
+// For a device type: OK if tests must run there; a skip reason for CUDA without a GPU; an
+// error naming the packages to install for OpenCL (pocl is required on every test run).
+struct DeviceRequirement {
+  bool run = false;
+  bool fail = false;
+  std::string reason;
+};
+DeviceRequirement Require(DeviceType type);
+
+}  // namespace testing
+}  // namespace halide_lars
+
+// Skips (CUDA without a GPU) or fails (OpenCL without pocl) the current test, with the reason.
+#define LARS_REQUIRE_DEVICE(type)                                             \
+  do {                                                                        \
+    ::halide_lars::testing::DeviceRequirement lars_req_ =                     \
+        ::halide_lars::testing::Require(type);                                \
+    if (lars_req_.fail) FAIL() << lars_req_.reason;                           \
+    if (!lars_req_.run) GTEST_SKIP() << lars_req_.reason;                     \
+  } while (0)
+
+#endif  // HALIDE_LARS_TESTS_TEST_UTIL_H_
