@@ -59,6 +59,7 @@ TEST_P(NormsTest, MatchesFloat64ReferenceOnEdgeSizes) {
   LARS_REQUIRE_DEVICE(GetParam()->device);
   for (int64_t n : EdgeSizes()) {
     HostTensor x = RandomTensor(dtype(), n, 1000 + static_cast<uint32_t>(n));
+    testing::SetTailSentinel(&x);
     DeviceBuffer xb = testing::ToDevice(x, device());
     EXPECT_TRUE(NormsMatchReference(RunNorms(xb), reference::Norms(x.values))) << "n=" << n;
   }

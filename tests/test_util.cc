@@ -48,6 +48,28 @@ HostTensor RandomTensor(DType dtype, int64_t n, uint32_t seed, double scale) {
   return t;
 }
 
+void SetTailSentinel(HostTensor* t, double value) {
+  if (t->numel() == 0) return;
+  const int64_t i = t->numel() - 1;
+  const float f = static_cast<float>(value);
+  t->values[i] = value;
+  switch (t->dtype) {
+    case DType::kF32:
+      std::memcpy(&t->bytes[4 * i], &f, 4);
+      break;
+    case DType::kF16: {
+      const uint16_t h = reference::F32ToF16Bits(f);
+      std::memcpy(&t->bytes[2 * i], &h, 2);
+      break;
+    }
+    case DType::kBF16: {
+      const uint16_t b = reference::F32ToBF16Bits(f);
+      std::memcpy(&t->bytes[2 * i], &b, 2);
+      break;
+    }
+  }
+}
+
 DeviceBuffer ToDevice(const HostTensor& t, const Device& device) {
   absl::StatusOr<DeviceBuffer> b = DeviceBuffer::Allocate(device, t.dtype, t.numel());
   EXPECT_TRUE(b.ok()) << b.status();
