@@ -6,6 +6,14 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/cuda_driver.h"
+#include "runtime/device_buffer.h"
+#include "runtime/halide_call.h"
+
+// Halide's OpenCL runtime (weak symbols, not in its public headers): the context and queue it
+// creates and uses for every OpenCL pipeline.
+extern "C" int halide_acquire_cl_context(void* user_context, void** ctx, void** queue,
+                                         bool create);
+extern "C" int halide_release_cl_context(void* user_context);
 
 namespace halide_lars {
 namespace {
@@ -85,6 +93,24 @@ absl::Status DeviceStatus(const Device& device) {
       return OpenCLStatus();
   }
   return absl::InvalidArgumentError("unknown device type");
+}
+
+absl::StatusOr<OpenCLHandles> GetOpenCLHandles() {
+  internal::CallContext ctx;
+  if (absl::Status s = internal::MakeCallContext(Device::OpenCL(), {}, &ctx); !s.ok()) return s;
+  {
+    // Halide resolves its OpenCL entry points on first use of a buffer, not in
+    // halide_acquire_cl_context: a one-element allocation makes sure they are loaded.
+    absl::StatusOr<DeviceBuffer> warm = DeviceBuffer::Allocate(Device::OpenCL(), DType::kF32, 1);
+    if (!warm.ok()) return warm.status();
+  }
+  OpenCLHandles h;
+  const int rc = halide_acquire_cl_context(&ctx, &h.context, &h.queue, true);
+  if (rc == 0) halide_release_cl_context(&ctx);
+  if (absl::Status s = internal::HalideError("creating the OpenCL context", rc, ctx); !s.ok()) {
+    return s;
+  }
+  return h;
 }
 
 std::vector<Device> AvailableDevices() {

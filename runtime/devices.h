@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "runtime/types.h"
 
 namespace halide_lars {
@@ -22,6 +23,16 @@ inline bool CudaAvailable() { return CudaStatus().ok(); }
 // ocl-icd-opencl-dev); with only libOpenCL.so.1 present it preloads that instead.
 absl::Status OpenCLStatus();
 inline bool OpenCLAvailable() { return OpenCLStatus().ok(); }
+
+// The cl_context and cl_command_queue halide_lars's OpenCL kernels run in (created on first use
+// on the platform/device Halide selects: HL_OCL_PLATFORM_NAME, HL_OCL_DEVICE_TYPE). Create the
+// cl_mem objects you pass as OpenCL TensorViews in this context; kernels are enqueued on this
+// queue, in order. Unavailable without OpenCL.
+struct OpenCLHandles {
+  void* context = nullptr;  // cl_context
+  void* queue = nullptr;    // cl_command_queue
+};
+absl::StatusOr<OpenCLHandles> GetOpenCLHandles();
 
 // OK when a kernel for `device` can run here (CPU always).
 absl::Status DeviceStatus(const Device& device);

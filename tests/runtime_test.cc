@@ -1,5 +1,7 @@
 // runtime/: device probes, device buffers, the registry, and bad input to the kernel calls
 // (clear absl::Status, nothing written, no crash).
+#include <dlfcn.h>
+
 #include <cstring>
 #include <vector>
 
@@ -85,6 +87,37 @@ INSTANTIATE_TEST_SUITE_P(Backends, DeviceBufferTest,
                          [](const ::testing::TestParamInfo<DeviceType>& info) {
                            return std::string(DeviceTypeName(info.param));
                          });
+
+// A cl_mem the caller created itself (in halide_lars's context) is a valid OpenCL TensorView.
+TEST(OpenCLInterop, ForeignClMemInHalidesContext) {
+  LARS_REQUIRE_DEVICE(DeviceType::kOpenCL);
+  absl::StatusOr<OpenCLHandles> h = GetOpenCLHandles();
+  ASSERT_TRUE(h.ok()) << h.status();
+  ASSERT_NE(h->context, nullptr);
+  ASSERT_NE(h->queue, nullptr);
+  void* cl = dlopen("libOpenCL.so", RTLD_NOW | RTLD_GLOBAL);
+  ASSERT_NE(cl, nullptr);
+  using CreateBuffer = void* (*)(void*, uint64_t, size_t, void*, int32_t*);
+  using Release = int32_t (*)(void*);
+  auto create = reinterpret_cast<CreateBuffer>(dlsym(cl, "clCreateBuffer"));
+  auto release = reinterpret_cast<Release>(dlsym(cl, "clReleaseMemObject"));
+  ASSERT_TRUE(create && release);
+  std::vector<float> host(1000);
+  for (int i = 0; i < 1000; ++i) host[i] = 0.5f * (i % 7) - 1.0f;
+  constexpr uint64_t kReadWriteCopyHost = (1 << 0) | (1 << 5);  // CL_MEM_READ_WRITE|COPY_HOST_PTR
+  int32_t err = 0;
+  void* mem = create(h->context, kReadWriteCopyHost, host.size() * 4, host.data(), &err);
+  ASSERT_EQ(err, 0);
+  absl::StatusOr<DeviceBuffer> out = DeviceBuffer::Allocate(Device::OpenCL(), DType::kF32, 2);
+  ASSERT_TRUE(out.ok());
+  ASSERT_TRUE(SumSqMaxAbs(TensorView{mem, DType::kF32, 1000, Device::OpenCL()}, out->view()).ok());
+  double ss = 0;
+  for (float v : host) ss += double(v) * v;
+  const std::vector<float> got = testing::ReadF32(*out);
+  EXPECT_NEAR(got[0], ss, 1e-5 * ss);
+  EXPECT_EQ(got[1], 2.0f);
+  release(mem);
+}
 
 TEST(DeviceBuffer, RejectsBadSizes) {
   EXPECT_EQ(DeviceBuffer::Allocate(Device::Cpu(), DType::kF32, -1).status().code(),
