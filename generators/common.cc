@@ -76,6 +76,13 @@ void DefineSumSqMaxAbs(Func acc, const Expr& v) {
   acc() = Tuple(acc()[0] + v * v, max(acc()[1], abs(v)));
 }
 
+void DefineSums(Func acc, const std::vector<Expr>& terms) {
+  std::vector<Expr> zeros(terms.size(), Expr(0.0f)), updates;
+  acc() = Tuple(zeros);
+  for (size_t i = 0; i < terms.size(); ++i) updates.push_back(acc()[i] + terms[i]);
+  acc() = Tuple(updates);
+}
+
 void ScheduleReductionCpu(Func acc, const RDom& r, int chunk, int lanes) {
   RVar ro("ro"), ri("ri"), rio("rio"), rii("rii");
   Var u("u"), l("l");

@@ -3,8 +3,22 @@
 #define HALIDE_LARS_GENERATORS_COMMON_H_
 
 #include <cstdint>
+#include <vector>
 
 #include "Halide.h"
+
+// Brings the Generator<Self> members templated generator classes use into scope (dependent
+// base: unqualified Input/Output would otherwise name Halide's unrelated Halide::Output enum).
+#define LARS_GENERATOR_ALIASES(Self)                     \
+  using Base = Generator<Self>;                          \
+  using Base::auto_schedule;                             \
+  using Base::get_target;                                \
+  template <typename T2>                                 \
+  using Input = typename Base::template Input<T2>;       \
+  template <typename T2>                                 \
+  using Output = typename Base::template Output<T2>;     \
+  template <typename T2>                                 \
+  using GeneratorParam = typename Base::template GeneratorParam<T2>
 
 namespace halide_lars {
 namespace generators {
@@ -42,6 +56,9 @@ Halide::Expr FromF32(DType d, const Halide::Expr& f);
 // Sum of squares and max |v| of `v` over `r`, as one Tuple reduction {Σv², max|v|} that
 // rfactor can split (both components are associative and independent).
 void DefineSumSqMaxAbs(Halide::Func acc, const Halide::Expr& v);
+
+// Σ over the reduction of each of `terms`, as one Tuple reduction (fp32) rfactor can split.
+void DefineSums(Halide::Func acc, const std::vector<Halide::Expr>& terms);
 
 // Deterministic two-level reduction schedules for a 0-d Tuple reduction `acc` over the
 // single-dimension RDom `r` (fixed-order combines, no atomics: results depend only on n).

@@ -12,15 +12,7 @@ using namespace Halide;
 template <DType D>
 class Norms : public Generator<Norms<D>> {
  public:
-  using Base = Generator<Norms<D>>;
-  using Base::auto_schedule;
-  using Base::get_target;
-  template <typename T2>
-  using Input = typename Base::template Input<T2>;
-  template <typename T2>
-  using Output = typename Base::template Output<T2>;
-  template <typename T2>
-  using GeneratorParam = typename Base::template GeneratorParam<T2>;
+  LARS_GENERATOR_ALIASES(Norms<D>);
 
   // CPU: elements per parallel task, fp32 accumulator lanes per task.
   GeneratorParam<int> chunk{"chunk", 1 << 15};

@@ -9,6 +9,9 @@ namespace halide_lars {
 namespace {
 
 constexpr Op kOp_norms = Op::kNorms;
+constexpr Op kOp_lars_norms = Op::kLarsNorms;
+constexpr Op kOp_lars_update = Op::kLarsUpdate;
+constexpr Op kOp_percentile_clip = Op::kPercentileClip;
 constexpr DType kDType_f32 = DType::kF32;
 constexpr DType kDType_f16 = DType::kF16;
 constexpr DType kDType_bf16 = DType::kBF16;
@@ -30,6 +33,12 @@ absl::string_view OpName(Op op) {
   switch (op) {
     case Op::kNorms:
       return "norms";
+    case Op::kLarsNorms:
+      return "lars_norms";
+    case Op::kLarsUpdate:
+      return "lars_update";
+    case Op::kPercentileClip:
+      return "percentile_clip";
   }
   return "unknown";
 }

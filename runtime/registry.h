@@ -13,7 +13,7 @@
 namespace halide_lars {
 
 // Signatures of the generated pipelines, per op (user_context first: every pipeline has it).
-enum class Op { kNorms };
+enum class Op { kNorms, kLarsNorms, kLarsUpdate, kPercentileClip };
 absl::string_view OpName(Op op);  // "norms"
 
 template <Op op>
@@ -22,6 +22,28 @@ template <>
 struct KernelSignature<Op::kNorms> {
   // (user_context, x, out[2] = {Σx², max|x|})
   using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*);
+};
+
+template <>
+struct KernelSignature<Op::kLarsNorms> {
+  // (uc, p, g, m, gscale[1], momentum, dampening, weight_decay, nesterov, first_step,
+  //  out[3] = {Σp², Σu², Σg²})
+  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, float, float, float, bool, bool, halide_buffer_t*);
+};
+template <>
+struct KernelSignature<Op::kLarsUpdate> {
+  // (uc, p, g, m, gscale[1], norms[3], lr, momentum, dampening, weight_decay, nesterov,
+  //  first_step, trust_mode, max_unorm, trust_coefficient, eps, p_out, m_out)
+  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, halide_buffer_t*, float, float, float, float, bool, bool,
+                       int32_t, float, float, float, halide_buffer_t*, halide_buffer_t*);
+};
+template <>
+struct KernelSignature<Op::kPercentileClip> {
+  // (uc, ring[100], gnorm[>=1], step, percentile, ring_out[100], gscale[1])
+  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, int32_t, int32_t,
+                       halide_buffer_t*, halide_buffer_t*);
 };
 
 struct KernelInfo {

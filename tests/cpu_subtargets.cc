@@ -20,6 +20,9 @@ namespace testing {
 namespace {
 
 constexpr Op kOp_norms = Op::kNorms;
+constexpr Op kOp_lars_norms = Op::kLarsNorms;
+constexpr Op kOp_lars_update = Op::kLarsUpdate;
+constexpr Op kOp_percentile_clip = Op::kPercentileClip;
 constexpr DType kDType_f32 = DType::kF32;
 constexpr DType kDType_f16 = DType::kF16;
 constexpr DType kDType_bf16 = DType::kBF16;

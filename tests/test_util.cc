@@ -18,14 +18,20 @@ const std::vector<int64_t>& EdgeSizes() {
 }
 
 HostTensor RandomTensor(DType dtype, int64_t n, uint32_t seed, double scale) {
-  HostTensor t;
-  t.dtype = dtype;
-  t.bytes.resize(static_cast<size_t>(n) * DTypeSize(dtype));
-  t.values.resize(n);
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
-  for (int64_t i = 0; i < n; ++i) {
-    const float f = static_cast<float>(dist(rng) * scale);
+  std::vector<double> values(n);
+  for (double& v : values) v = static_cast<float>(dist(rng) * scale);
+  return FromValues(dtype, values);
+}
+
+HostTensor FromValues(DType dtype, const std::vector<double>& values) {
+  HostTensor t;
+  t.dtype = dtype;
+  t.bytes.resize(values.size() * DTypeSize(dtype));
+  t.values.resize(values.size());
+  for (size_t i = 0; i < values.size(); ++i) {
+    const float f = static_cast<float>(values[i]);
     switch (dtype) {
       case DType::kF32:
         std::memcpy(&t.bytes[4 * i], &f, 4);
@@ -48,26 +54,31 @@ HostTensor RandomTensor(DType dtype, int64_t n, uint32_t seed, double scale) {
   return t;
 }
 
-void SetTailSentinel(HostTensor* t, double value) {
-  if (t->numel() == 0) return;
-  const int64_t i = t->numel() - 1;
-  const float f = static_cast<float>(value);
-  t->values[i] = value;
-  switch (t->dtype) {
-    case DType::kF32:
-      std::memcpy(&t->bytes[4 * i], &f, 4);
-      break;
-    case DType::kF16: {
-      const uint16_t h = reference::F32ToF16Bits(f);
-      std::memcpy(&t->bytes[2 * i], &h, 2);
-      break;
-    }
-    case DType::kBF16: {
-      const uint16_t b = reference::F32ToBF16Bits(f);
-      std::memcpy(&t->bytes[2 * i], &b, 2);
-      break;
+std::vector<double> ReadValues(const DeviceBuffer& b) {
+  const TensorView v = b.view();
+  std::vector<uint8_t> bytes(v.bytes());
+  absl::Status s = b.CopyToHost(bytes.data());
+  EXPECT_TRUE(s.ok()) << s;
+  std::vector<double> out(v.numel);
+  for (int64_t i = 0; i < v.numel; ++i) {
+    if (v.dtype == DType::kF32) {
+      float f;
+      std::memcpy(&f, &bytes[4 * i], 4);
+      out[i] = f;
+    } else {
+      uint16_t h;
+      std::memcpy(&h, &bytes[2 * i], 2);
+      out[i] = v.dtype == DType::kF16 ? reference::F16BitsToF32(h) : reference::BF16BitsToF32(h);
     }
   }
+  return out;
+}
+
+void SetTailSentinel(HostTensor* t, double value) {
+  if (t->numel() == 0) return;
+  std::vector<double> values = t->values;
+  values.back() = value;
+  *t = FromValues(t->dtype, values);
 }
 
 DeviceBuffer ToDevice(const HostTensor& t, const Device& device) {

@@ -27,6 +27,12 @@ struct HostTensor {
 // Uniform values in [-scale, scale) rounded to `dtype`, deterministic in `seed`.
 HostTensor RandomTensor(DType dtype, int64_t n, uint32_t seed, double scale = 1.0);
 
+// Values rounded to `dtype` (through fp32, to nearest even).
+HostTensor FromValues(DType dtype, const std::vector<double>& values);
+
+// The exact values a device tensor of any dtype holds.
+std::vector<double> ReadValues(const DeviceBuffer& b);
+
 // Sets the last element to `value` (exactly representable in every dtype, e.g. 2.5) so that a
 // kernel that drops or double-counts the tail changes max |x| and Σx² far beyond tolerance.
 void SetTailSentinel(HostTensor* t, double value = 2.5);

@@ -1,0 +1,44 @@
+// The LARS step of ../shared/lars_spec.md as Halide expressions: the one definition of the
+// optimizer math in the generators (tests/reference/ holds the float64 twin). fp32 throughout.
+#ifndef HALIDE_LARS_GENERATORS_LARS_MATH_H_
+#define HALIDE_LARS_GENERATORS_LARS_MATH_H_
+
+#include "Halide.h"
+
+namespace halide_lars {
+namespace generators {
+
+// Trust modes (runtime scalar `trust_mode`; values shared with lars/options.h).
+enum TrustModeValue { kTrustClip = 0, kTrustClassic = 1, kTrustNone = 2 };
+
+// The per-step scalars every LARS kernel takes (runtime Params, same names as the options).
+struct LarsScalars {
+  Halide::Expr momentum, dampening, weight_decay, nesterov, first_step;
+};
+
+// Per-element values of one step given p, g, m (fp32), the gradient scale s (percentile
+// clipping, 1 when off) and the classic trust ratio (1 in the other modes):
+//   d = ratio * (s*g + wd*p);  m' = first ? d : momentum*m + (1-dampening)*d
+//   u = nesterov ? d + momentum*m' : m'
+struct LarsElement {
+  Halide::Expr d, m_new, u;
+};
+LarsElement LarsStepElement(const LarsScalars& k, const Halide::Expr& p, const Halide::Expr& g,
+                            const Halide::Expr& m, const Halide::Expr& s,
+                            const Halide::Expr& ratio);
+
+// Classic (You et al. 2017) local learning-rate ratio: eta*|p| / (|s*g| + wd*|p| + eps), or 1
+// when |p| or |g| is 0 (as timm/apex).
+Halide::Expr ClassicTrustRatio(const Halide::Expr& pnorm, const Halide::Expr& gnorm,
+                               const Halide::Expr& weight_decay,
+                               const Halide::Expr& trust_coefficient, const Halide::Expr& eps);
+
+// bitsandbytes' clip: max_unorm*|p|/|u| when |u| > max_unorm*|p|, else 1 (0 when |p| = 0 and
+// |u| > 0; 1 when |u| = 0, so never NaN); 1 when max_unorm <= 0.
+Halide::Expr ClipTrustScale(const Halide::Expr& pnorm, const Halide::Expr& unorm,
+                            const Halide::Expr& max_unorm);
+
+}  // namespace generators
+}  // namespace halide_lars
+
+#endif  // HALIDE_LARS_GENERATORS_LARS_MATH_H_

@@ -1,0 +1,158 @@
+// The fp32-state LARS step (../shared/lars_spec.md), as two pipelines per dtype:
+//   lars_norms_<dtype>:  reads p, g, m; writes {Σp², Σu², Σg²} (u = the update the step will
+//                        apply, before the trust scale) — deterministic two-level reduction.
+//   lars_update_<dtype>: reads p, g, m and the norms; writes p and m in place in ONE loop nest
+//                        (a Tuple output). The trust scale is computed from the norms on the
+//                        device, so a GPU step never waits for the host.
+// p and g are f32, f16 or bf16 (16-bit as bit patterns, fp32 math, rounded to nearest even on
+// store); m is always fp32.
+#include "generators/common.h"
+#include "generators/lars_math.h"
+
+namespace halide_lars {
+namespace generators {
+namespace {
+
+using namespace Halide;
+
+
+template <DType D>
+class LarsNorms : public Generator<LarsNorms<D>> {
+ public:
+  LARS_GENERATOR_ALIASES(LarsNorms<D>);
+  using T = typename Storage<D>::type;
+
+  GeneratorParam<int> chunk{"chunk", 1 << 15};
+  GeneratorParam<int> vector_width{"vector_width", 16};
+  GeneratorParam<int> gpu_threads{"gpu_threads", 256};
+  GeneratorParam<int> gpu_items{"gpu_items", 8};
+
+  Input<Buffer<T, 1>> p{"p"};
+  Input<Buffer<T, 1>> g{"g"};
+  Input<Buffer<float, 1>> m{"m"};
+  Input<Buffer<float, 1>> gscale{"gscale"};  // [s]: percentile-clipping gradient scale
+  Input<float> momentum{"momentum"};
+  Input<float> dampening{"dampening"};
+  Input<float> weight_decay{"weight_decay"};
+  Input<bool> nesterov{"nesterov"};
+  Input<bool> first_step{"first_step"};
+  Output<Buffer<float, 1>> out{"out"};  // [Σp², Σu², Σg²]
+
+  void generate() {
+    r_ = RDom(0, p.dim(0).extent(), "r");
+    Expr pv = ToF32(D, p(r_)), gv = ToF32(D, g(r_));
+    LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
+                                    pv, gv, m(r_), gscale(0), 1.0f);
+    DefineSums(acc_, {pv * pv, e.u * e.u, gv * gv});
+    Var c("c");
+    out(c) = select(c == 0, acc_()[0], c == 1, acc_()[1], acc_()[2]);
+  }
+
+  void schedule() {
+    for (auto* b : {&p, &g}) b->dim(0).set_min(0).set_stride(1);
+    m.dim(0).set_min(0).set_stride(1);
+    g.dim(0).set_extent(p.dim(0).extent());
+    m.dim(0).set_extent(p.dim(0).extent());
+    gscale.dim(0).set_bounds(0, 1);
+    out.dim(0).set_bounds(0, 3).set_stride(1);
+    for (auto* b : {&p, &g}) b->set_estimates({{0, 1 << 24}});
+    m.set_estimates({{0, 1 << 24}});
+    gscale.set_estimates({{0, 1}});
+    out.set_estimates({{0, 3}});
+    if (auto_schedule) return;
+    if (get_target().has_gpu_feature()) {
+      ScheduleReductionGpu(acc_, r_, gpu_threads, gpu_items);
+      out.gpu_single_thread();
+    } else {
+      ScheduleReductionCpu(acc_, r_, chunk, vector_width);
+    }
+  }
+
+ private:
+  RDom r_;
+  Func acc_{"acc"};
+};
+
+template <DType D>
+class LarsUpdate : public Generator<LarsUpdate<D>> {
+ public:
+  LARS_GENERATOR_ALIASES(LarsUpdate<D>);
+  using T = typename Storage<D>::type;
+
+  GeneratorParam<int> chunk{"chunk", 1 << 14};
+  GeneratorParam<int> vector_width{"vector_width", 16};
+  GeneratorParam<int> gpu_threads{"gpu_threads", 256};
+
+  Input<Buffer<T, 1>> p{"p"};
+  Input<Buffer<T, 1>> g{"g"};
+  Input<Buffer<float, 1>> m{"m"};
+  Input<Buffer<float, 1>> gscale{"gscale"};  // [s]
+  Input<Buffer<float, 1>> norms{"norms"};    // [Σp², Σu², Σg²] from lars_norms
+  Input<float> lr{"lr"};
+  Input<float> momentum{"momentum"};
+  Input<float> dampening{"dampening"};
+  Input<float> weight_decay{"weight_decay"};
+  Input<bool> nesterov{"nesterov"};
+  Input<bool> first_step{"first_step"};
+  Input<int> trust_mode{"trust_mode"};  // kTrustClip, kTrustClassic, kTrustNone
+  Input<float> max_unorm{"max_unorm"};
+  Input<float> trust_coefficient{"trust_coefficient"};
+  Input<float> eps{"eps"};
+  Output<Func> out{"out", {type_of<T>(), Float(32)}, 1};  // {p', m'}, in place over {p, m}
+
+  void generate() {
+    Var x("x");
+    Expr s = gscale(0);
+    Expr pnorm = sqrt(norms(0)), unorm = sqrt(norms(1)), gnorm = s * sqrt(norms(2));
+    Expr ratio = select(trust_mode == kTrustClassic,
+                        ClassicTrustRatio(pnorm, gnorm, weight_decay, trust_coefficient, eps),
+                        1.0f);
+    Expr scale = select(trust_mode == kTrustClip, ClipTrustScale(pnorm, unorm, max_unorm), 1.0f);
+    Expr pv = ToF32(D, p(x));
+    LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
+                                    pv, ToF32(D, g(x)), m(x), s, ratio);
+    out(x) = Tuple(FromF32(D, pv - lr * scale * e.u), e.m_new);
+  }
+
+  void schedule() {
+    for (auto* b : {&p, &g}) b->dim(0).set_min(0).set_stride(1);
+    m.dim(0).set_min(0).set_stride(1);
+    g.dim(0).set_extent(p.dim(0).extent());
+    m.dim(0).set_extent(p.dim(0).extent());
+    gscale.dim(0).set_bounds(0, 1);
+    norms.dim(0).set_bounds(0, 3);
+    // Tuple outputs share the first buffer's min and extent (Halide checks the others).
+    Func out_func = out;
+    std::vector<OutputImageParam> outs = out_func.output_buffers();
+    outs[0].dim(0).set_min(0).set_extent(p.dim(0).extent());
+    for (OutputImageParam& o : outs) o.dim(0).set_stride(1);
+    out.set_estimates({{0, 1 << 24}});
+    for (auto* b : {&p, &g}) b->set_estimates({{0, 1 << 24}});
+    m.set_estimates({{0, 1 << 24}});
+    gscale.set_estimates({{0, 1}});
+    norms.set_estimates({{0, 3}});
+    if (auto_schedule) return;
+    Var x = out.args()[0], xo("xo"), xi("xi");
+    // In place: every element must be computed exactly once, so tails are GuardWithIf (never
+    // ShiftInwards, which recomputes overlapping elements from already-updated inputs).
+    if (get_target().has_gpu_feature()) {
+      out.gpu_tile(x, xo, xi, gpu_threads, TailStrategy::GuardWithIf);
+    } else {
+      out.split(x, xo, xi, chunk, TailStrategy::GuardWithIf)
+          .parallel(xo)
+          .vectorize(xi, vector_width, TailStrategy::GuardWithIf);
+    }
+  }
+};
+
+}  // namespace
+}  // namespace generators
+}  // namespace halide_lars
+
+using halide_lars::generators::DType;
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsNorms<DType::kF32>, lars_norms_f32)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsNorms<DType::kF16>, lars_norms_f16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsNorms<DType::kBF16>, lars_norms_bf16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsUpdate<DType::kF32>, lars_update_f32)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsUpdate<DType::kF16>, lars_update_f16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsUpdate<DType::kBF16>, lars_update_bf16)

@@ -1,0 +1,184 @@
+#include "lars/lars.h"
+
+#include <cmath>
+#include <utility>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
+#include "lars/step.h"
+#include "runtime/device_buffer.h"
+#include "runtime/devices.h"
+#include "runtime/registry.h"
+#include "runtime/status_macros.h"
+#include "runtime/validate.h"
+
+namespace halide_lars {
+
+using internal::ParamSlot;
+
+struct Lars::Impl {
+  LarsOptions defaults;
+  std::vector<OptionOverrides> group_overrides;  // group 0: none
+  std::vector<std::unique_ptr<ParamSlot>> params;
+  absl::flat_hash_map<std::string, ParamSlot*> by_name;
+
+  absl::StatusOr<LarsOptions> GroupOptions(int group, const OptionOverrides* extra = nullptr) const {
+    LarsOptions o = defaults;
+    OptionOverrides all = group_overrides[group];
+    if (extra != nullptr) all.insert(all.end(), extra->begin(), extra->end());
+    if (absl::Status s = ApplyOverrides(all, &o); !s.ok()) return s;
+    return o;
+  }
+
+  absl::StatusOr<LarsOptions> ParamOptions(const ParamSlot& p,
+                                           const OptionOverrides* group_extra = nullptr,
+                                           const OptionOverrides* param_extra = nullptr) const {
+    LarsOptions o = defaults;
+    OptionOverrides all = group_overrides[p.group];
+    if (group_extra != nullptr) all.insert(all.end(), group_extra->begin(), group_extra->end());
+    all.insert(all.end(), p.overrides.begin(), p.overrides.end());
+    if (param_extra != nullptr) all.insert(all.end(), param_extra->begin(), param_extra->end());
+    absl::Status s = ApplyOverrides(all, &o);
+    if (!s.ok()) return absl::Status(s.code(), absl::StrCat(p.name, ": ", s.message()));
+    return o;
+  }
+
+  absl::StatusOr<ParamSlot*> Find(absl::string_view name) const {
+    auto it = by_name.find(name);
+    if (it == by_name.end()) {
+      return absl::NotFoundError(absl::StrCat("no parameter named \"", name, "\""));
+    }
+    return it->second;
+  }
+};
+
+Lars::Lars(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Lars::Lars(Lars&&) noexcept = default;
+Lars& Lars::operator=(Lars&&) noexcept = default;
+Lars::~Lars() = default;
+
+absl::StatusOr<Lars> Lars::Create(const LarsOptions& defaults) {
+  LARS_RETURN_IF_ERROR(ValidateOptions(defaults));
+  auto impl = std::make_unique<Impl>();
+  impl->defaults = defaults;
+  impl->group_overrides.emplace_back();
+  return Lars(std::move(impl));
+}
+
+absl::StatusOr<Lars> Lars32bit::Create(LarsOptions defaults) {
+  defaults.optim_bits = 32;
+  return Lars::Create(defaults);
+}
+
+absl::StatusOr<Lars> Lars8bit::Create(LarsOptions defaults) {
+  defaults.optim_bits = 8;
+  return Lars::Create(defaults);
+}
+
+const LarsOptions& Lars::defaults() const { return impl_->defaults; }
+
+absl::StatusOr<int> Lars::AddParamGroup(const OptionOverrides& overrides) {
+  LarsOptions o = impl_->defaults;
+  LARS_RETURN_IF_ERROR(ApplyOverrides(overrides, &o));
+  impl_->group_overrides.push_back(overrides);
+  return static_cast<int>(impl_->group_overrides.size()) - 1;
+}
+
+absl::Status Lars::SetGroupOption(int group, absl::string_view key, const OptionValue& value) {
+  if (group < 0 || group >= static_cast<int>(impl_->group_overrides.size())) {
+    return absl::OutOfRangeError(absl::StrCat("group ", group, ": there are ",
+                                              impl_->group_overrides.size(), " param groups"));
+  }
+  const OptionOverrides extra = {{std::string(key), value}};
+  LARS_RETURN_IF_ERROR(impl_->GroupOptions(group, &extra).status());
+  for (const auto& p : impl_->params) {
+    if (p->group == group) LARS_RETURN_IF_ERROR(impl_->ParamOptions(*p, &extra).status());
+  }
+  impl_->group_overrides[group].push_back(extra[0]);
+  return absl::OkStatus();
+}
+
+absl::Status Lars::AddParam(absl::string_view name, const TensorView& param,
+                            const TensorView& grad, int group) {
+  if (name.empty()) return absl::InvalidArgumentError("name: empty");
+  if (impl_->by_name.contains(name)) {
+    return absl::AlreadyExistsError(absl::StrCat("parameter \"", name, "\" is already registered"));
+  }
+  if (group < 0 || group >= static_cast<int>(impl_->group_overrides.size())) {
+    return absl::OutOfRangeError(absl::StrCat("group ", group, ": there are ",
+                                              impl_->group_overrides.size(), " param groups"));
+  }
+  auto slot = std::make_unique<ParamSlot>();
+  slot->name = std::string(name);
+  slot->group = group;
+  slot->param = param;
+  LARS_RETURN_IF_ERROR(internal::ValidateParamAndGrad(*slot, grad));
+  slot->grad = grad;
+  LARS_ASSIGN_OR_RETURN(LarsOptions options, impl_->ParamOptions(*slot));
+  LARS_RETURN_IF_ERROR(internal::CheckSupported(*slot, options));
+  LARS_RETURN_IF_ERROR(internal::AllocateState(slot.get(), options));
+  impl_->by_name[slot->name] = slot.get();
+  impl_->params.push_back(std::move(slot));
+  return absl::OkStatus();
+}
+
+absl::Status Lars::SetGrad(absl::string_view name, const TensorView& grad) {
+  LARS_ASSIGN_OR_RETURN(ParamSlot * slot, impl_->Find(name));
+  LARS_RETURN_IF_ERROR(internal::ValidateParamAndGrad(*slot, grad));
+  slot->grad = grad;
+  return absl::OkStatus();
+}
+
+absl::Status Lars::OverrideConfig(absl::string_view name, absl::string_view key,
+                                  const OptionValue& value) {
+  LARS_ASSIGN_OR_RETURN(ParamSlot * slot, impl_->Find(name));
+  const OptionOverrides extra = {{std::string(key), value}};
+  LARS_ASSIGN_OR_RETURN(LarsOptions options, impl_->ParamOptions(*slot, nullptr, &extra));
+  LARS_RETURN_IF_ERROR(internal::CheckSupported(*slot, options));
+  slot->overrides.push_back(extra[0]);
+  return absl::OkStatus();
+}
+
+absl::Status Lars::Step(const ExecContext& exec) {
+  // Validate everything and prepare every buffer first: nothing is modified on bad input.
+  std::vector<std::pair<ParamSlot*, LarsOptions>> work;
+  for (const auto& p : impl_->params) {
+    if (!p->HasGrad()) continue;  // no gradient this step: skipped, state untouched
+    LARS_ASSIGN_OR_RETURN(LarsOptions options, impl_->ParamOptions(*p));
+    LARS_RETURN_IF_ERROR(internal::ValidateParamAndGrad(*p, p->grad));
+    LARS_RETURN_IF_ERROR(internal::CheckSupported(*p, options));
+    work.emplace_back(p.get(), options);
+  }
+  for (auto& [slot, options] : work) {
+    LARS_RETURN_IF_ERROR(internal::PrepareStep(slot, options, exec));
+  }
+  for (auto& [slot, options] : work) {
+    LARS_RETURN_IF_ERROR(internal::StepParam(slot, options, exec));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<ParamStateSnapshot> Lars::GetState(absl::string_view name) const {
+  LARS_ASSIGN_OR_RETURN(const ParamSlot* slot, impl_->Find(name));
+  LARS_ASSIGN_OR_RETURN(LarsOptions options, impl_->ParamOptions(*slot));
+  return internal::Snapshot(*slot, options);
+}
+
+absl::StatusOr<LarsOptions> Lars::EffectiveOptions(absl::string_view name) const {
+  LARS_ASSIGN_OR_RETURN(const ParamSlot* slot, impl_->Find(name));
+  return impl_->ParamOptions(*slot);
+}
+
+std::vector<std::string> Lars::ParamNames() const {
+  std::vector<std::string> names;
+  for (const auto& p : impl_->params) names.push_back(p->name);
+  return names;
+}
+
+int64_t Lars::StateBytes() const {
+  int64_t bytes = 0;
+  for (const auto& p : impl_->params) bytes += internal::StateBytes(*p);
+  return bytes;
+}
+
+}  // namespace halide_lars

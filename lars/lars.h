@@ -1,0 +1,106 @@
+// halide_lars::Lars — the LARS optimizer of bitsandbytes (LARS, LARS8bit, LARS32bit) over
+// tensors on the CPU, a CUDA device or an OpenCL device. See ../shared/lars_spec.md.
+//
+//   LarsOptions o;
+//   o.lr = 0.1;
+//   o.momentum = 0.9;
+//   absl::StatusOr<Lars> opt = Lars32bit::Create(o);
+//   opt->AddParam("fc.weight", weight_view, grad_view);
+//   opt->OverrideConfig("fc.bias", "trust_mode", "none");   // after AddParam("fc.bias", ...)
+//   opt->Step();                                            // every parameter with a gradient
+//
+// Parameters are updated in place; gradients are read only and must not alias a parameter.
+// Thread-safety: one call at a time per optimizer (Step, AddParam, ... are not concurrent-safe).
+// Errors: invalid options/arguments are rejected before anything is modified (params and state
+// unchanged). A device failure in the middle of Step (e.g. a lost GPU) is reported, and the
+// parameters already stepped in that call stay stepped.
+#ifndef HALIDE_LARS_LARS_LARS_H_
+#define HALIDE_LARS_LARS_LARS_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "lars/options.h"
+#include "runtime/types.h"
+
+namespace halide_lars {
+
+// A copy of one parameter's optimizer state, for inspection.
+struct ParamStateSnapshot {
+  int64_t step = 0;                // steps taken so far
+  std::vector<float> momentum;     // state1 (fp32 momentum), numel elements
+  std::vector<float> gnorm_vec;    // percentile ring (100 squared gradient norms), if enabled
+  float unorm = 0.0f;              // |u| of the last step when the trust clip is on (unorm_vec)
+  LarsOptions options;             // the options in effect (defaults, group, overrides)
+};
+
+class Lars {
+ public:
+  // Validates `defaults` (the options of param group 0).
+  static absl::StatusOr<Lars> Create(const LarsOptions& defaults);
+
+  Lars(Lars&&) noexcept;
+  Lars& operator=(Lars&&) noexcept;
+  ~Lars();
+
+  // A new param group: the defaults with `overrides` applied. Returns its index (group 0 is the
+  // defaults and always exists).
+  absl::StatusOr<int> AddParamGroup(const OptionOverrides& overrides);
+
+  // Changes an option of a group for the following steps (e.g. the learning-rate schedule).
+  absl::Status SetGroupOption(int group, absl::string_view key, const OptionValue& value);
+
+  // Registers parameter `name` (unique) in `group`. `grad` may be empty (data == nullptr): the
+  // parameter is then skipped by Step until SetGrad gives it one. p and grad: same dtype, numel
+  // and device; dense. State (fp32 momentum) is allocated on p's device now.
+  absl::Status AddParam(absl::string_view name, const TensorView& param, const TensorView& grad,
+                        int group = 0);
+
+  // The gradient Step reads for `name`; an empty view (data == nullptr) means "no gradient".
+  absl::Status SetGrad(absl::string_view name, const TensorView& grad);
+
+  // Overrides one option for one parameter (bitsandbytes override_config), e.g.
+  // ("fc.bias", "weight_decay", 0.0) or ("bn.weight", "trust_mode", "none").
+  absl::Status OverrideConfig(absl::string_view name, absl::string_view key,
+                              const OptionValue& value);
+
+  // One step of every parameter that has a gradient. CUDA work is queued on exec's stream (or
+  // the default stream of the device's primary context) without synchronizing.
+  absl::Status Step(const ExecContext& exec = {});
+
+  // Copies of one parameter's state and effective options.
+  absl::StatusOr<ParamStateSnapshot> GetState(absl::string_view name) const;
+  absl::StatusOr<LarsOptions> EffectiveOptions(absl::string_view name) const;
+
+  // Names of the registered parameters, in registration order.
+  std::vector<std::string> ParamNames() const;
+
+  // Bytes of optimizer state on all devices (momentum, percentile rings, per-tensor scalars).
+  int64_t StateBytes() const;
+
+  const LarsOptions& defaults() const;
+
+ private:
+  struct Impl;
+  explicit Lars(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// LARS with fp32 state (optim_bits forced to 32).
+struct Lars32bit {
+  static absl::StatusOr<Lars> Create(LarsOptions defaults);
+};
+
+// LARS with 8-bit blockwise state (optim_bits forced to 8).
+struct Lars8bit {
+  static absl::StatusOr<Lars> Create(LarsOptions defaults);
+};
+
+}  // namespace halide_lars
+
+#endif  // HALIDE_LARS_LARS_LARS_H_

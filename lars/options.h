@@ -1,0 +1,88 @@
+// LARS options with bitsandbytes' names and defaults (../shared/lars_spec.md), plus ours
+// (trust_mode, trust_coefficient, eps, block_wise), and the option overrides of param groups
+// and single parameters (bitsandbytes GlobalOptimManager.override_config).
+#ifndef HALIDE_LARS_LARS_OPTIONS_H_
+#define HALIDE_LARS_LARS_OPTIONS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace halide_lars {
+
+// How the trust ratio is applied.
+//   kClip (default, bitsandbytes): p -= lr * scale * u, scale = max_unorm*|p|/|u| when
+//       |u| > max_unorm*|p|, else 1 (max_unorm = 0 disables it).
+//   kClassic (You et al. 2017, as timm/apex): the gradient (with weight decay) is multiplied by
+//       trust_coefficient*|p| / (|g| + weight_decay*|p| + eps) before the momentum.
+//   kNone: plain momentum SGD (e.g. for biases and norm weights).
+enum class TrustMode { kClip = 0, kClassic = 1, kNone = 2 };
+
+absl::string_view TrustModeName(TrustMode m);  // "clip", "classic", "none"
+
+struct LarsOptions {
+  std::optional<double> lr;  // required (no default, as bitsandbytes)
+  double momentum = 0.0;     // must be > 0: "LARS without momentum is not supported"
+  double dampening = 0.0;
+  double weight_decay = 0.0;
+  bool nesterov = false;
+  int optim_bits = 32;              // 32 or 8
+  int64_t min_8bit_size = 4096;     // smaller tensors keep fp32 state in 8-bit mode
+  int percentile_clipping = 100;    // [1, 100]; 100 disables it
+  double max_unorm = 0.02;          // >= 0; 0 disables the trust clip
+  // Ours:
+  TrustMode trust_mode = TrustMode::kClip;
+  double trust_coefficient = 0.001;  // classic mode's eta
+  double eps = 1e-8;                 // classic mode
+  bool block_wise = true;            // 8-bit state: per-block absmax (false: bitsandbytes' per-tensor)
+};
+
+// InvalidArgument naming the first bad option (Unimplemented for momentum = 0, as bitsandbytes'
+// NotImplementedError).
+absl::Status ValidateOptions(const LarsOptions& o);
+
+// A value for an option given by name: numbers, booleans, and "clip"/"classic"/"none".
+class OptionValue {
+ public:
+  OptionValue(double v) : number_(v) {}                       // NOLINT
+  OptionValue(int v) : number_(v) {}                          // NOLINT
+  OptionValue(int64_t v) : number_(static_cast<double>(v)) {}  // NOLINT
+  OptionValue(bool v) : number_(v ? 1.0 : 0.0), is_bool_(true) {}  // NOLINT
+  OptionValue(const char* v) : text_(v), is_text_(true) {}    // NOLINT
+  OptionValue(std::string v) : text_(std::move(v)), is_text_(true) {}  // NOLINT
+
+  bool is_text() const { return is_text_; }
+  bool is_bool() const { return is_bool_; }
+  double number() const { return number_; }
+  const std::string& text() const { return text_; }
+  std::string ToString() const;
+
+ private:
+  double number_ = 0.0;
+  std::string text_;
+  bool is_bool_ = false;
+  bool is_text_ = false;
+};
+
+// Ordered (key, value) pairs applied on top of the defaults: a param group's options, or one
+// parameter's override_config entries.
+using OptionOverrides = std::vector<std::pair<std::string, OptionValue>>;
+
+// Sets option `key` (a LarsOptions field name) in `o`. InvalidArgument for an unknown key or a
+// value of the wrong kind (e.g. a non-integer optim_bits); the result is not validated here.
+absl::Status SetOption(LarsOptions* o, absl::string_view key, const OptionValue& value);
+
+// Every option name SetOption accepts.
+const std::vector<std::string>& OptionNames();
+
+// `base` with `overrides` applied in order, validated.
+absl::Status ApplyOverrides(const OptionOverrides& overrides, LarsOptions* o);
+
+}  // namespace halide_lars
+
+#endif  // HALIDE_LARS_LARS_OPTIONS_H_

@@ -1,0 +1,60 @@
+// Per-parameter state and the kernel sequence of one LARS step (internal to lars/).
+#ifndef HALIDE_LARS_LARS_STEP_H_
+#define HALIDE_LARS_LARS_STEP_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "lars/lars.h"
+#include "lars/options.h"
+#include "runtime/device_buffer.h"
+#include "runtime/types.h"
+
+namespace halide_lars {
+namespace internal {
+
+struct ParamSlot {
+  std::string name;
+  int group = 0;
+  TensorView param;
+  TensorView grad;  // data == nullptr (and numel > 0): no gradient
+  OptionOverrides overrides;
+  int64_t step = 0;
+  // State on param.device.
+  DeviceBuffer momentum;  // f32 x numel (state1)
+  DeviceBuffer norms;     // f32 x 3: {Σp², Σu², Σg²} of the last step
+  DeviceBuffer gscale;    // f32 x 1: percentile-clipping gradient scale (1 when off)
+  bool gscale_is_one = true;
+  DeviceBuffer gnorm;     // f32 x 2: {Σg², max|g|} (percentile clipping only)
+  DeviceBuffer ring;      // f32 x 100: gnorm_vec (percentile clipping only)
+
+  bool HasGrad() const { return grad.data != nullptr || param.numel == 0; }
+};
+
+// `grad` against the parameter: same dtype, numel, device; not overlapping p. An empty view
+// (data == nullptr) is accepted as "no gradient".
+absl::Status ValidateParamAndGrad(const ParamSlot& slot, const TensorView& grad);
+
+// Unimplemented when no kernel (or state kind) exists for this parameter and these options.
+absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options);
+
+// Allocates the fp32 momentum (zeros) and per-tensor scalars on the parameter's device.
+absl::Status AllocateState(ParamSlot* slot, const LarsOptions& options);
+
+// Allocates what this step needs (percentile ring) and resets scalars; modifies no value the
+// step depends on if it fails.
+absl::Status PrepareStep(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec);
+
+// Runs the kernels of one step (norms pass, then the in-place update) and counts the step.
+absl::Status StepParam(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec);
+
+absl::StatusOr<ParamStateSnapshot> Snapshot(const ParamSlot& slot, const LarsOptions& options);
+
+int64_t StateBytes(const ParamSlot& slot);
+
+}  // namespace internal
+}  // namespace halide_lars
+
+#endif  // HALIDE_LARS_LARS_STEP_H_

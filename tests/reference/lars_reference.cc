@@ -1,0 +1,78 @@
+#include "tests/reference/lars_reference.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "tests/reference/reference.h"
+
+namespace halide_lars {
+namespace reference {
+
+double RoundTo(DType dtype, double v) {
+  const float f = static_cast<float>(v);
+  switch (dtype) {
+    case DType::kF16:
+      return F16BitsToF32(F32ToF16Bits(f));
+    case DType::kBF16:
+      return BF16BitsToF32(F32ToBF16Bits(f));
+    case DType::kF32:
+      break;
+  }
+  return f;
+}
+
+void LarsStep(const LarsOptions& o, DType dtype, const std::vector<double>& g,
+              std::vector<double>* p, LarsRefState* st) {
+  const size_t n = p->size();
+  const int64_t step = ++st->step;
+  if (st->m.size() != n) st->m.assign(n, 0.0);
+
+  // Percentile clipping: ring of squared gradient norms.
+  double s = 1.0;
+  double gsq = 0.0;
+  for (double v : g) gsq += v * v;
+  if (o.percentile_clipping < 100) {
+    const double n2 = static_cast<float>(gsq);
+    if (step == 1) {
+      st->gnorm_vec.assign(100, n2);
+    } else {
+      st->gnorm_vec[step % 100] = n2;
+    }
+    std::vector<double> sorted = st->gnorm_vec;
+    std::sort(sorted.begin(), sorted.end());
+    const double clip = std::sqrt(sorted[o.percentile_clipping]);
+    const double current = std::sqrt(n2);
+    if (current > clip) s = clip / current;
+  }
+
+  double psq = 0.0;
+  for (double v : *p) psq += v * v;
+  const double pnorm = std::sqrt(psq);
+  const double gnorm = s * std::sqrt(gsq);
+
+  double ratio = 1.0;
+  if (o.trust_mode == TrustMode::kClassic && pnorm > 0.0 && gnorm > 0.0) {
+    ratio = o.trust_coefficient * pnorm / (gnorm + o.weight_decay * pnorm + o.eps);
+  }
+  std::vector<double> u(n), m_new(n);
+  double usq = 0.0;
+  for (size_t i = 0; i < n; ++i) {
+    const double d = ratio * (s * g[i] + o.weight_decay * (*p)[i]);
+    m_new[i] = step == 1 ? d : o.momentum * st->m[i] + (1.0 - o.dampening) * d;
+    u[i] = o.nesterov ? d + o.momentum * m_new[i] : m_new[i];
+    usq += u[i] * u[i];
+  }
+  const double unorm = std::sqrt(usq);
+  double scale = 1.0;
+  if (o.trust_mode == TrustMode::kClip && o.max_unorm > 0.0) {
+    st->unorm = unorm;
+    if (unorm > o.max_unorm * pnorm) scale = o.max_unorm * pnorm / unorm;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    (*p)[i] = RoundTo(dtype, (*p)[i] - *o.lr * scale * u[i]);
+    st->m[i] = static_cast<float>(m_new[i]);
+  }
+}
+
+}  // namespace reference
+}  // namespace halide_lars
