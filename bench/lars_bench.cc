@@ -1,0 +1,232 @@
+// LARS step speed on this machine, every number next to baselines measured in the same process:
+//   triad_inplace   a[i] += s*b[i] (2 reads + 1 write of data just read: 12 B/elem) -- the roofline
+//   triad_stream    a[i] = b[i] + s*c[i] (STREAM's triad, 12 B/elem counted)
+//   handwritten     the 2-pass step as an expert writes it (OpenMP parallel for simd, restrict)
+//   naive           scalar C++, one thread
+//   halide_lars     Lars::Step (norms pass + fused update) for f32 and bf16 params
+// LARS throughput is reported as effective GB/s at the minimum traffic of 28 B/param (fp32
+// params/grads/state: read p, g, m once for the norms; write p, m) -- see DESIGN.md.
+//   bazel run -c opt //bench:lars_bench -- --n=33554432 [--benchmark_out=out.json
+//       --benchmark_out_format=json]
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <cstdio>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "benchmark/benchmark.h"
+#include "lars/lars.h"
+#include "runtime/device_buffer.h"
+
+ABSL_FLAG(int64_t, n, int64_t{1} << 25, "parameters per tensor (default 32M)");
+
+namespace halide_lars {
+namespace {
+
+constexpr double kLarsBytesPerParam = 28.0;
+constexpr float kLr = 0.1f, kMomentum = 0.9f, kWd = 1e-4f, kMaxUnorm = 0.02f;
+
+int64_t N() { return absl::GetFlag(FLAGS_n); }
+
+std::vector<float> RandomVector(int64_t n, uint32_t seed) {
+  std::vector<float> v(n);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> d(-1.0f, 1.0f);
+  for (float& x : v) x = d(rng);
+  return v;
+}
+
+void SetBytes(benchmark::State& state, double bytes_per_elem, const char* model) {
+  const double n = static_cast<double>(N());
+  state.counters["GB/s"] = benchmark::Counter(bytes_per_elem * n, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["Mparams/s"] = benchmark::Counter(n / 1e6, benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(model);
+}
+
+void BM_TriadInPlace(benchmark::State& state) {
+  std::vector<float> a = RandomVector(N(), 1), b = RandomVector(N(), 2);
+  float* __restrict pa = a.data();
+  const float* __restrict pb = b.data();
+  const int64_t n = N();
+  for (auto _ : state) {
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) pa[i] += 1e-7f * pb[i];
+    benchmark::ClobberMemory();
+  }
+  SetBytes(state, 12.0, "12 B/elem");
+}
+
+void BM_TriadStream(benchmark::State& state) {
+  std::vector<float> a(N()), b = RandomVector(N(), 2), c = RandomVector(N(), 3);
+  float* __restrict pa = a.data();
+  const float* __restrict pb = b.data();
+  const float* __restrict pc = c.data();
+  const int64_t n = N();
+  for (auto _ : state) {
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) pa[i] = pb[i] + 3.0f * pc[i];
+    benchmark::ClobberMemory();
+  }
+  SetBytes(state, 12.0, "12 B/elem counted");
+}
+
+// The expert's 2-pass step (clip mode, no nesterov): norms, then the fused update.
+void BM_HandwrittenOpenMP(benchmark::State& state) {
+  std::vector<float> p = RandomVector(N(), 4), g = RandomVector(N(), 5), m = RandomVector(N(), 6);
+  float* __restrict pp = p.data();
+  const float* __restrict pg = g.data();
+  float* __restrict pm = m.data();
+  const int64_t n = N();
+  for (auto _ : state) {
+    float psq = 0.0f, usq = 0.0f;
+#pragma omp parallel for simd reduction(+ : psq, usq) schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      const float d = pg[i] + kWd * pp[i];
+      const float u = kMomentum * pm[i] + d;
+      psq += pp[i] * pp[i];
+      usq += u * u;
+    }
+    const float pn = std::sqrt(psq), un = std::sqrt(usq);
+    const float scale = un > kMaxUnorm * pn ? kMaxUnorm * pn / un : 1.0f;
+    const float step = kLr * scale;
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) {
+      const float d = pg[i] + kWd * pp[i];
+      const float u = kMomentum * pm[i] + d;
+      pm[i] = u;
+      pp[i] -= step * u;
+    }
+    benchmark::ClobberMemory();
+  }
+  SetBytes(state, kLarsBytesPerParam, "28 B/param");
+}
+
+void BM_NaiveScalar(benchmark::State& state) {
+  std::vector<float> p = RandomVector(N(), 4), g = RandomVector(N(), 5), m = RandomVector(N(), 6);
+  const int64_t n = N();
+  for (auto _ : state) {
+    double psq = 0.0, usq = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float u = kMomentum * m[i] + g[i] + kWd * p[i];
+      psq += static_cast<double>(p[i]) * p[i];
+      usq += static_cast<double>(u) * u;
+    }
+    const double pn = std::sqrt(psq), un = std::sqrt(usq);
+    const float scale = un > kMaxUnorm * pn ? static_cast<float>(kMaxUnorm * pn / un) : 1.0f;
+    for (int64_t i = 0; i < n; ++i) {
+      m[i] = kMomentum * m[i] + g[i] + kWd * p[i];
+      p[i] -= kLr * scale * m[i];
+    }
+    benchmark::ClobberMemory();
+  }
+  SetBytes(state, kLarsBytesPerParam, "28 B/param");
+}
+
+void BM_HalideLars(benchmark::State& state, DType dtype) {
+  const int64_t n = N();
+  absl::StatusOr<DeviceBuffer> p = DeviceBuffer::Allocate(Device::Cpu(), dtype, n);
+  absl::StatusOr<DeviceBuffer> g = DeviceBuffer::Allocate(Device::Cpu(), dtype, n);
+  if (!p.ok() || !g.ok()) {
+    state.SkipWithError("allocation failed");
+    return;
+  }
+  std::memset(p->view().data, 0, p->view().bytes());
+  std::vector<float> init = RandomVector(n, 4), grad = RandomVector(n, 5);
+  if (dtype == DType::kF32) {
+    (void)p->CopyFromHost(init.data());
+    (void)g->CopyFromHost(grad.data());
+  } else {  // bf16: the top half of each f32
+    std::vector<uint16_t> a(n), b(n);
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t u, v;
+      std::memcpy(&u, &init[i], 4);
+      std::memcpy(&v, &grad[i], 4);
+      a[i] = static_cast<uint16_t>(u >> 16);
+      b[i] = static_cast<uint16_t>(v >> 16);
+    }
+    (void)p->CopyFromHost(a.data());
+    (void)g->CopyFromHost(b.data());
+  }
+  LarsOptions o;
+  o.lr = kLr;
+  o.momentum = kMomentum;
+  o.weight_decay = kWd;
+  o.max_unorm = kMaxUnorm;
+  absl::StatusOr<Lars> opt = Lars::Create(o);
+  if (!opt.ok() || !opt->AddParam("w", p->view(), g->view()).ok() || !opt->Step().ok()) {
+    state.SkipWithError("Lars setup failed");
+    return;
+  }
+  for (auto _ : state) {
+    if (absl::Status s = opt->Step(); !s.ok()) {
+      state.SkipWithError(s.ToString().c_str());
+      break;
+    }
+  }
+  SetBytes(state, kLarsBytesPerParam, dtype == DType::kF32 ? "28 B/param (f32: 32 moved)"
+                                                           : "28 B/param-equivalent (bf16 p,g)");
+}
+
+// Collects every run so the ratios can be printed after the table.
+class RatioReporter : public benchmark::ConsoleReporter {
+ public:
+  void ReportRuns(const std::vector<Run>& runs) override {
+    ConsoleReporter::ReportRuns(runs);
+    for (const Run& r : runs) {
+      auto it = r.counters.find("GB/s");
+      std::string name = r.benchmark_name();
+      const std::string suffix = "/real_time";
+      if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        name.resize(name.size() - suffix.size());
+      }
+      if (it != r.counters.end()) gbs_[name] = it->second.value / 1e9;
+    }
+  }
+  void Summary() const {
+    auto get = [&](const std::string& k) {
+      auto it = gbs_.find(k);
+      return it == gbs_.end() ? 0.0 : it->second;
+    };
+    const double triad = get("BM_TriadInPlace"), stream = get("BM_TriadStream");
+    std::printf("\nn = %lld, %d threads. Ratios of effective GB/s at 28 B/param:\n",
+                static_cast<long long>(N()), omp_get_max_threads());
+    std::printf("  %-24s %8s %10s %10s %10s\n", "", "GB/s", "/triad", "/stream", "/handwritten");
+    const double hand = get("BM_HandwrittenOpenMP");
+    for (const auto& [name, v] : gbs_) {
+      std::printf("  %-24s %8.2f %10.3f %10.3f %10.3f\n", name.c_str(), v, triad > 0 ? v / triad : 0,
+                  stream > 0 ? v / stream : 0, hand > 0 ? v / hand : 0);
+    }
+    const double naive = get("BM_NaiveScalar");
+    const double hl = get("BM_HalideLars/f32");
+    if (naive > 0 && hl > 0) std::printf("  halide_lars f32 vs naive scalar: %.2fx\n", hl / naive);
+  }
+
+ private:
+  std::map<std::string, double> gbs_;
+};
+
+}  // namespace
+}  // namespace halide_lars
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  absl::ParseCommandLine(argc, argv);
+  using namespace halide_lars;
+  benchmark::RegisterBenchmark("BM_TriadInPlace", BM_TriadInPlace)->Unit(benchmark::kMillisecond)->UseRealTime();
+  benchmark::RegisterBenchmark("BM_TriadStream", BM_TriadStream)->Unit(benchmark::kMillisecond)->UseRealTime();
+  benchmark::RegisterBenchmark("BM_NaiveScalar", BM_NaiveScalar)->Unit(benchmark::kMillisecond)->UseRealTime();
+  benchmark::RegisterBenchmark("BM_HandwrittenOpenMP", BM_HandwrittenOpenMP)->Unit(benchmark::kMillisecond)->UseRealTime();
+  benchmark::RegisterBenchmark("BM_HalideLars/f32", BM_HalideLars, DType::kF32)->Unit(benchmark::kMillisecond)->UseRealTime();
+  benchmark::RegisterBenchmark("BM_HalideLars/bf16", BM_HalideLars, DType::kBF16)->Unit(benchmark::kMillisecond)->UseRealTime();
+  RatioReporter reporter;
+  benchmark::RunSpecifiedBenchmarks(&reporter);
+  reporter.Summary();
+  benchmark::Shutdown();
+  return 0;
+}
