@@ -7,12 +7,16 @@ DTYPES = ["f32", "f16", "bf16"]
 BACKENDS = ["cpu", "cuda", "opencl"]
 GPU_BACKENDS = ["cuda", "opencl"]
 
-# (op, registered generator name with {dtype}, dtypes, GeneratorParams), built for every backend.
+# (op, registered generator name with {dtype}, dtypes, backends, GeneratorParams).
 OPS = [
-    ("norms", "norms_{dtype}", DTYPES, {}),
-    ("lars_norms", "lars_norms_{dtype}", DTYPES, {}),
-    ("lars_update", "lars_update_{dtype}", DTYPES, {}),
-    ("percentile_clip", "percentile_clip", ["f32"], {}),
+    ("norms", "norms_{dtype}", DTYPES, BACKENDS, {}),
+    ("lars_norms", "lars_norms_{dtype}", DTYPES, BACKENDS, {}),
+    ("lars_update", "lars_update_{dtype}", DTYPES, BACKENDS, {}),
+    ("percentile_clip", "percentile_clip", ["f32"], BACKENDS, {}),
+    # Momentum-first order (28 B/param): the fused reduce-then-write pass needs compute_with
+    # inside one CPU loop nest, so it is CPU-only (GPUs use lars_norms + lars_update).
+    ("lars_momentum", "lars_momentum_{dtype}", DTYPES, ["cpu"], {}),
+    ("lars_apply", "lars_apply_{dtype}", DTYPES, ["cpu"], {}),
 ]
 
 GENERATOR_SRCS = [
@@ -31,7 +35,7 @@ def kernel_name(op, dtype, backend, variant = ""):
 # (name, registered generator, backend, params)
 DEFAULT_KERNELS = [
     (kernel_name(op, dtype, backend), generator.format(dtype = dtype), backend, params)
-    for (op, generator, dtypes, params) in OPS
+    for (op, generator, dtypes, backends, params) in OPS
     for dtype in dtypes
-    for backend in BACKENDS
+    for backend in backends
 ]

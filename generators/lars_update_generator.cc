@@ -6,6 +6,8 @@
 //                        device, so a GPU step never waits for the host.
 // p and g are f32, f16 or bf16 (16-bit as bit patterns, fp32 math, rounded to nearest even on
 // store); m is always fp32.
+#include <stdexcept>
+
 #include "generators/common.h"
 #include "generators/lars_math.h"
 
@@ -145,6 +147,145 @@ class LarsUpdate : public Generator<LarsUpdate<D>> {
   }
 };
 
+// Momentum-first order, pass 1 (clip trust mode): reads p, g, m once; writes the new momentum
+// in place AND reduces {Σp², Σu², Σg²} in the same loop nest: chunk c is reduced, then its
+// momentum written while it is still in L2 (16 B/param of DRAM traffic for fp32).
+template <DType D>
+class LarsMomentum : public Generator<LarsMomentum<D>> {
+ public:
+  LARS_GENERATOR_ALIASES(LarsMomentum<D>);
+  using T = typename Storage<D>::type;
+
+  GeneratorParam<int> chunk{"chunk", 1 << 16};
+  GeneratorParam<int> vector_width{"vector_width", 16};
+  GeneratorParam<int> gpu_threads{"gpu_threads", 256};
+  GeneratorParam<int> gpu_items{"gpu_items", 8};
+
+  Input<Buffer<T, 1>> p{"p"};
+  Input<Buffer<T, 1>> g{"g"};
+  Input<Buffer<float, 1>> m{"m"};
+  Input<Buffer<float, 1>> gscale{"gscale"};
+  Input<float> momentum{"momentum"};
+  Input<float> dampening{"dampening"};
+  Input<float> weight_decay{"weight_decay"};
+  Input<bool> nesterov{"nesterov"};
+  Input<bool> first_step{"first_step"};
+  Output<Buffer<float, 1>> m_out{"m_out"};  // in place over m
+  Output<Buffer<float, 1>> norms{"norms"};  // [Σp², Σu², Σg²]
+
+  void generate() {
+    const LarsScalars k{momentum, dampening, weight_decay, nesterov, first_step};
+    Var x("x"), c("c");
+    m_out(x) = LarsStepElement(k, ToF32(D, p(x)), ToF32(D, g(x)), m(x), gscale(0), 1.0f).m_new;
+    r_ = RDom(0, p.dim(0).extent(), "r");
+    Expr pv = ToF32(D, p(r_)), gv = ToF32(D, g(r_));
+    LarsElement e = LarsStepElement(k, pv, gv, m(r_), gscale(0), 1.0f);
+    DefineSums(acc_, {pv * pv, e.u * e.u, gv * gv});
+    norms(c) = select(c == 0, acc_()[0], c == 1, acc_()[1], acc_()[2]);
+  }
+
+  void schedule() {
+    for (auto* b : {&p, &g}) b->dim(0).set_min(0).set_stride(1);
+    m.dim(0).set_min(0).set_stride(1);
+    g.dim(0).set_extent(p.dim(0).extent());
+    m.dim(0).set_extent(p.dim(0).extent());
+    m_out.dim(0).set_min(0).set_stride(1).set_extent(p.dim(0).extent());
+    gscale.dim(0).set_bounds(0, 1);
+    norms.dim(0).set_bounds(0, 3).set_stride(1);
+    for (auto* b : {&p, &g}) b->set_estimates({{0, 1 << 24}});
+    m.set_estimates({{0, 1 << 24}});
+    m_out.set_estimates({{0, 1 << 24}});
+    gscale.set_estimates({{0, 1}});
+    norms.set_estimates({{0, 3}});
+    if (auto_schedule) return;
+    Var x = m_out.args()[0], xi("xi");
+    // No GPU schedule: separate GPU kernels could run the momentum write before another block
+    // has read the old m. GPUs use lars_norms + lars_update (norms-first order).
+    if (get_target().has_gpu_feature()) {
+      throw std::invalid_argument(
+          "lars_momentum is CPU-only; GPU steps use lars_norms + lars_update");
+    }
+    // CPU: per chunk, reduce first, then write that chunk's momentum (in place: the reduction
+    // must read the old m before m_out overwrites it -- the order of compute_with matters).
+    const int ch = chunk, vw = vector_width;
+    RVar ro("ro"), ri("ri"), rio("rio"), rii("rii");
+    Var u("u"), l("l");
+    Func per_chunk = acc_.update().split(r_.x, ro, ri, ch, TailStrategy::GuardWithIf).rfactor(ro, u);
+    per_chunk.compute_root().update().parallel(u);
+    Func per_lane = per_chunk.update().split(ri, rio, rii, vw).rfactor(rii, l);
+    per_lane.compute_at(per_chunk, u).vectorize(l).update().vectorize(l);
+    // The chunk loop of m_out is named like per_chunk's (u): compute_with fuses by name.
+    m_out.split(x, u, xi, ch, TailStrategy::GuardWithIf)
+        .vectorize(xi, vw, TailStrategy::GuardWithIf)
+        .parallel(u);
+    m_out.compute_with(per_chunk.update(), u);
+  }
+
+ private:
+  RDom r_;
+  Func acc_{"acc"};
+};
+
+// Momentum-first order, pass 2: p -= lr * scale * u with u = m' (or d + momentum*m' with
+// nesterov, which also reads g). Reads p and m' (12 B/param), writes p in place.
+template <DType D>
+class LarsApply : public Generator<LarsApply<D>> {
+ public:
+  LARS_GENERATOR_ALIASES(LarsApply<D>);
+  using T = typename Storage<D>::type;
+
+  GeneratorParam<int> chunk{"chunk", 1 << 16};
+  GeneratorParam<int> vector_width{"vector_width", 16};
+  GeneratorParam<int> gpu_threads{"gpu_threads", 256};
+
+  Input<Buffer<T, 1>> p{"p"};
+  Input<Buffer<T, 1>> g{"g"};
+  Input<Buffer<float, 1>> m{"m"};  // the new momentum (pass 1's m_out)
+  Input<Buffer<float, 1>> gscale{"gscale"};
+  Input<Buffer<float, 1>> norms{"norms"};
+  Input<float> lr{"lr"};
+  Input<float> momentum{"momentum"};
+  Input<float> weight_decay{"weight_decay"};
+  Input<bool> nesterov{"nesterov"};
+  Input<float> max_unorm{"max_unorm"};
+  Output<Buffer<T, 1>> p_out{"p_out"};  // in place over p
+
+  void generate() {
+    Var x("x");
+    Expr scale = ClipTrustScale(sqrt(norms(0)), sqrt(norms(1)), max_unorm);
+    Expr pv = ToF32(D, p(x));
+    Expr d = gscale(0) * ToF32(D, g(x)) + weight_decay * pv;
+    Expr u = select(nesterov, d + momentum * m(x), m(x));
+    p_out(x) = FromF32(D, pv - lr * scale * u);
+  }
+
+  void schedule() {
+    for (auto* b : {&p, &g}) b->dim(0).set_min(0).set_stride(1);
+    m.dim(0).set_min(0).set_stride(1);
+    g.dim(0).set_extent(p.dim(0).extent());
+    m.dim(0).set_extent(p.dim(0).extent());
+    p_out.dim(0).set_min(0).set_stride(1).set_extent(p.dim(0).extent());
+    gscale.dim(0).set_bounds(0, 1);
+    norms.dim(0).set_bounds(0, 3);
+    for (auto* b : {&p, &g}) b->set_estimates({{0, 1 << 24}});
+    m.set_estimates({{0, 1 << 24}});
+    p_out.set_estimates({{0, 1 << 24}});
+    gscale.set_estimates({{0, 1}});
+    norms.set_estimates({{0, 3}});
+    if (auto_schedule) return;
+    Var x = p_out.args()[0], xo("xo"), xi("xi");
+    // Without nesterov g is not read at all (12 B/param instead of 16).
+    p_out.specialize(!nesterov);
+    if (get_target().has_gpu_feature()) {
+      p_out.gpu_tile(x, xo, xi, gpu_threads, TailStrategy::GuardWithIf);
+    } else {
+      p_out.split(x, xo, xi, chunk, TailStrategy::GuardWithIf)
+          .parallel(xo)
+          .vectorize(xi, vector_width, TailStrategy::GuardWithIf);
+    }
+  }
+};
+
 }  // namespace
 }  // namespace generators
 }  // namespace halide_lars
@@ -156,3 +297,9 @@ HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsNorms<DType::kBF16>, lars
 HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsUpdate<DType::kF32>, lars_update_f32)
 HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsUpdate<DType::kF16>, lars_update_f16)
 HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsUpdate<DType::kBF16>, lars_update_bf16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsMomentum<DType::kF32>, lars_momentum_f32)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsMomentum<DType::kF16>, lars_momentum_f16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsMomentum<DType::kBF16>, lars_momentum_bf16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsApply<DType::kF32>, lars_apply_f32)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsApply<DType::kF16>, lars_apply_f16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsApply<DType::kBF16>, lars_apply_bf16)

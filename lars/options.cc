@@ -27,6 +27,18 @@ absl::string_view TrustModeName(TrustMode m) {
   return "unknown";
 }
 
+absl::string_view StepOrderName(StepOrder s) {
+  switch (s) {
+    case StepOrder::kAuto:
+      return "auto";
+    case StepOrder::kNormsFirst:
+      return "norms_first";
+    case StepOrder::kMomentumFirst:
+      return "momentum_first";
+  }
+  return "unknown";
+}
+
 absl::Status ValidateOptions(const LarsOptions& o) {
   if (!o.lr.has_value()) return absl::InvalidArgumentError("lr: required (no default)");
   if (!(*o.lr >= 0.0) || !std::isfinite(*o.lr)) return Bad("lr", *o.lr, ">= 0");
@@ -56,6 +68,10 @@ absl::Status ValidateOptions(const LarsOptions& o) {
     return Bad("trust_coefficient", o.trust_coefficient, "> 0");
   }
   if (!(o.eps >= 0.0) || !std::isfinite(o.eps)) return Bad("eps", o.eps, ">= 0");
+  if (o.step_order != StepOrder::kAuto && o.step_order != StepOrder::kNormsFirst &&
+      o.step_order != StepOrder::kMomentumFirst) {
+    return Bad("step_order", static_cast<int>(o.step_order), "auto, norms_first or momentum_first");
+  }
   return absl::OkStatus();
 }
 
@@ -69,7 +85,7 @@ const std::vector<std::string>& OptionNames() {
   static const std::vector<std::string>* names = new std::vector<std::string>{
       "lr",           "momentum",   "dampening",         "weight_decay", "nesterov",
       "optim_bits",   "min_8bit_size", "percentile_clipping", "max_unorm", "trust_mode",
-      "trust_coefficient", "eps",   "block_wise"};
+      "trust_coefficient", "eps",   "block_wise", "step_order"};
   return *names;
 }
 
@@ -90,6 +106,16 @@ absl::Status SetOption(LarsOptions* o, absl::string_view key, const OptionValue&
           absl::StrCat("trust_mode: ", v.ToString(), ", expected \"clip\", \"classic\" or \"none\""));
     }
     return absl::OkStatus();
+  }
+  if (key == "step_order") {
+    for (StepOrder s : {StepOrder::kAuto, StepOrder::kNormsFirst, StepOrder::kMomentumFirst}) {
+      if (v.is_text() && v.text() == StepOrderName(s)) {
+        o->step_order = s;
+        return absl::OkStatus();
+      }
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "step_order: ", v.ToString(), ", expected \"auto\", \"norms_first\" or \"momentum_first\""));
   }
   if (v.is_text()) {
     return absl::InvalidArgumentError(

@@ -25,6 +25,14 @@ enum class TrustMode { kClip = 0, kClassic = 1, kNone = 2 };
 
 absl::string_view TrustModeName(TrustMode m);  // "clip", "classic", "none"
 
+// Kernel order of a clip-mode step (results agree within fp32 rounding; speed differs).
+//   kAuto: kMomentumFirst where its kernels exist (CPU), else kNormsFirst.
+//   kNormsFirst: norms pass reads p, g, m; update pass writes p, m (32 B/param in fp32).
+//   kMomentumFirst: pass 1 writes m while reducing the norms; pass 2 writes p (28 B/param).
+enum class StepOrder { kAuto = 0, kNormsFirst = 1, kMomentumFirst = 2 };
+
+absl::string_view StepOrderName(StepOrder s);  // "auto", "norms_first", "momentum_first"
+
 struct LarsOptions {
   std::optional<double> lr;  // required (no default, as bitsandbytes)
   double momentum = 0.0;     // must be > 0: "LARS without momentum is not supported"
@@ -40,6 +48,7 @@ struct LarsOptions {
   double trust_coefficient = 0.001;  // classic mode's eta
   double eps = 1e-8;                 // classic mode
   bool block_wise = true;            // 8-bit state: per-block absmax (false: bitsandbytes' per-tensor)
+  StepOrder step_order = StepOrder::kAuto;
 };
 
 // InvalidArgument naming the first bad option (Unimplemented for momentum = 0, as bitsandbytes'

@@ -31,6 +31,17 @@ bool NeedsNorms(const LarsOptions& o) {
          (o.trust_mode == TrustMode::kClip && o.max_unorm > 0.0);
 }
 
+bool HasMomentumFirstKernels(DType dtype, DeviceType dev) {
+  return FindKernelInfo(Op::kLarsMomentum, dtype, dev).ok() &&
+         FindKernelInfo(Op::kLarsApply, dtype, dev).ok();
+}
+
+// Momentum-first applies to the clip trust mode (classic needs |g| before the momentum).
+bool UseMomentumFirst(const LarsOptions& o, DType dtype, DeviceType dev) {
+  return o.trust_mode == TrustMode::kClip && o.max_unorm > 0.0 &&
+         o.step_order != StepOrder::kNormsFirst && HasMomentumFirstKernels(dtype, dev);
+}
+
 absl::Status Fill(const DeviceBuffer& b, float value, const ExecContext& exec) {
   std::vector<float> host(b.view().numel, value);
   CallContext ctx;
@@ -84,6 +95,12 @@ absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options) {
   }
   LARS_RETURN_IF_ERROR(
       FindKernelInfo(Op::kPercentileClip, DType::kF32, slot.param.device.type).status());
+  if (options.step_order == StepOrder::kMomentumFirst &&
+      !HasMomentumFirstKernels(slot.param.dtype, slot.param.device.type)) {
+    return absl::UnimplementedError(absl::StrCat(
+        slot.name, ": step_order \"momentum_first\" has no kernels on ",
+        DeviceTypeName(slot.param.device.type), " (CPU only); use \"auto\" or \"norms_first\""));
+  }
   return FindKernelInfo(Op::kNorms, slot.param.dtype, slot.param.device.type).status();
 }
 
@@ -143,6 +160,27 @@ absl::Status StepParam(ParamSlot* slot, const LarsOptions& o, const ExecContext&
   const float dampening = static_cast<float>(o.dampening);
   const float weight_decay = static_cast<float>(o.weight_decay);
   const bool first = step == 1;
+
+  if (UseMomentumFirst(o, dtype, dev)) {
+    // 2'. m' written while {Σp², Σu², Σg²} are reduced (one pass), then p from m'.
+    LARS_ASSIGN_OR_RETURN(auto lars_momentum, FindKernel<Op::kLarsMomentum>(dtype, dev));
+    LARS_ASSIGN_OR_RETURN(auto lars_apply, FindKernel<Op::kLarsApply>(dtype, dev));
+    BufferView m_out(slot->momentum.view(), &ctx), p_out(slot->param, &ctx);
+    LARS_RETURN_IF_ERROR(m_out.status());
+    LARS_RETURN_IF_ERROR(p_out.status());
+    LARS_RETURN_IF_ERROR(HalideError(
+        absl::StrCat("lars_momentum", suffix),
+        lars_momentum(&ctx, p.raw(), g.raw(), m.raw(), gscale.raw(), momentum, dampening,
+                      weight_decay, o.nesterov, first, m_out.raw(), norms.raw()),
+        ctx));
+    LARS_RETURN_IF_ERROR(HalideError(
+        absl::StrCat("lars_apply", suffix),
+        lars_apply(&ctx, p.raw(), g.raw(), m.raw(), gscale.raw(), norms.raw(), lr, momentum,
+                   weight_decay, o.nesterov, static_cast<float>(o.max_unorm), p_out.raw()),
+        ctx));
+    slot->step = step;
+    return absl::OkStatus();
+  }
 
   // 2. Norms pass (only when the trust mode needs it): {Σp², Σu², Σg²} before any write.
   if (NeedsNorms(o)) {

@@ -12,6 +12,8 @@ constexpr Op kOp_norms = Op::kNorms;
 constexpr Op kOp_lars_norms = Op::kLarsNorms;
 constexpr Op kOp_lars_update = Op::kLarsUpdate;
 constexpr Op kOp_percentile_clip = Op::kPercentileClip;
+constexpr Op kOp_lars_momentum = Op::kLarsMomentum;
+constexpr Op kOp_lars_apply = Op::kLarsApply;
 constexpr DType kDType_f32 = DType::kF32;
 constexpr DType kDType_f16 = DType::kF16;
 constexpr DType kDType_bf16 = DType::kBF16;
@@ -39,6 +41,10 @@ absl::string_view OpName(Op op) {
       return "lars_update";
     case Op::kPercentileClip:
       return "percentile_clip";
+    case Op::kLarsMomentum:
+      return "lars_momentum";
+    case Op::kLarsApply:
+      return "lars_apply";
   }
   return "unknown";
 }

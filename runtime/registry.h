@@ -13,7 +13,7 @@
 namespace halide_lars {
 
 // Signatures of the generated pipelines, per op (user_context first: every pipeline has it).
-enum class Op { kNorms, kLarsNorms, kLarsUpdate, kPercentileClip };
+enum class Op { kNorms, kLarsNorms, kLarsUpdate, kPercentileClip, kLarsMomentum, kLarsApply };
 absl::string_view OpName(Op op);  // "norms"
 
 template <Op op>
@@ -44,6 +44,23 @@ struct KernelSignature<Op::kPercentileClip> {
   // (uc, ring[100], gnorm[>=1], step, percentile, ring_out[100], gscale[1])
   using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, int32_t, int32_t,
                        halide_buffer_t*, halide_buffer_t*);
+};
+
+template <>
+struct KernelSignature<Op::kLarsMomentum> {
+  // (uc, p, g, m, gscale[1], momentum, dampening, weight_decay, nesterov, first_step,
+  //  m_out (in place over m), norms[3] = {Σp², Σu², Σg²})
+  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, float, float, float, bool, bool, halide_buffer_t*,
+                       halide_buffer_t*);
+};
+template <>
+struct KernelSignature<Op::kLarsApply> {
+  // (uc, p, g, m (new), gscale[1], norms[3], lr, momentum, weight_decay, nesterov, max_unorm,
+  //  p_out (in place over p))
+  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, halide_buffer_t*, float, float, float, bool, float,
+                       halide_buffer_t*);
 };
 
 struct KernelInfo {

@@ -105,6 +105,12 @@ std::vector<Backend> AllBackends() {
   return out;
 }
 
+// Both kernel orders where both exist (CPU), the default elsewhere.
+std::vector<StepOrder> Orders(DeviceType d) {
+  if (d == DeviceType::kCPU) return {StepOrder::kNormsFirst, StepOrder::kMomentumFirst};
+  return {StepOrder::kAuto};
+}
+
 LarsOptions Base() {
   LarsOptions o;
   o.lr = 0.1;
@@ -165,9 +171,13 @@ TEST_P(Lars32Test, EdgeSizesMatchTheReference) {
   LARS_REQUIRE_DEVICE(GetParam().device);
   LarsOptions o = Base();
   o.weight_decay = 0.01;
-  for (int64_t n : testing::EdgeSizes()) {
-    if (n == 0) continue;  // zero-size parameters: ZeroSizeParameterOnlyCountsSteps
-    RunAndCompare(GetParam(), o, n, 3, 11 + static_cast<uint32_t>(n), absl::StrCat("n=", n));
+  for (StepOrder order : Orders(GetParam().device)) {
+    o.step_order = order;
+    for (int64_t n : testing::EdgeSizes()) {
+      if (n == 0) continue;  // zero-size parameters: ZeroSizeParameterOnlyCountsSteps
+      RunAndCompare(GetParam(), o, n, 3, 11 + static_cast<uint32_t>(n),
+                    absl::StrCat("n=", n, " ", StepOrderName(order)));
+    }
   }
 }
 
@@ -180,7 +190,9 @@ TEST_P(Lars32Test, EveryOptionCombination) {
         for (int pct : {100, 5}) {
           for (TrustMode mode : {TrustMode::kClip, TrustMode::kClassic, TrustMode::kNone}) {
             if (mode != TrustMode::kClip && max_unorm != 0.02) continue;  // max_unorm unused
+            for (StepOrder order : Orders(GetParam().device)) {
             LarsOptions o = Base();
+            o.step_order = order;
             o.dampening = dampening;
             o.nesterov = nesterov;
             o.weight_decay = wd;
@@ -189,15 +201,17 @@ TEST_P(Lars32Test, EveryOptionCombination) {
             o.trust_mode = mode;
             const std::string what =
                 absl::StrCat("dampening=", dampening, " nesterov=", nesterov, " wd=", wd,
-                             " max_unorm=", max_unorm, " pct=", pct, " mode=", TrustModeName(mode));
+                             " max_unorm=", max_unorm, " pct=", pct, " mode=", TrustModeName(mode),
+                             " order=", StepOrderName(order));
             RunAndCompare(GetParam(), o, 1031, 4, 100 + combos, what);
             ++combos;
+            }
           }
         }
       }
     }
   }
-  EXPECT_EQ(combos, 3 * 2 * (3 + 2) * 2);
+  EXPECT_EQ(combos, 3 * 2 * (3 + 2) * 2 * static_cast<int>(Orders(GetParam().device).size()));
 }
 
 TEST_P(Lars32Test, HundredStepTrajectory) {
@@ -205,7 +219,11 @@ TEST_P(Lars32Test, HundredStepTrajectory) {
   LarsOptions o = Base();
   o.weight_decay = 1e-3;
   o.lr = 0.05;
-  RunAndCompare(GetParam(), o, 4097, 100, 5, "clip");
+  for (StepOrder order : Orders(GetParam().device)) {
+    o.step_order = order;
+    RunAndCompare(GetParam(), o, 4097, 100, 5, absl::StrCat("clip ", StepOrderName(order)));
+  }
+  o.step_order = StepOrder::kAuto;
   o.trust_mode = TrustMode::kClassic;
   o.lr = 1.0;
   o.percentile_clipping = 10;
