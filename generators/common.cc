@@ -31,8 +31,16 @@ Expr EncodeF16(const Expr& f) {
   // Normal range: rebias the exponent, round the 13 dropped mantissa bits to nearest even.
   Expr r = a - U((127 - 15) << 23);
   Expr normal = (r + U(0x0fff) + ((r >> 13) & U(1))) >> 13;
-  // Below 2^-14: the f16 value is round_even(|f| * 2^24) units of 2^-24 (the product is exact).
-  Expr subnormal = cast<uint32_t>(round(reinterpret<float>(a) * 16777216.0f));
+  // Below 2^-14: |f| = m * 2^(e-150) with m the 24-bit significand, i.e. m >> (126 - e) units of
+  // 2^-24, rounded to nearest even with integer ops (OpenCL's round() is half-away-from-zero,
+  // and float tricks do not survive GPU fast-math). Shifts >= 25 give 0 (also for f32 denormals).
+  Expr e = cast<int32_t>(a >> 23);
+  Expr m = (a & U(0x7fffff)) | U(0x800000);
+  Expr shift = cast<uint32_t>(clamp(126 - e, 14, 25));
+  Expr q = m >> shift;
+  Expr rem = m & ((U(1) << shift) - U(1));
+  Expr half = U(1) << (shift - U(1));
+  Expr subnormal = q + select(rem > half || (rem == half && (q & U(1)) == U(1)), U(1), U(0));
   Expr mag = select(a > U(0x7f800000), U(0x7e00),   // NaN
                     a >= U(0x477ff000), U(0x7c00),  // rounds to >= 65520: Inf
                     a >= U(0x38800000), normal,   // >= 2^-14
@@ -69,6 +77,21 @@ Expr FromF32(DType d, const Expr& f) {
       break;
   }
   return cast<float>(f);
+}
+
+Expr QuantizeIndex(const Expr& v, const Func& mids, const Func& code) {
+  Expr idx = 0;
+  for (int step = 128; step >= 1; step /= 2) {
+    idx = select(mids(clamp(idx + (step - 1), 0, 255)) < v, idx + step, idx);
+  }
+  Expr sign_v = reinterpret<uint32_t>(v) >> 31;
+  Expr sign_c = reinterpret<uint32_t>(code(clamp(idx, 0, 255))) >> 31;
+  Expr fixed = select(sign_v == sign_c, idx, sign_v == U(0), idx + 1, idx - 1);
+  return cast<uint8_t>(clamp(fixed, 0, 255));
+}
+
+Expr NormalizeForQuantize(const Expr& x, const Expr& absmax) {
+  return select(absmax > 0.0f, x * (1.0f / absmax), 0.0f);
 }
 
 void DefineSumSqMaxAbs(Func acc, const Expr& v) {

@@ -53,6 +53,17 @@ Halide::Expr EncodeBF16(const Halide::Expr& f);
 Halide::Expr ToF32(DType d, const Halide::Expr& e);
 Halide::Expr FromF32(DType d, const Halide::Expr& f);
 
+// Blockwise 8-bit quantization with a 256-entry sorted codebook (runtime/codebook.h).
+// Index of the code nearest to v (a value already divided by its block's absmax): the number of
+// midpoints strictly below v (8 dependent lookups, branchless: mids[255] must be +Inf), then
+// bitsandbytes' sign fix (if the code's sign bit differs from v's, step one code towards v's
+// side, so a small non-zero momentum never flips sign). `mids` and `code` are Funcs over [0, 256).
+Halide::Expr QuantizeIndex(const Halide::Expr& v, const Halide::Func& mids, const Halide::Func& code);
+
+// v = x / absmax as the quantizer wants it: +0 for an all-zero block (absmax 0), so such a
+// block quantizes to the zero code and dequantizes to exactly 0.
+Halide::Expr NormalizeForQuantize(const Halide::Expr& x, const Halide::Expr& absmax);
+
 // Sum of squares and max |v| of `v` over `r`, as one Tuple reduction {Σv², max|v|} that
 // rfactor can split (both components are associative and independent).
 void DefineSumSqMaxAbs(Halide::Func acc, const Halide::Expr& v);

@@ -7,16 +7,23 @@ DTYPES = ["f32", "f16", "bf16"]
 BACKENDS = ["cpu", "cuda", "opencl"]
 GPU_BACKENDS = ["cuda", "opencl"]
 
-# (op, registered generator name with {dtype}, dtypes, backends, GeneratorParams).
+DEFAULT = [("", {})]
+
+# Quantization block sizes: 256 (default, no suffix) and 2048 (suffix b2048).
+BLOCKS = [("", {"block": "256"}), ("b2048", {"block": "2048"})]
+
+# (op, registered generator name with {dtype}, dtypes, backends, [(variant, GeneratorParams)]).
 OPS = [
-    ("norms", "norms_{dtype}", DTYPES, BACKENDS, {}),
-    ("lars_norms", "lars_norms_{dtype}", DTYPES, BACKENDS, {}),
-    ("lars_update", "lars_update_{dtype}", DTYPES, BACKENDS, {}),
-    ("percentile_clip", "percentile_clip", ["f32"], BACKENDS, {}),
+    ("norms", "norms_{dtype}", DTYPES, BACKENDS, DEFAULT),
+    ("lars_norms", "lars_norms_{dtype}", DTYPES, BACKENDS, DEFAULT),
+    ("lars_update", "lars_update_{dtype}", DTYPES, BACKENDS, DEFAULT),
+    ("percentile_clip", "percentile_clip", ["f32"], BACKENDS, DEFAULT),
     # Momentum-first order (28 B/param): the fused reduce-then-write pass needs compute_with
     # inside one CPU loop nest, so it is CPU-only (GPUs use lars_norms + lars_update).
-    ("lars_momentum", "lars_momentum_{dtype}", DTYPES, ["cpu"], {}),
-    ("lars_apply", "lars_apply_{dtype}", DTYPES, ["cpu"], {}),
+    ("lars_momentum", "lars_momentum_{dtype}", DTYPES, ["cpu"], DEFAULT),
+    ("lars_apply", "lars_apply_{dtype}", DTYPES, ["cpu"], DEFAULT),
+    ("quantize_blockwise", "quantize_blockwise_{dtype}", DTYPES, BACKENDS, BLOCKS),
+    ("dequantize_blockwise", "dequantize_blockwise_{dtype}", DTYPES, BACKENDS, BLOCKS),
 ]
 
 GENERATOR_SRCS = [
@@ -27,6 +34,7 @@ GENERATOR_SRCS = [
     "lars_update_generator.cc",
     "norms_generator.cc",
     "percentile_generator.cc",
+    "quantize_generator.cc",
 ]
 
 def kernel_name(op, dtype, backend, variant = ""):
@@ -34,8 +42,9 @@ def kernel_name(op, dtype, backend, variant = ""):
 
 # (name, registered generator, backend, params)
 DEFAULT_KERNELS = [
-    (kernel_name(op, dtype, backend), generator.format(dtype = dtype), backend, params)
-    for (op, generator, dtypes, backends, params) in OPS
+    (kernel_name(op, dtype, backend, variant), generator.format(dtype = dtype), backend, params)
+    for (op, generator, dtypes, backends, variants) in OPS
     for dtype in dtypes
     for backend in backends
+    for (variant, params) in variants
 ]

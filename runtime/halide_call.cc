@@ -100,7 +100,16 @@ const halide_device_interface_t* DeviceInterface(DeviceType type) {
 }
 
 halide_type_t HalideType(DType d) {
-  return d == DType::kF32 ? halide_type_t(halide_type_float, 32) : halide_type_t(halide_type_uint, 16);
+  switch (d) {
+    case DType::kF32:
+      return halide_type_t(halide_type_float, 32);
+    case DType::kU8:
+      return halide_type_t(halide_type_uint, 8);
+    case DType::kF16:
+    case DType::kBF16:
+      break;
+  }
+  return halide_type_t(halide_type_uint, 16);
 }
 
 BufferView::BufferView(const TensorView& t, CallContext* ctx) : ctx_(ctx) {

@@ -8,12 +8,17 @@
 namespace halide_lars {
 namespace {
 
+// "_b2048" -> "b2048", "" -> "" (string literals: static storage).
+constexpr const char* VariantName(const char* token) { return token[0] == '_' ? token + 1 : token; }
+
 constexpr Op kOp_norms = Op::kNorms;
 constexpr Op kOp_lars_norms = Op::kLarsNorms;
 constexpr Op kOp_lars_update = Op::kLarsUpdate;
 constexpr Op kOp_percentile_clip = Op::kPercentileClip;
 constexpr Op kOp_lars_momentum = Op::kLarsMomentum;
 constexpr Op kOp_lars_apply = Op::kLarsApply;
+constexpr Op kOp_quantize_blockwise = Op::kQuantizeBlockwise;
+constexpr Op kOp_dequantize_blockwise = Op::kDequantizeBlockwise;
 constexpr DType kDType_f32 = DType::kF32;
 constexpr DType kDType_f16 = DType::kF16;
 constexpr DType kDType_bf16 = DType::kBF16;
@@ -22,12 +27,14 @@ constexpr DeviceType kDevice_cuda = DeviceType::kCUDA;
 constexpr DeviceType kDevice_opencl = DeviceType::kOpenCL;
 
 // Every row's generated symbol must have exactly its op's signature.
-#define LARS_KERNEL(op, dtype, backend)                                                   \
-  static_assert(std::is_same_v<decltype(&op##_##dtype##_##backend),                       \
-                               KernelSignature<kOp_##op>::type>,                          \
-                #op "_" #dtype "_" #backend " does not match KernelSignature<" #op ">");
+#define LARS_KERNEL_VARIANT(op, dtype, backend, variant)                                   \
+  static_assert(std::is_same_v<decltype(&op##_##dtype##_##backend##variant),               \
+                               KernelSignature<kOp_##op>::type>,                           \
+                #op "_" #dtype "_" #backend #variant " does not match KernelSignature<" #op ">");
+#define LARS_KERNEL(op, dtype, backend) LARS_KERNEL_VARIANT(op, dtype, backend, )
 #include "runtime/kernels.inc"
 #undef LARS_KERNEL
+#undef LARS_KERNEL_VARIANT
 
 }  // namespace
 
@@ -45,27 +52,37 @@ absl::string_view OpName(Op op) {
       return "lars_momentum";
     case Op::kLarsApply:
       return "lars_apply";
+    case Op::kQuantizeBlockwise:
+      return "quantize_blockwise";
+    case Op::kDequantizeBlockwise:
+      return "dequantize_blockwise";
   }
   return "unknown";
 }
 
 const std::vector<KernelInfo>& AllKernels() {
   static const std::vector<KernelInfo>* kernels = new std::vector<KernelInfo>{
-#define LARS_KERNEL(op, dtype, backend)                                     \
-  KernelInfo{kOp_##op, kDType_##dtype, kDevice_##backend, #op "_" #dtype "_" #backend, \
-             reinterpret_cast<void (*)()>(&op##_##dtype##_##backend)},
+// The variant token is written with its leading underscore (_b2048); the name drops nothing.
+#define LARS_KERNEL_VARIANT(op, dtype, backend, variant)                                  \
+  KernelInfo{kOp_##op, kDType_##dtype, kDevice_##backend, VariantName(#variant),          \
+             #op "_" #dtype "_" #backend #variant,                                        \
+             reinterpret_cast<void (*)()>(&op##_##dtype##_##backend##variant)},
+#define LARS_KERNEL(op, dtype, backend) LARS_KERNEL_VARIANT(op, dtype, backend, )
 #include "runtime/kernels.inc"
 #undef LARS_KERNEL
+#undef LARS_KERNEL_VARIANT
   };
   return *kernels;
 }
 
-absl::StatusOr<const KernelInfo*> FindKernelInfo(Op op, DType dtype, DeviceType device) {
+absl::StatusOr<const KernelInfo*> FindKernelInfo(Op op, DType dtype, DeviceType device,
+                                                 absl::string_view variant) {
   for (const KernelInfo& k : AllKernels()) {
-    if (k.op == op && k.dtype == dtype && k.device == device) return &k;
+    if (k.op == op && k.dtype == dtype && k.device == device && variant == k.variant) return &k;
   }
-  return absl::UnimplementedError(absl::StrCat("no ", OpName(op), " kernel for dtype ",
-                                               DTypeName(dtype), " on ", DeviceTypeName(device)));
+  return absl::UnimplementedError(absl::StrCat(
+      "no ", OpName(op), " kernel for dtype ", DTypeName(dtype), " on ", DeviceTypeName(device),
+      variant.empty() ? "" : absl::StrCat(" (variant ", variant, ")")));
 }
 
 }  // namespace halide_lars

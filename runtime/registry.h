@@ -13,7 +13,16 @@
 namespace halide_lars {
 
 // Signatures of the generated pipelines, per op (user_context first: every pipeline has it).
-enum class Op { kNorms, kLarsNorms, kLarsUpdate, kPercentileClip, kLarsMomentum, kLarsApply };
+enum class Op {
+  kNorms,
+  kLarsNorms,
+  kLarsUpdate,
+  kPercentileClip,
+  kLarsMomentum,
+  kLarsApply,
+  kQuantizeBlockwise,
+  kDequantizeBlockwise,
+};
 absl::string_view OpName(Op op);  // "norms"
 
 template <Op op>
@@ -63,23 +72,39 @@ struct KernelSignature<Op::kLarsApply> {
                        halide_buffer_t*);
 };
 
+template <>
+struct KernelSignature<Op::kQuantizeBlockwise> {
+  // (uc, x, code[256], mids[256], q_out (u8, n), absmax_out (f32, ceil(n/B)))
+  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, halide_buffer_t*);
+};
+template <>
+struct KernelSignature<Op::kDequantizeBlockwise> {
+  // (uc, q (u8, n), absmax (f32, ceil(n/B)), code[256], x_out)
+  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*);
+};
+
 struct KernelInfo {
   Op op;
   DType dtype;
   DeviceType device;
-  const char* name;  // <op>_<dtype>_<backend>: the Bazel target and C symbol
-  void (*fn)();      // cast to KernelSignature<op>::type by FindKernel
+  const char* variant;  // "" for the default build of the op, e.g. "b2048"
+  const char* name;     // <op>_<dtype>_<backend>[_<variant>]: the Bazel target and C symbol
+  void (*fn)();         // cast to KernelSignature<op>::type by FindKernel
 };
 
 // Every registered kernel, in kernels.inc order.
 const std::vector<KernelInfo>& AllKernels();
 
-// The kernel for (dtype, device type), or Unimplemented naming what is missing.
-absl::StatusOr<const KernelInfo*> FindKernelInfo(Op op, DType dtype, DeviceType device);
+// The kernel for (dtype, device type, variant), or Unimplemented naming what is missing.
+absl::StatusOr<const KernelInfo*> FindKernelInfo(Op op, DType dtype, DeviceType device,
+                                                 absl::string_view variant = "");
 
 template <Op op>
-absl::StatusOr<typename KernelSignature<op>::type> FindKernel(DType dtype, DeviceType device) {
-  absl::StatusOr<const KernelInfo*> info = FindKernelInfo(op, dtype, device);
+absl::StatusOr<typename KernelSignature<op>::type> FindKernel(DType dtype, DeviceType device,
+                                                              absl::string_view variant = "") {
+  absl::StatusOr<const KernelInfo*> info = FindKernelInfo(op, dtype, device, variant);
   if (!info.ok()) return info.status();
   return reinterpret_cast<typename KernelSignature<op>::type>((*info)->fn);
 }

@@ -12,11 +12,24 @@ absl::string_view DTypeName(DType d) {
       return "f16";
     case DType::kBF16:
       return "bf16";
+    case DType::kU8:
+      return "u8";
   }
   return "unknown";
 }
 
-size_t DTypeSize(DType d) { return d == DType::kF32 ? 4 : 2; }
+size_t DTypeSize(DType d) {
+  switch (d) {
+    case DType::kF32:
+      return 4;
+    case DType::kU8:
+      return 1;
+    case DType::kF16:
+    case DType::kBF16:
+      break;
+  }
+  return 2;
+}
 
 absl::string_view DeviceTypeName(DeviceType t) {
   switch (t) {

@@ -10,10 +10,11 @@
 
 namespace halide_lars {
 
-// Element type of a tensor. f16/bf16 are IEEE binary16 / bfloat16 bit patterns.
-enum class DType { kF32, kF16, kBF16 };
+// Element type of a tensor. f16/bf16 are IEEE binary16 / bfloat16 bit patterns; u8 holds 8-bit
+// quantization codes.
+enum class DType { kF32, kF16, kBF16, kU8 };
 
-absl::string_view DTypeName(DType d);  // "f32", "f16", "bf16"
+absl::string_view DTypeName(DType d);  // "f32", "f16", "bf16", "u8"
 size_t DTypeSize(DType d);             // bytes per element
 
 enum class DeviceType { kCPU, kCUDA, kOpenCL };

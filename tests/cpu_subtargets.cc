@@ -1,7 +1,8 @@
 #include "tests/cpu_subtargets.h"
 
-
-// Declarations of the sub-functions of every CPU row (GPU rows expand to nothing).
+// Declarations of the sub-functions of every default CPU row (GPU rows and variants expand to
+// nothing: a variant only changes GeneratorParams of a schedule its default row already tests).
+#define LARS_KERNEL_VARIANT(op, dtype, backend, variant)
 #define LARS_KERNEL(op, dtype, backend) LARS_KERNEL_##backend(op, dtype)
 #define LARS_KERNEL_cuda(op, dtype)
 #define LARS_KERNEL_opencl(op, dtype)
@@ -25,6 +26,8 @@ constexpr Op kOp_lars_update = Op::kLarsUpdate;
 constexpr Op kOp_percentile_clip = Op::kPercentileClip;
 constexpr Op kOp_lars_momentum = Op::kLarsMomentum;
 constexpr Op kOp_lars_apply = Op::kLarsApply;
+constexpr Op kOp_quantize_blockwise = Op::kQuantizeBlockwise;
+constexpr Op kOp_dequantize_blockwise = Op::kDequantizeBlockwise;
 constexpr DType kDType_f32 = DType::kF32;
 constexpr DType kDType_f16 = DType::kF16;
 constexpr DType kDType_bf16 = DType::kBF16;

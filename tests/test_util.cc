@@ -1,5 +1,7 @@
 #include "tests/test_util.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <random>
 
@@ -49,6 +51,12 @@ HostTensor FromValues(DType dtype, const std::vector<double>& values) {
         t.values[i] = reference::BF16BitsToF32(b);
         break;
       }
+      case DType::kU8: {
+        const uint8_t u = static_cast<uint8_t>(std::clamp(std::nearbyint(values[i]), 0.0, 255.0));
+        t.bytes[i] = u;
+        t.values[i] = u;
+        break;
+      }
     }
   }
   return t;
@@ -65,6 +73,8 @@ std::vector<double> ReadValues(const DeviceBuffer& b) {
       float f;
       std::memcpy(&f, &bytes[4 * i], 4);
       out[i] = f;
+    } else if (v.dtype == DType::kU8) {
+      out[i] = bytes[i];
     } else {
       uint16_t h;
       std::memcpy(&h, &bytes[2 * i], 2);

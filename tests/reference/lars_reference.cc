@@ -16,6 +16,7 @@ double RoundTo(DType dtype, double v) {
     case DType::kBF16:
       return BF16BitsToF32(F32ToBF16Bits(f));
     case DType::kF32:
+    case DType::kU8:
       break;
   }
   return f;
