@@ -129,11 +129,12 @@ TEST(DeviceBuffer, RejectsBadSizes) {
 TEST(Registry, EveryRowIsFindableAndNamedByItsStem) {
   ASSERT_FALSE(AllKernels().empty());
   for (const KernelInfo& k : AllKernels()) {
-    absl::StatusOr<const KernelInfo*> found = FindKernelInfo(k.op, k.dtype, k.device);
+    absl::StatusOr<const KernelInfo*> found = FindKernelInfo(k.op, k.dtype, k.device, k.variant);
     ASSERT_TRUE(found.ok()) << found.status();
     EXPECT_EQ(*found, &k);
-    const std::string stem = std::string(OpName(k.op)) + "_" + std::string(DTypeName(k.dtype)) +
-                             "_" + std::string(DeviceTypeName(k.device));
+    std::string stem = std::string(OpName(k.op)) + "_" + std::string(DTypeName(k.dtype)) + "_" +
+                       std::string(DeviceTypeName(k.device));
+    if (k.variant[0] != '\0') stem += std::string("_") + k.variant;
     EXPECT_EQ(stem, k.name);
     EXPECT_NE(k.fn, nullptr);
   }
