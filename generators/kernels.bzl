@@ -24,6 +24,8 @@ OPS = [
     ("lars_apply", "lars_apply_{dtype}", DTYPES, ["cpu"], DEFAULT),
     ("quantize_blockwise", "quantize_blockwise_{dtype}", DTYPES, BACKENDS, BLOCKS),
     ("dequantize_blockwise", "dequantize_blockwise_{dtype}", DTYPES, BACKENDS, BLOCKS),
+    ("lars8bit_norms", "lars8bit_norms_{dtype}", DTYPES, BACKENDS, BLOCKS),
+    ("lars8bit_update", "lars8bit_update_{dtype}", DTYPES, BACKENDS, BLOCKS),
 ]
 
 GENERATOR_SRCS = [
@@ -31,6 +33,7 @@ GENERATOR_SRCS = [
     "common.h",
     "lars_math.cc",
     "lars_math.h",
+    "lars8bit_update_generator.cc",
     "lars_update_generator.cc",
     "norms_generator.cc",
     "percentile_generator.cc",

@@ -30,10 +30,19 @@
 
 namespace halide_lars {
 
+// How a parameter's momentum is stored.
+enum class StateKind {
+  kFp32 = 0,       // fp32, 4 B/param (optim_bits 32, or a tensor below max(min_8bit_size, 4096))
+  kBlockwise8 = 1, // uint8 codes + one fp32 absmax per block: 1 + 4/B B/param
+};
+
 // A copy of one parameter's optimizer state, for inspection.
 struct ParamStateSnapshot {
   int64_t step = 0;                // steps taken so far
-  std::vector<float> momentum;     // state1 (fp32 momentum), numel elements
+  StateKind kind = StateKind::kFp32;
+  std::vector<float> momentum;     // the momentum as fp32 (8-bit state: dequantized), numel
+  std::vector<uint8_t> codes;      // 8-bit state: state1 codes, numel
+  std::vector<float> absmax;       // 8-bit state: absmax1, one per block of block_size
   std::vector<float> gnorm_vec;    // percentile ring (100 squared gradient norms), if enabled
   float unorm = 0.0f;              // |u| of the last step when the trust clip is on (unorm_vec)
   LarsOptions options;             // the options in effect (defaults, group, overrides)

@@ -68,6 +68,7 @@ absl::Status ValidateOptions(const LarsOptions& o) {
     return Bad("trust_coefficient", o.trust_coefficient, "> 0");
   }
   if (!(o.eps >= 0.0) || !std::isfinite(o.eps)) return Bad("eps", o.eps, ">= 0");
+  if (o.block_size != 256 && o.block_size != 2048) return Bad("block_size", o.block_size, "256 or 2048");
   if (o.step_order != StepOrder::kAuto && o.step_order != StepOrder::kNormsFirst &&
       o.step_order != StepOrder::kMomentumFirst) {
     return Bad("step_order", static_cast<int>(o.step_order), "auto, norms_first or momentum_first");
@@ -85,7 +86,7 @@ const std::vector<std::string>& OptionNames() {
   static const std::vector<std::string>* names = new std::vector<std::string>{
       "lr",           "momentum",   "dampening",         "weight_decay", "nesterov",
       "optim_bits",   "min_8bit_size", "percentile_clipping", "max_unorm", "trust_mode",
-      "trust_coefficient", "eps",   "block_wise", "step_order"};
+      "trust_coefficient", "eps",   "block_wise", "block_size", "step_order"};
   return *names;
 }
 
@@ -156,6 +157,8 @@ absl::Status SetOption(LarsOptions* o, absl::string_view key, const OptionValue&
     o->eps = x;
   } else if (key == "block_wise") {
     return boolean(&o->block_wise);
+  } else if (key == "block_size") {
+    return integer(&o->block_size);
   } else {
     return absl::InvalidArgumentError(absl::StrCat("unknown option \"", key, "\""));
   }

@@ -48,6 +48,7 @@ struct LarsOptions {
   double trust_coefficient = 0.001;  // classic mode's eta
   double eps = 1e-8;                 // classic mode
   bool block_wise = true;            // 8-bit state: per-block absmax (false: bitsandbytes' per-tensor)
+  int block_size = 256;              // 8-bit blockwise state: elements per absmax (256 or 2048)
   StepOrder step_order = StepOrder::kAuto;
 };
 

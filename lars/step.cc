@@ -1,12 +1,16 @@
 #include "lars/step.h"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/codebook.h"
 #include "runtime/devices.h"
 #include "runtime/halide_call.h"
 #include "runtime/norms.h"
+#include "runtime/quantize.h"
 #include "runtime/registry.h"
 #include "runtime/status_macros.h"
 #include "runtime/validate.h"
@@ -42,8 +46,9 @@ bool UseMomentumFirst(const LarsOptions& o, DType dtype, DeviceType dev) {
          o.step_order != StepOrder::kNormsFirst && HasMomentumFirstKernels(dtype, dev);
 }
 
-absl::Status Fill(const DeviceBuffer& b, float value, const ExecContext& exec) {
-  std::vector<float> host(b.view().numel, value);
+template <typename T>
+absl::Status Fill(const DeviceBuffer& b, T value, const ExecContext& exec) {
+  std::vector<T> host(b.view().numel, value);
   CallContext ctx;
   LARS_RETURN_IF_ERROR(MakeCallContext(b.view().device, exec, &ctx));
   return CopyHostToTensor(host.data(), b.view(), &ctx);
@@ -55,6 +60,17 @@ absl::StatusOr<DeviceBuffer> AllocFilled(const Device& d, int64_t n, float value
   return b;
 }
 
+// 8-bit momentum equal to zero everywhere: the zero code and absmax 0.
+absl::Status AllocZero8bit(const Device& d, int64_t n, int block, DeviceBuffer* codes,
+                           DeviceBuffer* absmax) {
+  LARS_ASSIGN_OR_RETURN(DeviceBuffer c, DeviceBuffer::Allocate(d, DType::kU8, n));
+  LARS_RETURN_IF_ERROR(Fill<uint8_t>(c, kZeroCode, {}));
+  LARS_ASSIGN_OR_RETURN(DeviceBuffer a, AllocFilled(d, NumQuantBlocks(n, block), 0.0f));
+  *codes = std::move(c);
+  *absmax = std::move(a);
+  return absl::OkStatus();
+}
+
 // 1-based step as the percentile kernel wants it: 1 only on the first step, and the same
 // residue mod 100 as the real count (which may exceed int32).
 int32_t RingStep(int64_t step) {
@@ -63,9 +79,20 @@ int32_t RingStep(int64_t step) {
 
 }  // namespace
 
+StateKind DesiredKind(const LarsOptions& o, int64_t numel) {
+  // bitsandbytes: small tensors keep 32-bit state (min_8bit_size, and never below 4096).
+  if (o.optim_bits == 8 && numel >= std::max<int64_t>(o.min_8bit_size, 4096)) {
+    return StateKind::kBlockwise8;
+  }
+  return StateKind::kFp32;
+}
+
 absl::Status ValidateParamAndGrad(const ParamSlot& slot, const TensorView& grad) {
   const std::string pname = absl::StrCat(slot.name, ": param");
   LARS_RETURN_IF_ERROR(ValidateTensor(pname, slot.param));
+  if (slot.param.dtype == DType::kU8) {
+    return absl::InvalidArgumentError(absl::StrCat(pname, ": dtype u8, expected f32, f16 or bf16"));
+  }
   if (grad.data == nullptr && slot.param.numel > 0) return absl::OkStatus();  // no gradient
   const std::string gname = absl::StrCat(slot.name, ": grad");
   LARS_RETURN_IF_ERROR(ValidateTensor(gname, grad));
@@ -85,11 +112,20 @@ absl::Status ValidateParamAndGrad(const ParamSlot& slot, const TensorView& grad)
 }
 
 absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options) {
-  if (options.optim_bits == 8) {
-    return absl::UnimplementedError(
-        absl::StrCat(slot.name, ": optim_bits 8: 8-bit state not built yet (use optim_bits=32)"));
-  }
   LARS_RETURN_IF_ERROR(DeviceStatus(slot.param.device));
+  const DType dtype = slot.param.dtype;
+  const DeviceType dev = slot.param.device.type;
+  if (DesiredKind(options, slot.param.numel) == StateKind::kBlockwise8) {
+    if (!options.block_wise) {
+      return absl::UnimplementedError(absl::StrCat(
+          slot.name, ": block_wise=false (per-tensor 8-bit state) is not built yet"));
+    }
+    const char* variant = QuantBlockVariant(options.block_size);
+    for (Op op : {Op::kLars8bitNorms, Op::kLars8bitUpdate, Op::kQuantizeBlockwise}) {
+      LARS_RETURN_IF_ERROR(FindKernelInfo(op, dtype, dev, variant).status());
+    }
+    LARS_RETURN_IF_ERROR(FindKernelInfo(Op::kDequantizeBlockwise, DType::kF32, dev, variant).status());
+  }
   for (Op op : {Op::kLarsNorms, Op::kLarsUpdate}) {
     LARS_RETURN_IF_ERROR(FindKernelInfo(op, slot.param.dtype, slot.param.device.type).status());
   }
@@ -106,15 +142,65 @@ absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options) {
 
 absl::Status AllocateState(ParamSlot* slot, const LarsOptions& options) {
   const Device& d = slot->param.device;
-  LARS_ASSIGN_OR_RETURN(slot->momentum, AllocFilled(d, slot->param.numel, 0.0f));
+  slot->kind = DesiredKind(options, slot->param.numel);
+  if (slot->kind == StateKind::kBlockwise8) {
+    slot->block_size = options.block_size;
+    LARS_RETURN_IF_ERROR(
+        AllocZero8bit(d, slot->param.numel, slot->block_size, &slot->codes, &slot->absmax));
+  } else {
+    LARS_ASSIGN_OR_RETURN(slot->momentum, AllocFilled(d, slot->param.numel, 0.0f));
+  }
   LARS_ASSIGN_OR_RETURN(slot->norms, AllocFilled(d, 3, 0.0f));
   LARS_ASSIGN_OR_RETURN(slot->gscale, AllocFilled(d, 1, 1.0f));
   slot->gscale_is_one = true;
-  (void)options;
   return absl::OkStatus();
 }
 
+namespace {
+
+// Re-represents the momentum as `kind` (block size `block` for 8-bit): quantizes or
+// dequantizes on the device. The old buffers are released only once the new ones are written.
+absl::Status ConvertState(ParamSlot* slot, StateKind kind, int block, const ExecContext& exec) {
+  const Device& d = slot->param.device;
+  const int64_t n = slot->param.numel;
+  DeviceBuffer fp32;  // the momentum as fp32, old or new
+  if (slot->kind == StateKind::kFp32) {
+    fp32 = std::move(slot->momentum);
+  } else {
+    LARS_ASSIGN_OR_RETURN(fp32, DeviceBuffer::Allocate(d, DType::kF32, n));
+    absl::Status s =
+        DequantizeBlockwise(slot->codes.view(), slot->absmax.view(), fp32.view(), slot->block_size, exec);
+    if (!s.ok()) return s;
+  }
+  if (kind == StateKind::kFp32) {
+    slot->momentum = std::move(fp32);
+    slot->codes = DeviceBuffer();
+    slot->absmax = DeviceBuffer();
+  } else {
+    DeviceBuffer codes, absmax;
+    absl::Status s = AllocZero8bit(d, n, block, &codes, &absmax);
+    if (s.ok()) s = QuantizeBlockwise(fp32.view(), codes.view(), absmax.view(), block, exec);
+    if (!s.ok()) {
+      if (slot->kind == StateKind::kFp32) slot->momentum = std::move(fp32);  // unchanged
+      return s;
+    }
+    slot->codes = std::move(codes);
+    slot->absmax = std::move(absmax);
+    slot->momentum = DeviceBuffer();
+    slot->block_size = block;
+  }
+  slot->kind = kind;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status PrepareStep(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec) {
+  const StateKind want = DesiredKind(options, slot->param.numel);
+  if (want != slot->kind ||
+      (want == StateKind::kBlockwise8 && options.block_size != slot->block_size)) {
+    LARS_RETURN_IF_ERROR(ConvertState(slot, want, options.block_size, exec));
+  }
   if (options.percentile_clipping < 100 && slot->ring.view().numel == 0) {
     LARS_ASSIGN_OR_RETURN(slot->ring, AllocFilled(slot->param.device, kRing, 0.0f));
     LARS_ASSIGN_OR_RETURN(slot->gnorm, AllocFilled(slot->param.device, 2, 0.0f));
@@ -153,13 +239,49 @@ absl::Status StepParam(ParamSlot* slot, const LarsOptions& o, const ExecContext&
     slot->gscale_is_one = false;
   }
 
-  BufferView p(slot->param, &ctx), g(slot->grad, &ctx), m(slot->momentum.view(), &ctx);
-  BufferView gscale(slot->gscale.view(), &ctx), norms(slot->norms.view(), &ctx);
-  for (BufferView* b : {&p, &g, &m, &gscale, &norms}) LARS_RETURN_IF_ERROR(b->status());
   const float lr = static_cast<float>(*o.lr), momentum = static_cast<float>(o.momentum);
   const float dampening = static_cast<float>(o.dampening);
   const float weight_decay = static_cast<float>(o.weight_decay);
   const bool first = step == 1;
+
+  if (slot->kind == StateKind::kBlockwise8) {
+    // 2. Norms over the dequantized momentum, then the per-block fused update.
+    const char* variant = QuantBlockVariant(slot->block_size);
+    const std::string vsuffix = absl::StrCat(suffix, variant[0] ? "_" : "", variant);
+    LARS_ASSIGN_OR_RETURN(DeviceCodebook book, GetDeviceCodebook(slot->param.device));
+    BufferView p(slot->param, &ctx), g(slot->grad, &ctx), codes(slot->codes.view(), &ctx);
+    BufferView absmax(slot->absmax.view(), &ctx), code(book.code, &ctx), mids(book.mids, &ctx);
+    BufferView gscale(slot->gscale.view(), &ctx), norms(slot->norms.view(), &ctx);
+    BufferView p_out(slot->param, &ctx), codes_out(slot->codes.view(), &ctx);
+    BufferView absmax_out(slot->absmax.view(), &ctx);
+    for (BufferView* b : {&p, &g, &codes, &absmax, &code, &mids, &gscale, &norms, &p_out,
+                          &codes_out, &absmax_out}) {
+      LARS_RETURN_IF_ERROR(b->status());
+    }
+    if (NeedsNorms(o)) {
+      LARS_ASSIGN_OR_RETURN(auto norms8, FindKernel<Op::kLars8bitNorms>(dtype, dev, variant));
+      LARS_RETURN_IF_ERROR(HalideError(
+          absl::StrCat("lars8bit_norms", vsuffix),
+          norms8(&ctx, p.raw(), g.raw(), codes.raw(), absmax.raw(), code.raw(), gscale.raw(),
+                 momentum, dampening, weight_decay, o.nesterov, first, norms.raw()),
+          ctx));
+    }
+    LARS_ASSIGN_OR_RETURN(auto update8, FindKernel<Op::kLars8bitUpdate>(dtype, dev, variant));
+    LARS_RETURN_IF_ERROR(HalideError(
+        absl::StrCat("lars8bit_update", vsuffix),
+        update8(&ctx, p.raw(), g.raw(), codes.raw(), absmax.raw(), code.raw(), mids.raw(),
+                gscale.raw(), norms.raw(), lr, momentum, dampening, weight_decay, o.nesterov,
+                first, static_cast<int32_t>(o.trust_mode), static_cast<float>(o.max_unorm),
+                static_cast<float>(o.trust_coefficient), static_cast<float>(o.eps), p_out.raw(),
+                codes_out.raw(), absmax_out.raw()),
+        ctx));
+    slot->step = step;
+    return absl::OkStatus();
+  }
+
+  BufferView p(slot->param, &ctx), g(slot->grad, &ctx), m(slot->momentum.view(), &ctx);
+  BufferView gscale(slot->gscale.view(), &ctx), norms(slot->norms.view(), &ctx);
+  for (BufferView* b : {&p, &g, &m, &gscale, &norms}) LARS_RETURN_IF_ERROR(b->status());
 
   if (UseMomentumFirst(o, dtype, dev)) {
     // 2'. m' written while {Σp², Σu², Σg²} are reduced (one pass), then p from m'.
@@ -211,9 +333,21 @@ absl::Status StepParam(ParamSlot* slot, const LarsOptions& o, const ExecContext&
 absl::StatusOr<ParamStateSnapshot> Snapshot(const ParamSlot& slot, const LarsOptions& options) {
   ParamStateSnapshot s;
   s.step = slot.step;
+  s.kind = slot.kind;
   s.options = options;
-  s.momentum.resize(slot.momentum.view().numel);
-  LARS_RETURN_IF_ERROR(slot.momentum.CopyToHost(s.momentum.data()));
+  s.momentum.resize(slot.param.numel);
+  if (slot.kind == StateKind::kFp32) {
+    LARS_RETURN_IF_ERROR(slot.momentum.CopyToHost(s.momentum.data()));
+  } else {
+    s.codes.resize(slot.codes.view().numel);
+    s.absmax.resize(slot.absmax.view().numel);
+    LARS_RETURN_IF_ERROR(slot.codes.CopyToHost(s.codes.data()));
+    LARS_RETURN_IF_ERROR(slot.absmax.CopyToHost(s.absmax.data()));
+    const std::array<float, 256>& code = DynamicCodebook();
+    for (size_t i = 0; i < s.codes.size(); ++i) {
+      s.momentum[i] = code[s.codes[i]] * s.absmax[i / slot.block_size];
+    }
+  }
   if (slot.ring.view().numel > 0) {
     s.gnorm_vec.resize(kRing);
     LARS_RETURN_IF_ERROR(slot.ring.CopyToHost(s.gnorm_vec.data()));
@@ -228,7 +362,8 @@ absl::StatusOr<ParamStateSnapshot> Snapshot(const ParamSlot& slot, const LarsOpt
 
 int64_t StateBytes(const ParamSlot& slot) {
   int64_t b = 0;
-  for (const DeviceBuffer* d : {&slot.momentum, &slot.norms, &slot.gscale, &slot.gnorm, &slot.ring}) {
+  for (const DeviceBuffer* d : {&slot.momentum, &slot.codes, &slot.absmax, &slot.norms,
+                                &slot.gscale, &slot.gnorm, &slot.ring}) {
     b += static_cast<int64_t>(d->view().bytes());
   }
   return b;

@@ -22,8 +22,12 @@ struct ParamSlot {
   TensorView grad;  // data == nullptr (and numel > 0): no gradient
   OptionOverrides overrides;
   int64_t step = 0;
-  // State on param.device.
-  DeviceBuffer momentum;  // f32 x numel (state1)
+  // State on param.device. Exactly one representation of the momentum is allocated.
+  StateKind kind = StateKind::kFp32;
+  int block_size = 0;     // 8-bit state
+  DeviceBuffer momentum;  // fp32: f32 x numel (state1)
+  DeviceBuffer codes;     // 8-bit: u8 x numel (state1)
+  DeviceBuffer absmax;    // 8-bit: f32 x ceil(numel / block_size) (absmax1)
   DeviceBuffer norms;     // f32 x 3: {Σp², Σu², Σg²} of the last step
   DeviceBuffer gscale;    // f32 x 1: percentile-clipping gradient scale (1 when off)
   bool gscale_is_one = true;
@@ -33,6 +37,9 @@ struct ParamSlot {
   bool HasGrad() const { return grad.data != nullptr || param.numel == 0; }
 };
 
+// The state kind `options` ask for, for a tensor of `numel` elements.
+StateKind DesiredKind(const LarsOptions& options, int64_t numel);
+
 // `grad` against the parameter: same dtype, numel, device; not overlapping p. An empty view
 // (data == nullptr) is accepted as "no gradient".
 absl::Status ValidateParamAndGrad(const ParamSlot& slot, const TensorView& grad);
@@ -40,14 +47,15 @@ absl::Status ValidateParamAndGrad(const ParamSlot& slot, const TensorView& grad)
 // Unimplemented when no kernel (or state kind) exists for this parameter and these options.
 absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options);
 
-// Allocates the fp32 momentum (zeros) and per-tensor scalars on the parameter's device.
+// Allocates the momentum (fp32 zeros, or 8-bit zero codes) and per-tensor scalars.
 absl::Status AllocateState(ParamSlot* slot, const LarsOptions& options);
 
-// Allocates what this step needs (percentile ring) and resets scalars; modifies no value the
-// step depends on if it fails.
+// Makes the state match `options` before a step: allocates the percentile ring, resets the
+// gradient scale, converts the momentum between fp32 and 8-bit (or block sizes) when an override
+// changed the state kind. On error the momentum keeps its previous representation.
 absl::Status PrepareStep(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec);
 
-// Runs the kernels of one step (norms pass, then the in-place update) and counts the step.
+// Runs the kernels of one step and counts it.
 absl::Status StepParam(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec);
 
 absl::StatusOr<ParamStateSnapshot> Snapshot(const ParamSlot& slot, const LarsOptions& options);

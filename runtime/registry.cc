@@ -19,6 +19,8 @@ constexpr Op kOp_lars_momentum = Op::kLarsMomentum;
 constexpr Op kOp_lars_apply = Op::kLarsApply;
 constexpr Op kOp_quantize_blockwise = Op::kQuantizeBlockwise;
 constexpr Op kOp_dequantize_blockwise = Op::kDequantizeBlockwise;
+constexpr Op kOp_lars8bit_norms = Op::kLars8bitNorms;
+constexpr Op kOp_lars8bit_update = Op::kLars8bitUpdate;
 constexpr DType kDType_f32 = DType::kF32;
 constexpr DType kDType_f16 = DType::kF16;
 constexpr DType kDType_bf16 = DType::kBF16;
@@ -56,6 +58,10 @@ absl::string_view OpName(Op op) {
       return "quantize_blockwise";
     case Op::kDequantizeBlockwise:
       return "dequantize_blockwise";
+    case Op::kLars8bitNorms:
+      return "lars8bit_norms";
+    case Op::kLars8bitUpdate:
+      return "lars8bit_update";
   }
   return "unknown";
 }

@@ -22,6 +22,8 @@ enum class Op {
   kLarsApply,
   kQuantizeBlockwise,
   kDequantizeBlockwise,
+  kLars8bitNorms,
+  kLars8bitUpdate,
 };
 absl::string_view OpName(Op op);  // "norms"
 
@@ -83,6 +85,25 @@ struct KernelSignature<Op::kDequantizeBlockwise> {
   // (uc, q (u8, n), absmax (f32, ceil(n/B)), code[256], x_out)
   using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
                        halide_buffer_t*);
+};
+
+template <>
+struct KernelSignature<Op::kLars8bitNorms> {
+  // (uc, p, g, codes, absmax, code[256], gscale[1], momentum, dampening, weight_decay, nesterov,
+  //  first_step, out[3])
+  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, float, float, float,
+                       bool, bool, halide_buffer_t*);
+};
+template <>
+struct KernelSignature<Op::kLars8bitUpdate> {
+  // (uc, p, g, codes, absmax, code, mids, gscale, norms, lr, momentum, dampening, weight_decay,
+  //  nesterov, first_step, trust_mode, max_unorm, trust_coefficient, eps, p_out, codes_out,
+  //  absmax_out) -- outputs in place over p, codes, absmax
+  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, float, float, float, float, bool, bool, int32_t, float,
+                       float, float, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*);
 };
 
 struct KernelInfo {

@@ -36,16 +36,6 @@ double RelErr(const std::vector<double>& got, const std::vector<double>& want) {
   return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
 }
 
-// One ulp of `dtype` at |v| (for the 16-bit "one rounding" checks).
-double Ulp(DType dtype, double v) {
-  const int mantissa = dtype == DType::kF16 ? 10 : dtype == DType::kBF16 ? 7 : 23;
-  const double a = std::max(std::fabs(v), dtype == DType::kF16 ? std::ldexp(1.0, -14)
-                                                                : std::ldexp(1.0, -126));
-  int e;
-  std::frexp(a, &e);
-  return std::ldexp(1.0, e - 1 - mantissa);
-}
-
 // One parameter on a device, its gradient buffer, and the reference's copy.
 struct TestTensor {
   std::string name;
@@ -155,7 +145,8 @@ void RunAndCompare(const Backend& b, const LarsOptions& o, int64_t n, int steps,
       ASSERT_LE(RelErr(got, t.ref_p), tol) << what << " p, step " << step;
     } else {
       for (int64_t i = 0; i < n; ++i) {
-        ASSERT_LE(std::fabs(got[i] - t.ref_p[i]), Ulp(b.dtype, t.ref_p[i]))
+        ASSERT_LE(std::fabs(got[i] - t.ref_p[i]),
+                  testing::StepTolerance(b.dtype, kernel_p[i], t.ref_p[i], got[i]))
             << what << " p[" << i << "] step " << step << ": " << got[i] << " vs " << t.ref_p[i];
       }
     }
@@ -260,7 +251,7 @@ TEST_P(Lars32Test, PercentileClippingFollowsTheRing) {
         ASSERT_LE(RelErr(got, t.ref_p), Tolerance(GetParam().device)) << "pct " << pct << " step " << step;
       } else {
         for (size_t i = 0; i < got.size(); ++i) {
-          ASSERT_LE(std::fabs(got[i] - t.ref_p[i]), 2 * Ulp(t.dtype, t.ref_p[i]))
+          ASSERT_LE(std::fabs(got[i] - t.ref_p[i]), 2 * testing::Ulp(t.dtype, t.ref_p[i]))
               << "pct " << pct << " step " << step << " i " << i;
         }
       }

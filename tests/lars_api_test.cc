@@ -164,7 +164,7 @@ TEST_F(LarsApiTest, BadOverridesAndGradsChangeNothing) {
   EXPECT_EQ(nesterov.code(), absl::StatusCode::kInvalidArgument) << nesterov;
   EXPECT_NE(nesterov.message().find("w: nesterov"), absl::string_view::npos) << nesterov;
   ASSERT_TRUE(opt_->OverrideConfig("w", "dampening", 0.0).ok());
-  EXPECT_EQ(opt_->OverrideConfig("w", "optim_bits", 8).code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(opt_->OverrideConfig("w", "optim_bits", 9).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(opt_->SetGroupOption(1, "lr", 0.1).code(), absl::StatusCode::kOutOfRange);
   EXPECT_EQ(opt_->SetGroupOption(0, "weight_decay", -1.0).code(),
             absl::StatusCode::kInvalidArgument);
@@ -179,16 +179,15 @@ TEST_F(LarsApiTest, BadOverridesAndGradsChangeNothing) {
   EXPECT_NE(p_[0], 0.5f);
 }
 
-TEST(LarsApi, Lars8bitIsNotBuiltYetAndSaysSo) {
+TEST(LarsApi, Lars8bitAndLars32bitForceTheirStateWidth) {
   absl::StatusOr<Lars> opt = Lars8bit::Create(Valid());
   ASSERT_TRUE(opt.ok());
   EXPECT_EQ(opt->defaults().optim_bits, 8);
-  std::vector<float> p(10), g(10);
-  const absl::Status s = opt->AddParam("w", TensorView{p.data(), DType::kF32, 10, Device::Cpu()},
-                                       TensorView{g.data(), DType::kF32, 10, Device::Cpu()});
-  EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented);
-  EXPECT_NE(s.message().find("8-bit state not built yet"), absl::string_view::npos) << s;
-  EXPECT_TRUE(opt->ParamNames().empty());
+  std::vector<float> p(5000), g(5000);
+  ASSERT_TRUE(opt->AddParam("w", TensorView{p.data(), DType::kF32, 5000, Device::Cpu()},
+                            TensorView{g.data(), DType::kF32, 5000, Device::Cpu()})
+                  .ok());
+  EXPECT_EQ(opt->GetState("w")->kind, StateKind::kBlockwise8);
   absl::StatusOr<Lars> opt32 = Lars32bit::Create([] {
     LarsOptions o = Valid();
     o.optim_bits = 8;  // Lars32bit forces 32
@@ -196,6 +195,11 @@ TEST(LarsApi, Lars8bitIsNotBuiltYetAndSaysSo) {
   }());
   ASSERT_TRUE(opt32.ok());
   EXPECT_EQ(opt32->defaults().optim_bits, 32);
+  EXPECT_EQ(LarsOptions().block_size, 256);
+  LarsOptions bad = Valid();
+  bad.block_size = 512;
+  EXPECT_NE(Lars::Create(bad).status().message().find("block_size: 512, expected 256 or 2048"),
+            absl::string_view::npos);
 }
 
 TEST(LarsApi, StepOnADeviceWithoutDriverIsRefused) {

@@ -84,6 +84,21 @@ std::vector<double> ReadValues(const DeviceBuffer& b) {
   return out;
 }
 
+double Ulp(DType dtype, double v) {
+  const int mantissa = dtype == DType::kF16 ? 10 : dtype == DType::kBF16 ? 7 : 23;
+  const double a = std::max(std::fabs(v), dtype == DType::kF16 ? std::ldexp(1.0, -14)
+                                                                : std::ldexp(1.0, -126));
+  int e;
+  std::frexp(a, &e);
+  return std::ldexp(1.0, e - 1 - mantissa);
+}
+
+double StepTolerance(DType dtype, double before, double ref, double got) {
+  const double update = std::fabs(before - ref);
+  return Ulp(dtype, std::max(std::fabs(ref), std::fabs(got))) + 1e-6 * std::fabs(before) +
+         1e-5 * update;
+}
+
 void SetTailSentinel(HostTensor* t, double value) {
   if (t->numel() == 0) return;
   std::vector<double> values = t->values;

@@ -33,6 +33,15 @@ HostTensor FromValues(DType dtype, const std::vector<double>& values);
 // The exact values a device tensor of any dtype holds.
 std::vector<double> ReadValues(const DeviceBuffer& b);
 
+// One unit in the last place of `dtype` at |v| (subnormal spacing below the smallest normal).
+double Ulp(DType dtype, double v);
+
+// The largest acceptable |got - ref| for one parameter element after one step computed in fp32
+// (p_new = p - lr*scale*u): one rounding of the stored dtype, a few fp32 roundings of p, and
+// 1e-5 of the update itself (the trust scale comes from fp32-accumulated norms, which the norms
+// tests bound by 1e-5 relative). Matters where p - update cancels to a tiny value.
+double StepTolerance(DType dtype, double before, double ref, double got);
+
 // Sets the last element to `value` (exactly representable in every dtype, e.g. 2.5) so that a
 // kernel that drops or double-counts the tail changes max |x| and Σx² far beyond tolerance.
 void SetTailSentinel(HostTensor* t, double value = 2.5);

@@ -1,0 +1,215 @@
+// LARS with blockwise 8-bit momentum (bitsandbytes' dynamic codebook, one fp32 absmax per block
+// of B elements), same math as the fp32-state kernels (generators/lars_math.h):
+//   lars8bit_norms_<dtype>:  reads p, g, codes, absmax; dequantizes m; reduces {Σp², Σu², Σg²}.
+//   lars8bit_update_<dtype>: per block: dequantize m -> step -> new absmax -> re-quantize, writing
+//                            p, codes and absmax in place. A block's old codes and absmax are
+//                            read (into scratch) before that block writes them, and no block
+//                            reads another's: one CPU loop iteration / one GPU block per block.
+// Traffic for f32 params: 9 B/param for the norms pass, 14 for the update (23 in all).
+#include "generators/common.h"
+#include "generators/lars_math.h"
+
+namespace halide_lars {
+namespace generators {
+namespace {
+
+using namespace Halide;
+
+// The input contract shared by both kernels.
+template <typename P, typename G, typename C, typename A>
+void ConstrainState(P& p, G& g, C& codes, A& absmax, int block) {
+  p.dim(0).set_min(0).set_stride(1);
+  g.dim(0).set_min(0).set_stride(1).set_extent(p.dim(0).extent());
+  codes.dim(0).set_min(0).set_stride(1).set_extent(p.dim(0).extent());
+  absmax.dim(0).set_min(0).set_stride(1).set_extent((p.dim(0).extent() + block - 1) / block);
+  p.set_estimates({{0, 1 << 24}});
+  g.set_estimates({{0, 1 << 24}});
+  codes.set_estimates({{0, 1 << 24}});
+  absmax.set_estimates({{0, (1 << 24) / block}});
+}
+
+template <DType D>
+class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
+ public:
+  LARS_GENERATOR_ALIASES(Lars8bitNorms<D>);
+  using T = typename Storage<D>::type;
+
+  GeneratorParam<int> block{"block", 256};
+  GeneratorParam<int> chunk{"chunk", 1 << 15};
+  GeneratorParam<int> vector_width{"vector_width", 16};
+  GeneratorParam<int> gpu_threads{"gpu_threads", 256};
+  GeneratorParam<int> gpu_items{"gpu_items", 8};
+
+  Input<Buffer<T, 1>> p{"p"};
+  Input<Buffer<T, 1>> g{"g"};
+  Input<Buffer<uint8_t, 1>> codes{"codes"};
+  Input<Buffer<float, 1>> absmax{"absmax"};
+  Input<Buffer<float, 1>> code{"code"};
+  Input<Buffer<float, 1>> gscale{"gscale"};
+  Input<float> momentum{"momentum"};
+  Input<float> dampening{"dampening"};
+  Input<float> weight_decay{"weight_decay"};
+  Input<bool> nesterov{"nesterov"};
+  Input<bool> first_step{"first_step"};
+  Output<Buffer<float, 1>> out{"out"};  // [Σp², Σu², Σg²]
+
+  void generate() {
+    const int B = block;
+    r_ = RDom(0, p.dim(0).extent(), "r");
+    Expr pv = ToF32(D, p(r_)), gv = ToF32(D, g(r_));
+    Expr m = code(cast<int>(codes(r_))) * absmax(r_ / B);
+    LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
+                                    pv, gv, m, gscale(0), 1.0f);
+    DefineSums(acc_, {pv * pv, e.u * e.u, gv * gv});
+    Var c("c");
+    out(c) = select(c == 0, acc_()[0], c == 1, acc_()[1], acc_()[2]);
+  }
+
+  void schedule() {
+    ConstrainState(p, g, codes, absmax, block);
+    code.dim(0).set_bounds(0, 256);
+    gscale.dim(0).set_bounds(0, 1);
+    out.dim(0).set_bounds(0, 3).set_stride(1);
+    code.set_estimates({{0, 256}});
+    gscale.set_estimates({{0, 1}});
+    out.set_estimates({{0, 3}});
+    if (auto_schedule) return;
+    if (get_target().has_gpu_feature()) {
+      ScheduleReductionGpu(acc_, r_, gpu_threads, gpu_items);
+      out.gpu_single_thread();
+    } else {
+      ScheduleReductionCpu(acc_, r_, chunk, vector_width);
+    }
+  }
+
+ private:
+  RDom r_;
+  Func acc_{"acc"};
+};
+
+template <DType D>
+class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
+ public:
+  LARS_GENERATOR_ALIASES(Lars8bitUpdate<D>);
+  using T = typename Storage<D>::type;
+
+  GeneratorParam<int> block{"block", 256};
+  GeneratorParam<int> blocks_per_task{"blocks_per_task", 64};
+  GeneratorParam<int> vector_width{"vector_width", 8};
+  GeneratorParam<int> gpu_threads{"gpu_threads", 256};
+
+  Input<Buffer<T, 1>> p{"p"};
+  Input<Buffer<T, 1>> g{"g"};
+  Input<Buffer<uint8_t, 1>> codes{"codes"};
+  Input<Buffer<float, 1>> absmax{"absmax"};
+  Input<Buffer<float, 1>> code{"code"};
+  Input<Buffer<float, 1>> mids{"mids"};
+  Input<Buffer<float, 1>> gscale{"gscale"};
+  Input<Buffer<float, 1>> norms{"norms"};
+  Input<float> lr{"lr"};
+  Input<float> momentum{"momentum"};
+  Input<float> dampening{"dampening"};
+  Input<float> weight_decay{"weight_decay"};
+  Input<bool> nesterov{"nesterov"};
+  Input<bool> first_step{"first_step"};
+  Input<int> trust_mode{"trust_mode"};
+  Input<float> max_unorm{"max_unorm"};
+  Input<float> trust_coefficient{"trust_coefficient"};
+  Input<float> eps{"eps"};
+  Output<Func> out{"out", {type_of<T>(), UInt(8)}, 1};  // {p', codes'} in place over {p, codes}
+  Output<Buffer<float, 1>> absmax_out{"absmax_out"};     // in place over absmax
+
+  void generate() {
+    const int B = block;
+    Var i("i");
+    Expr s = gscale(0);
+    Expr pnorm = sqrt(norms(0)), unorm = sqrt(norms(1)), gnorm = s * sqrt(norms(2));
+    Expr ratio = select(trust_mode == kTrustClassic,
+                        ClassicTrustRatio(pnorm, gnorm, weight_decay, trust_coefficient, eps),
+                        1.0f);
+    Expr scale = select(trust_mode == kTrustClip, ClipTrustScale(pnorm, unorm, max_unorm), 1.0f);
+    // Past the end of the tensor (the last block's padding): p = g = 0 and the zero code, so
+    // the padding's new momentum is 0 and does not change the block's absmax.
+    Func pb = BoundaryConditions::constant_exterior(p, cast<T>(0));
+    Func gb = BoundaryConditions::constant_exterior(g, cast<T>(0));
+    Func cb = BoundaryConditions::constant_exterior(codes, cast<uint8_t>(127));
+    // The clamp keeps bounds inference of the fused GPU block loop (compute_with) within the
+    // absmax buffer; i / B is always in range for the elements that are stored.
+    Expr m_old = code(cast<int>(cb(i))) * absmax(clamp(i / B, 0, absmax.dim(0).extent() - 1));
+    LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
+                                    ToF32(D, pb(i)), ToF32(D, gb(i)), m_old, s, ratio);
+    step_(i) = Tuple(e.m_new, e.u);
+    r_ = RDom(0, B, "r");
+    amax_(i) = 0.0f;
+    amax_(i) = max(amax_(i), abs(step_(i * B + r_)[0]));
+    Expr q = QuantizeIndex(NormalizeForQuantize(step_(i)[0], amax_(i / B)), mids, code);
+    out(i) = Tuple(FromF32(D, ToF32(D, p(i)) - lr * scale * step_(i)[1]), q);
+    absmax_out(i) = amax_(i);
+  }
+
+  void schedule() {
+    const int B = block;
+    ConstrainState(p, g, codes, absmax, B);
+    code.dim(0).set_bounds(0, 256);
+    mids.dim(0).set_bounds(0, 256);
+    gscale.dim(0).set_bounds(0, 1);
+    norms.dim(0).set_bounds(0, 3);
+    Func out_func = out;
+    std::vector<OutputImageParam> outs = out_func.output_buffers();
+    outs[0].dim(0).set_min(0).set_extent(p.dim(0).extent());
+    for (OutputImageParam& o : outs) o.dim(0).set_stride(1);
+    absmax_out.dim(0).set_min(0).set_stride(1).set_extent(absmax.dim(0).extent());
+    for (auto* b : {&code, &mids}) b->set_estimates({{0, 256}});
+    gscale.set_estimates({{0, 1}});
+    norms.set_estimates({{0, 3}});
+    out.set_estimates({{0, 1 << 24}});
+    absmax_out.set_estimates({{0, (1 << 24) / B}});
+    if (auto_schedule) return;
+    // out and absmax_out are both defined over i and split alike, so compute_with can fuse
+    // their block loops (it matches loops by name): per block, the block's step values and
+    // absmax are computed into scratch, then p and codes are written, then its absmax.
+    Var i = out.args()[0], b("b"), bo("bo"), ii("ii"), io("io"), t("t"), unit("unit");
+    if (get_target().has_gpu_feature()) {
+      const int threads = std::min(B, static_cast<int>(gpu_threads));
+      out.split(i, b, ii, B, TailStrategy::GuardWithIf)
+          .split(ii, io, t, threads, TailStrategy::GuardWithIf)
+          .gpu_blocks(b)
+          .gpu_threads(t);
+      Var si = step_.args()[0], so("so"), st("st");
+      step_.compute_at(out, b).split(si, so, st, threads, TailStrategy::RoundUp).gpu_threads(st);
+      amax_.compute_at(out, b);
+      absmax_out.split(i, b, unit, 1).gpu_blocks(b);
+      absmax_out.compute_with(out, b);
+      return;
+    }
+    const int vw = vector_width, per_task = blocks_per_task;
+    out.split(i, b, ii, B, TailStrategy::GuardWithIf)
+        .split(b, bo, b, per_task, TailStrategy::GuardWithIf)
+        .vectorize(ii, vw, TailStrategy::GuardWithIf)
+        .parallel(bo);
+    step_.compute_at(out, b).vectorize(step_.args()[0], vw);
+    amax_.compute_at(out, b);
+    RVar ro("ro"), ri("ri");
+    Var l("l");
+    Func lanes = amax_.update().split(r_.x, ro, ri, vw).rfactor(ri, l);
+    lanes.compute_at(out, b).vectorize(l).update().vectorize(l);
+    absmax_out.split(i, b, unit, 1).split(b, bo, b, per_task, TailStrategy::GuardWithIf).parallel(bo);
+    absmax_out.compute_with(out, b);
+  }
+
+ private:
+  RDom r_;
+  Func step_{"step"}, amax_{"amax"};
+};
+
+}  // namespace
+}  // namespace generators
+}  // namespace halide_lars
+
+using halide_lars::generators::DType;
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitNorms<DType::kF32>, lars8bit_norms_f32)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitNorms<DType::kF16>, lars8bit_norms_f16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitNorms<DType::kBF16>, lars8bit_norms_bf16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitUpdate<DType::kF32>, lars8bit_update_f32)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitUpdate<DType::kF16>, lars8bit_update_f16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitUpdate<DType::kBF16>, lars8bit_update_bf16)
