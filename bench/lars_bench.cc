@@ -3,7 +3,8 @@
 //   triad_stream    a[i] = b[i] + s*c[i] (STREAM's triad, 12 B/elem counted)
 //   handwritten     the 2-pass step as an expert writes it (OpenMP parallel for simd, restrict)
 //   naive           scalar C++, one thread
-//   halide_lars     Lars::Step (norms pass + fused update) for f32 and bf16 params
+//   halide_lars     Lars::Step (norms pass + fused update) for f32 and bf16 params, and with
+//                   8-bit blockwise state (23 B/param minimum traffic)
 // LARS throughput is reported as effective GB/s at the minimum traffic of 28 B/param (fp32
 // params/grads/state: read p, g, m once for the norms; write p, m) -- see DESIGN.md.
 //   bazel run -c opt //bench:lars_bench -- --n=33554432 [--benchmark_out=out.json
@@ -30,6 +31,8 @@ namespace halide_lars {
 namespace {
 
 constexpr double kLarsBytesPerParam = 28.0;
+// 8-bit state: read p, g, codes (+absmax) for the norms; read them again and write p, codes.
+constexpr double kLars8BytesPerParam = 23.0;
 constexpr float kLr = 0.1f, kMomentum = 0.9f, kWd = 1e-4f, kMaxUnorm = 0.02f;
 
 int64_t N() { return absl::GetFlag(FLAGS_n); }
@@ -128,7 +131,8 @@ void BM_NaiveScalar(benchmark::State& state) {
   SetBytes(state, kLarsBytesPerParam, "28 B/param");
 }
 
-void BM_HalideLars(benchmark::State& state, DType dtype, StepOrder order) {
+void BM_HalideLars(benchmark::State& state, DType dtype, StepOrder order, int optim_bits,
+                   int block) {
   const int64_t n = N();
   absl::StatusOr<DeviceBuffer> p = DeviceBuffer::Allocate(Device::Cpu(), dtype, n);
   absl::StatusOr<DeviceBuffer> g = DeviceBuffer::Allocate(Device::Cpu(), dtype, n);
@@ -159,6 +163,8 @@ void BM_HalideLars(benchmark::State& state, DType dtype, StepOrder order) {
   o.weight_decay = kWd;
   o.max_unorm = kMaxUnorm;
   o.step_order = order;
+  o.optim_bits = optim_bits;
+  o.block_size = block;
   absl::StatusOr<Lars> opt = Lars::Create(o);
   if (!opt.ok() || !opt->AddParam("w", p->view(), g->view()).ok() || !opt->Step().ok()) {
     state.SkipWithError("Lars setup failed");
@@ -169,6 +175,11 @@ void BM_HalideLars(benchmark::State& state, DType dtype, StepOrder order) {
       state.SkipWithError(s.ToString().c_str());
       break;
     }
+  }
+  state.counters["state_B/param"] = static_cast<double>(opt->StateBytes()) / n;
+  if (optim_bits == 8) {
+    SetBytes(state, kLars8BytesPerParam, "23 B/param");
+    return;
   }
   SetBytes(state, kLarsBytesPerParam,
            dtype != DType::kF32               ? "28 B/param-equivalent (bf16 p,g)"
@@ -197,7 +208,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
       return it == gbs_.end() ? 0.0 : it->second;
     };
     const double triad = get("BM_TriadInPlace"), stream = get("BM_TriadStream");
-    std::printf("\nn = %lld, %d threads. Ratios of effective GB/s at 28 B/param:\n",
+    std::printf("\nn = %lld, %d threads. Ratios of effective GB/s (28 B/param; 8-bit: 23):\n",
                 static_cast<long long>(N()), omp_get_max_threads());
     std::printf("  %-24s %8s %10s %10s %10s\n", "", "GB/s", "/triad", "/stream", "/handwritten");
     const double hand = get("BM_HandwrittenOpenMP");
@@ -225,9 +236,16 @@ int main(int argc, char** argv) {
   benchmark::RegisterBenchmark("BM_TriadStream", BM_TriadStream)->Unit(benchmark::kMillisecond)->UseRealTime();
   benchmark::RegisterBenchmark("BM_NaiveScalar", BM_NaiveScalar)->Unit(benchmark::kMillisecond)->UseRealTime();
   benchmark::RegisterBenchmark("BM_HandwrittenOpenMP", BM_HandwrittenOpenMP)->Unit(benchmark::kMillisecond)->UseRealTime();
-  benchmark::RegisterBenchmark("BM_HalideLars/f32", BM_HalideLars, DType::kF32, StepOrder::kAuto)->Unit(benchmark::kMillisecond)->UseRealTime();
-  benchmark::RegisterBenchmark("BM_HalideLars/f32/norms_first", BM_HalideLars, DType::kF32, StepOrder::kNormsFirst)->Unit(benchmark::kMillisecond)->UseRealTime();
-  benchmark::RegisterBenchmark("BM_HalideLars/bf16", BM_HalideLars, DType::kBF16, StepOrder::kAuto)->Unit(benchmark::kMillisecond)->UseRealTime();
+  auto lars = [](const char* name, DType dtype, StepOrder order, int bits, int block) {
+    benchmark::RegisterBenchmark(name, BM_HalideLars, dtype, order, bits, block)
+        ->Unit(benchmark::kMillisecond)
+        ->UseRealTime();
+  };
+  lars("BM_HalideLars/f32", DType::kF32, StepOrder::kAuto, 32, 256);
+  lars("BM_HalideLars/f32/norms_first", DType::kF32, StepOrder::kNormsFirst, 32, 256);
+  lars("BM_HalideLars/bf16", DType::kBF16, StepOrder::kAuto, 32, 256);
+  lars("BM_HalideLars8bit/f32/b256", DType::kF32, StepOrder::kAuto, 8, 256);
+  lars("BM_HalideLars8bit/f32/b2048", DType::kF32, StepOrder::kAuto, 8, 2048);
   RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   reporter.Summary();

@@ -79,13 +79,21 @@ Expr FromF32(DType d, const Expr& f) {
   return cast<float>(f);
 }
 
-Expr QuantizeIndex(const Expr& v, const Func& mids, const Func& code) {
-  Expr idx = 0;
-  for (int step = 128; step >= 1; step /= 2) {
-    idx = select(mids(clamp(idx + (step - 1), 0, 255)) < v, idx + step, idx);
-  }
+Expr QuantizeIndex(const Expr& v, const Func& mids, const Func& code, const Func& lut) {
+  (void)mids;
+  (void)code;
+  Expr bits = reinterpret<uint32_t>(v);
+  Expr entry = lut(clamp(cast<int32_t>(bits >> 16), 0, 65535));  // one lookup per element
+  Expr below = cast<int32_t>((entry >> 16) & U(0xff));
+  Expr has_mid = (entry & U(1 << 24)) != U(0);
+  // The midpoint shares v's top 16 bits: compare the low 16 bits (reversed for negatives).
+  Expr v_low = bits & U(0xffff), m_low = entry & U(0xffff);
+  Expr above = select((bits >> 31) == U(1), v_low < m_low, v_low > m_low);
+  Expr idx = below + select(has_mid && above, 1, 0);
+  // The signed dynamic codebook has 127 negative codes, then 0, then 128 positive ones: the
+  // code's sign bit is idx < 127 (no lookup; checked against the table by quantize_test).
   Expr sign_v = reinterpret<uint32_t>(v) >> 31;
-  Expr sign_c = reinterpret<uint32_t>(code(clamp(idx, 0, 255))) >> 31;
+  Expr sign_c = select(idx < 127, U(1), U(0));
   Expr fixed = select(sign_v == sign_c, idx, sign_v == U(0), idx + 1, idx - 1);
   return cast<uint8_t>(clamp(fixed, 0, 255));
 }

@@ -104,6 +104,7 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
   Input<Buffer<float, 1>> absmax{"absmax"};
   Input<Buffer<float, 1>> code{"code"};
   Input<Buffer<float, 1>> mids{"mids"};
+  Input<Buffer<uint32_t, 1>> lut{"lut"};
   Input<Buffer<float, 1>> gscale{"gscale"};
   Input<Buffer<float, 1>> norms{"norms"};
   Input<float> lr{"lr"};
@@ -142,7 +143,7 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
     r_ = RDom(0, B, "r");
     amax_(i) = 0.0f;
     amax_(i) = max(amax_(i), abs(step_(i * B + r_)[0]));
-    Expr q = QuantizeIndex(NormalizeForQuantize(step_(i)[0], amax_(i / B)), mids, code);
+    Expr q = QuantizeIndex(NormalizeForQuantize(step_(i)[0], amax_(i / B)), mids, code, lut);
     out(i) = Tuple(FromF32(D, ToF32(D, p(i)) - lr * scale * step_(i)[1]), q);
     absmax_out(i) = amax_(i);
   }
@@ -152,6 +153,8 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
     ConstrainState(p, g, codes, absmax, B);
     code.dim(0).set_bounds(0, 256);
     mids.dim(0).set_bounds(0, 256);
+    lut.dim(0).set_bounds(0, 65536);
+    lut.set_estimates({{0, 65536}});
     gscale.dim(0).set_bounds(0, 1);
     norms.dim(0).set_bounds(0, 3);
     Func out_func = out;
@@ -192,6 +195,8 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
     RVar ro("ro"), ri("ri");
     Var l("l");
     Func lanes = amax_.update().split(r_.x, ro, ri, vw).rfactor(ri, l);
+    // The lanes are the innermost storage dimension: dense vector loads/stores.
+    lanes.reorder_storage(l, lanes.args()[0]);
     lanes.compute_at(out, b).vectorize(l).update().vectorize(l);
     absmax_out.split(i, b, unit, 1).split(b, bo, b, per_task, TailStrategy::GuardWithIf).parallel(bo);
     absmax_out.compute_with(out, b);

@@ -24,6 +24,7 @@ class QuantizeBlockwise : public Generator<QuantizeBlockwise<D>> {
   Input<Buffer<T, 1>> x{"x"};
   Input<Buffer<float, 1>> code{"code"};  // 256 sorted codes
   Input<Buffer<float, 1>> mids{"mids"};  // 256 midpoints, mids[255] = +Inf
+  Input<Buffer<uint32_t, 1>> lut{"lut"};  // 65536 packed entries (common.h QuantizeIndex)
   Output<Buffer<uint8_t, 1>> q{"q"};
   Output<Buffer<float, 1>> absmax{"absmax"};
 
@@ -38,7 +39,7 @@ class QuantizeBlockwise : public Generator<QuantizeBlockwise<D>> {
     amax_(b) = max(amax_(b), ax_(b * B + r_));
     // absmax is defined over the same Var as q so their block loops can be fused by name.
     absmax(i) = amax_(i);
-    q(i) = QuantizeIndex(NormalizeForQuantize(ToF32(D, x(i)), amax_(i / B)), mids, code);
+    q(i) = QuantizeIndex(NormalizeForQuantize(ToF32(D, x(i)), amax_(i / B)), mids, code, lut);
   }
 
   void schedule() {
@@ -48,6 +49,8 @@ class QuantizeBlockwise : public Generator<QuantizeBlockwise<D>> {
     absmax.dim(0).set_min(0).set_stride(1);
     code.dim(0).set_bounds(0, 256);
     mids.dim(0).set_bounds(0, 256);
+    lut.dim(0).set_bounds(0, 65536);
+    lut.set_estimates({{0, 65536}});
     x.set_estimates({{0, 1 << 24}});
     code.set_estimates({{0, 256}});
     mids.set_estimates({{0, 256}});
@@ -80,6 +83,8 @@ class QuantizeBlockwise : public Generator<QuantizeBlockwise<D>> {
     RVar ro("ro"), ri("ri");
     Var l("l");
     Func lanes = amax_.update().split(r_.x, ro, ri, vw).rfactor(ri, l);
+    // The lanes are the innermost storage dimension: dense vector loads/stores.
+    lanes.reorder_storage(l, lanes.args()[0]);
     lanes.compute_at(q, b).vectorize(l).update().vectorize(l);
     // absmax(b) is written in the same block iteration, right after the block's codes.
     absmax.split(i, b, unit, 1)

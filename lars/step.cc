@@ -251,10 +251,11 @@ absl::Status StepParam(ParamSlot* slot, const LarsOptions& o, const ExecContext&
     LARS_ASSIGN_OR_RETURN(DeviceCodebook book, GetDeviceCodebook(slot->param.device));
     BufferView p(slot->param, &ctx), g(slot->grad, &ctx), codes(slot->codes.view(), &ctx);
     BufferView absmax(slot->absmax.view(), &ctx), code(book.code, &ctx), mids(book.mids, &ctx);
+    BufferView lut(book.lut, &ctx, kLutType);
     BufferView gscale(slot->gscale.view(), &ctx), norms(slot->norms.view(), &ctx);
     BufferView p_out(slot->param, &ctx), codes_out(slot->codes.view(), &ctx);
     BufferView absmax_out(slot->absmax.view(), &ctx);
-    for (BufferView* b : {&p, &g, &codes, &absmax, &code, &mids, &gscale, &norms, &p_out,
+    for (BufferView* b : {&p, &g, &codes, &absmax, &code, &mids, &lut, &gscale, &norms, &p_out,
                           &codes_out, &absmax_out}) {
       LARS_RETURN_IF_ERROR(b->status());
     }
@@ -270,7 +271,7 @@ absl::Status StepParam(ParamSlot* slot, const LarsOptions& o, const ExecContext&
     LARS_RETURN_IF_ERROR(HalideError(
         absl::StrCat("lars8bit_update", vsuffix),
         update8(&ctx, p.raw(), g.raw(), codes.raw(), absmax.raw(), code.raw(), mids.raw(),
-                gscale.raw(), norms.raw(), lr, momentum, dampening, weight_decay, o.nesterov,
+                lut.raw(), gscale.raw(), norms.raw(), lr, momentum, dampening, weight_decay, o.nesterov,
                 first, static_cast<int32_t>(o.trust_mode), static_cast<float>(o.max_unorm),
                 static_cast<float>(o.trust_coefficient), static_cast<float>(o.eps), p_out.raw(),
                 codes_out.raw(), absmax_out.raw()),

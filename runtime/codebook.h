@@ -4,6 +4,8 @@
 #define HALIDE_LARS_RUNTIME_CODEBOOK_H_
 
 #include <array>
+#include <cstdint>
+#include <vector>
 
 namespace halide_lars {
 
@@ -21,6 +23,15 @@ constexpr int kZeroCode = 127;
 // the number of midpoints strictly below the value: a value exactly on a midpoint goes to the
 // lower code (bitsandbytes' rule), then bitsandbytes' sign fix (see quantize kernels).
 std::array<float, 256> CodebookMidpoints(const std::array<float, 256>& code);
+
+// The quantize kernels' bucket table, one uint32 per 16-bit bucket h of floats (the values
+// whose top 16 bits are h): bits 16-23 = number of midpoints strictly below the bucket's
+// smallest value, bit 24 = a midpoint lies inside the bucket, bits 0-15 = its low 16 bits.
+// With at most one midpoint per bucket, count(mids < v) = below + (has_mid && v > mid).
+std::vector<uint32_t> CodebookBucketTable(const std::array<float, 256>& mids);
+
+// The largest number of midpoints inside one bucket (must be <= 1 for the table to be exact).
+int MaxMidpointsPerBucket(const std::array<float, 256>& mids);
 
 }  // namespace halide_lars
 

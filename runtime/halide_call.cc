@@ -129,6 +129,11 @@ BufferView::BufferView(const TensorView& t, CallContext* ctx) : ctx_(ctx) {
   status_ = HalideError("wrapping a device tensor", rc, *ctx_);
 }
 
+BufferView::BufferView(const TensorView& t, CallContext* ctx, halide_type_t type)
+    : BufferView(t, ctx) {
+  buffer_.type = type;
+}
+
 BufferView::~BufferView() {
   if (wrapped_) interface_->detach_native(ctx_, &buffer_);
 }

@@ -42,6 +42,9 @@ halide_type_t HalideType(DType d);
 class BufferView {
  public:
   BufferView(const TensorView& t, CallContext* ctx);
+  // The same, with the element type the kernel declares when it differs from t.dtype's (same
+  // size in bytes), e.g. uint32 tables stored in f32 DeviceBuffers.
+  BufferView(const TensorView& t, CallContext* ctx, halide_type_t type);
   ~BufferView();
   BufferView(const BufferView&) = delete;
   BufferView& operator=(const BufferView&) = delete;

@@ -24,20 +24,28 @@ const char* QuantBlockVariant(int block_size) { return block_size == 2048 ? "b20
 
 absl::StatusOr<DeviceCodebook> GetDeviceCodebook(const Device& device) {
   static absl::Mutex mu(absl::kConstInit);
-  static auto* cache = new std::map<std::pair<int, int>, std::pair<DeviceBuffer, DeviceBuffer>>;
+  struct Tables {
+    DeviceBuffer code, mids, lut;
+  };
+  static auto* cache = new std::map<std::pair<int, int>, Tables>;
   absl::MutexLock lock(&mu);
   const std::pair<int, int> key{static_cast<int>(device.type), device.id};
   auto it = cache->find(key);
   if (it == cache->end()) {
     const std::array<float, 256>& code = DynamicCodebook();
     const std::array<float, 256> mids = CodebookMidpoints(code);
-    LARS_ASSIGN_OR_RETURN(DeviceBuffer c, DeviceBuffer::Allocate(device, DType::kF32, 256));
-    LARS_ASSIGN_OR_RETURN(DeviceBuffer m, DeviceBuffer::Allocate(device, DType::kF32, 256));
-    LARS_RETURN_IF_ERROR(c.CopyFromHost(code.data()));
-    LARS_RETURN_IF_ERROR(m.CopyFromHost(mids.data()));
-    it = cache->emplace(key, std::make_pair(std::move(c), std::move(m))).first;
+    const std::vector<uint32_t> lut = CodebookBucketTable(mids);
+    Tables t;
+    LARS_ASSIGN_OR_RETURN(t.code, DeviceBuffer::Allocate(device, DType::kF32, 256));
+    LARS_ASSIGN_OR_RETURN(t.mids, DeviceBuffer::Allocate(device, DType::kF32, 256));
+    // uint32 entries, allocated as f32 (same size) and re-typed in the view below.
+    LARS_ASSIGN_OR_RETURN(t.lut, DeviceBuffer::Allocate(device, DType::kF32, 65536));
+    LARS_RETURN_IF_ERROR(t.code.CopyFromHost(code.data()));
+    LARS_RETURN_IF_ERROR(t.mids.CopyFromHost(mids.data()));
+    LARS_RETURN_IF_ERROR(t.lut.CopyFromHost(lut.data()));
+    it = cache->emplace(key, std::move(t)).first;
   }
-  return DeviceCodebook{it->second.first.view(), it->second.second.view()};
+  return DeviceCodebook{it->second.code.view(), it->second.mids.view(), it->second.lut.view()};
 }
 
 }  // namespace internal
@@ -85,11 +93,12 @@ absl::Status QuantizeBlockwise(const TensorView& x, const TensorView& codes,
   if (x.numel == 0) return absl::OkStatus();
   LARS_ASSIGN_OR_RETURN(internal::DeviceCodebook book, internal::GetDeviceCodebook(x.device));
   internal::BufferView xb(x, &ctx), cb(book.code, &ctx), mb(book.mids, &ctx);
+  internal::BufferView lb(book.lut, &ctx, internal::kLutType);
   internal::BufferView qb(codes, &ctx), ab(absmax, &ctx);
-  for (auto* b : {&xb, &cb, &mb, &qb, &ab}) LARS_RETURN_IF_ERROR(b->status());
+  for (auto* b : {&xb, &cb, &mb, &lb, &qb, &ab}) LARS_RETURN_IF_ERROR(b->status());
   return internal::HalideError(
       absl::StrCat("quantize_blockwise_", DTypeName(x.dtype), "_", DeviceTypeName(x.device.type)),
-      kernel(&ctx, xb.raw(), cb.raw(), mb.raw(), qb.raw(), ab.raw()), ctx);
+      kernel(&ctx, xb.raw(), cb.raw(), mb.raw(), lb.raw(), qb.raw(), ab.raw()), ctx);
 }
 
 absl::Status DequantizeBlockwise(const TensorView& codes, const TensorView& absmax,

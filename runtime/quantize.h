@@ -5,6 +5,7 @@
 
 #include <cstdint>
 
+#include "HalideRuntime.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "runtime/types.h"
@@ -37,8 +38,12 @@ namespace internal {
 struct DeviceCodebook {
   TensorView code;  // f32 x 256
   TensorView mids;  // f32 x 256
+  TensorView lut;   // u32 x 65536 (CodebookBucketTable), passed as 4-byte elements
 };
 absl::StatusOr<DeviceCodebook> GetDeviceCodebook(const Device& device);
+
+// The element type the kernels read DeviceCodebook::lut as.
+inline constexpr halide_type_t kLutType = halide_type_t(halide_type_uint, 32);
 
 // "" for 256, "b2048" for 2048 (the registry variant of a block size).
 const char* QuantBlockVariant(int block_size);

@@ -76,9 +76,9 @@ struct KernelSignature<Op::kLarsApply> {
 
 template <>
 struct KernelSignature<Op::kQuantizeBlockwise> {
-  // (uc, x, code[256], mids[256], q_out (u8, n), absmax_out (f32, ceil(n/B)))
+  // (uc, x, code[256], mids[256], lut[65536], q_out (u8, n), absmax_out (f32, ceil(n/B)))
   using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, halide_buffer_t*);
+                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*);
 };
 template <>
 struct KernelSignature<Op::kDequantizeBlockwise> {
@@ -97,13 +97,14 @@ struct KernelSignature<Op::kLars8bitNorms> {
 };
 template <>
 struct KernelSignature<Op::kLars8bitUpdate> {
-  // (uc, p, g, codes, absmax, code, mids, gscale, norms, lr, momentum, dampening, weight_decay,
-  //  nesterov, first_step, trust_mode, max_unorm, trust_coefficient, eps, p_out, codes_out,
-  //  absmax_out) -- outputs in place over p, codes, absmax
+  // (uc, p, g, codes, absmax, code, mids, lut, gscale, norms, lr, momentum, dampening,
+  //  weight_decay, nesterov, first_step, trust_mode, max_unorm, trust_coefficient, eps, p_out,
+  //  codes_out, absmax_out) -- outputs in place over p, codes, absmax
   using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
                        halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, float, float, float, float, bool, bool, int32_t, float,
-                       float, float, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*);
+                       halide_buffer_t*, halide_buffer_t*, float, float, float, float, bool, bool,
+                       int32_t, float, float, float, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*);
 };
 
 struct KernelInfo {

@@ -3,6 +3,7 @@
 // backend x block size (256, 2048).
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -38,6 +39,35 @@ TEST(Codebook, MatchesTheFormulaInFloat64) {
     EXPECT_GT(mids[k], code[k]);
     EXPECT_LT(mids[k], code[k + 1]);
   }
+}
+
+// The kernels' two-lookup search is exact only if no 16-bit bucket of floats holds two
+// midpoints; and the table must reproduce the reference's search for every bucket's ends.
+TEST(Codebook, BucketTableIsExact) {
+  const std::array<float, 256> mids = CodebookMidpoints(DynamicCodebook());
+  EXPECT_LE(MaxMidpointsPerBucket(mids), 1);
+  const std::vector<uint32_t> lut = CodebookBucketTable(mids);
+  ASSERT_EQ(lut.size(), 65536u);
+  const std::array<float, 256> code = reference::DynamicCodebookRef();
+  for (int k = 0; k < 256; ++k) EXPECT_EQ(std::signbit(code[k]), k < kZeroCode) << k;  // sign fix
+  int checked = 0;
+  for (uint32_t h = 0; h < 65536; ++h) {
+    for (uint32_t low : {0u, 1u, 0x7fffu, 0x8000u, 0xfffeu, 0xffffu}) {
+      const uint32_t bits = (h << 16) | low;
+      float v;
+      std::memcpy(&v, &bits, 4);
+      if (std::isnan(v) || std::fabs(v) > 1.0f) continue;  // normalized values only
+      // The kernels' lookup (generators/common.cc QuantizeIndex), written out on the host.
+      const uint32_t e = lut[h];
+      const uint32_t v_low = bits & 0xffffu, m_low = e & 0xffffu;
+      const bool above = (bits >> 31) ? v_low < m_low : v_low > m_low;
+      int idx = static_cast<int>((e >> 16) & 0xff) + (((e >> 24) & 1) && above ? 1 : 0);
+      if (std::signbit(code[idx]) != std::signbit(v)) idx += std::signbit(v) ? -1 : 1;
+      ASSERT_EQ(idx, reference::QuantizeValue(code, v)) << std::hexfloat << v;
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 100000);
 }
 
 TEST(QuantizeValue, TieRuleAndSignFix) {
