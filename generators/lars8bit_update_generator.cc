@@ -190,14 +190,16 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
         .split(b, bo, b, per_task, TailStrategy::GuardWithIf)
         .vectorize(ii, vw, TailStrategy::GuardWithIf)
         .parallel(bo);
-    step_.compute_at(out, b).vectorize(step_.args()[0], vw);
-    amax_.compute_at(out, b);
+    // Per-block scratch on the stack (a heap allocation per 256-element block costs more than
+    // the block's arithmetic).
+    step_.compute_at(out, b).vectorize(step_.args()[0], vw).store_in(MemoryType::Stack);
+    amax_.compute_at(out, b).store_in(MemoryType::Stack);
     RVar ro("ro"), ri("ri");
     Var l("l");
     Func lanes = amax_.update().split(r_.x, ro, ri, vw).rfactor(ri, l);
     // The lanes are the innermost storage dimension: dense vector loads/stores.
     lanes.reorder_storage(l, lanes.args()[0]);
-    lanes.compute_at(out, b).vectorize(l).update().vectorize(l);
+    lanes.compute_at(out, b).store_in(MemoryType::Stack).vectorize(l).update().vectorize(l);
     absmax_out.split(i, b, unit, 1).split(b, bo, b, per_task, TailStrategy::GuardWithIf).parallel(bo);
     absmax_out.compute_with(out, b);
   }

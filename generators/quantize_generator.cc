@@ -79,13 +79,13 @@ class QuantizeBlockwise : public Generator<QuantizeBlockwise<D>> {
         .split(b, bo, b, per_task, TailStrategy::GuardWithIf)
         .vectorize(ii, vw, TailStrategy::GuardWithIf)
         .parallel(bo);
-    amax_.compute_at(q, b);
+    amax_.compute_at(q, b).store_in(MemoryType::Stack);
     RVar ro("ro"), ri("ri");
     Var l("l");
     Func lanes = amax_.update().split(r_.x, ro, ri, vw).rfactor(ri, l);
     // The lanes are the innermost storage dimension: dense vector loads/stores.
     lanes.reorder_storage(l, lanes.args()[0]);
-    lanes.compute_at(q, b).vectorize(l).update().vectorize(l);
+    lanes.compute_at(q, b).store_in(MemoryType::Stack).vectorize(l).update().vectorize(l);
     // absmax(b) is written in the same block iteration, right after the block's codes.
     absmax.split(i, b, unit, 1)
         .split(b, bo, b, per_task, TailStrategy::GuardWithIf)
