@@ -102,6 +102,22 @@ Expr NormalizeForQuantize(const Expr& x, const Expr& absmax) {
   return select(absmax > 0.0f, x * (1.0f / absmax), 0.0f);
 }
 
+void ScheduleInPlaceElementwise(Func out, Func vals, bool gpu, int chunk, int vector_width,
+                                int gpu_threads) {
+  Var x = out.args()[0], xo("xo"), xi("xi"), xv("xv"), xl("xl");
+  Var vx = vals.args()[0];
+  if (gpu) {
+    out.gpu_tile(x, xo, xi, gpu_threads, TailStrategy::GuardWithIf);
+    vals.compute_at(out, xi);
+    return;
+  }
+  out.split(x, xo, xi, chunk, TailStrategy::GuardWithIf)
+      .split(xi, xv, xl, vector_width, TailStrategy::GuardWithIf)
+      .vectorize(xl)
+      .parallel(xo);
+  vals.compute_at(out, xv).vectorize(vx, vector_width, TailStrategy::GuardWithIf);
+}
+
 void DefineSumSqMaxAbs(Func acc, const Expr& v) {
   acc() = Tuple(0.0f, 0.0f);
   acc() = Tuple(acc()[0] + v * v, max(acc()[1], abs(v)));

@@ -70,6 +70,14 @@ Halide::Expr QuantizeIndex(const Halide::Expr& v, const Halide::Func& mids, cons
 // block quantizes to the zero code and dequantizes to exactly 0.
 Halide::Expr NormalizeForQuantize(const Halide::Expr& x, const Halide::Expr& absmax);
 
+// In-place Tuple outputs ({p', m'} over {p, m}): Halide assumes outputs do not alias inputs,
+// so a store of element 0 may precede a re-load of an input for element 1 (seen: bf16 p
+// re-loaded after p' was stored). The values are therefore computed into `vals` first, one
+// vector (CPU) or one thread's element (GPU) at a time, and only then stored by `out`.
+// `vals` must be a Func with out's Var and out(x) = vals(x) elementwise. Tails: GuardWithIf.
+void ScheduleInPlaceElementwise(Halide::Func out, Halide::Func vals, bool gpu, int chunk,
+                                int vector_width, int gpu_threads);
+
 // Sum of squares and max |v| of `v` over `r`, as one Tuple reduction {Σv², max|v|} that
 // rfactor can split (both components are associative and independent).
 void DefineSumSqMaxAbs(Halide::Func acc, const Halide::Expr& v);

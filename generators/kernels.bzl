@@ -26,6 +26,8 @@ OPS = [
     ("dequantize_blockwise", "dequantize_blockwise_{dtype}", DTYPES, BACKENDS, BLOCKS),
     ("lars8bit_norms", "lars8bit_norms_{dtype}", DTYPES, BACKENDS, BLOCKS),
     ("lars8bit_update", "lars8bit_update_{dtype}", DTYPES, BACKENDS, BLOCKS),
+    ("lars8bit_tensor_norms", "lars8bit_tensor_norms_{dtype}", DTYPES, BACKENDS, DEFAULT),
+    ("lars8bit_tensor_update", "lars8bit_tensor_update_{dtype}", DTYPES, BACKENDS, DEFAULT),
 ]
 
 GENERATOR_SRCS = [

@@ -209,6 +209,149 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
   Func step_{"step"}, amax_{"amax"};
 };
 
+// bitsandbytes-compatible per-tensor 8-bit state (block_wise=false): one scale for the whole
+// tensor. Pass 1 reduces {Σp², Σu², Σg², max|m'|} with m dequantized by the old scale; pass 2
+// dequantizes with the old scale and re-quantizes with the new one (norms[3]), writing p and
+// codes in place (elementwise: no block structure). Clip and none trust modes only: classic
+// scales m' by a ratio that needs |p| and |g| before max|m'| can be known.
+template <DType D>
+class Lars8bitTensorNorms : public Generator<Lars8bitTensorNorms<D>> {
+ public:
+  LARS_GENERATOR_ALIASES(Lars8bitTensorNorms<D>);
+  using T = typename Storage<D>::type;
+
+  GeneratorParam<int> chunk{"chunk", 1 << 15};
+  GeneratorParam<int> vector_width{"vector_width", 16};
+  GeneratorParam<int> gpu_threads{"gpu_threads", 256};
+  GeneratorParam<int> gpu_items{"gpu_items", 8};
+
+  Input<Buffer<T, 1>> p{"p"};
+  Input<Buffer<T, 1>> g{"g"};
+  Input<Buffer<uint8_t, 1>> codes{"codes"};
+  Input<Buffer<float, 1>> scale{"scale"};  // [.., .., .., max1]: the previous step's norms
+  Input<Buffer<float, 1>> code{"code"};
+  Input<Buffer<float, 1>> gscale{"gscale"};
+  Input<float> momentum{"momentum"};
+  Input<float> dampening{"dampening"};
+  Input<float> weight_decay{"weight_decay"};
+  Input<bool> nesterov{"nesterov"};
+  Input<bool> first_step{"first_step"};
+  Output<Buffer<float, 1>> out{"out"};  // [Σp², Σu², Σg², max|m'|] (new_max1)
+
+  void generate() {
+    r_ = RDom(0, p.dim(0).extent(), "r");
+    Expr pv = ToF32(D, p(r_)), gv = ToF32(D, g(r_));
+    Expr m = code(cast<int>(codes(r_))) * scale(3);
+    LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
+                                    pv, gv, m, gscale(0), 1.0f);
+    acc_() = Tuple(0.0f, 0.0f, 0.0f, 0.0f);
+    acc_() = Tuple(acc_()[0] + pv * pv, acc_()[1] + e.u * e.u, acc_()[2] + gv * gv,
+                   max(acc_()[3], abs(e.m_new)));
+    Var c("c");
+    out(c) = select(c == 0, acc_()[0], c == 1, acc_()[1], c == 2, acc_()[2], acc_()[3]);
+  }
+
+  void schedule() {
+    p.dim(0).set_min(0).set_stride(1);
+    g.dim(0).set_min(0).set_stride(1).set_extent(p.dim(0).extent());
+    codes.dim(0).set_min(0).set_stride(1).set_extent(p.dim(0).extent());
+    scale.dim(0).set_bounds(0, 4);
+    code.dim(0).set_bounds(0, 256);
+    gscale.dim(0).set_bounds(0, 1);
+    out.dim(0).set_bounds(0, 4).set_stride(1);
+    for (auto* b : {&p, &g}) b->set_estimates({{0, 1 << 24}});
+    codes.set_estimates({{0, 1 << 24}});
+    scale.set_estimates({{0, 4}});
+    code.set_estimates({{0, 256}});
+    gscale.set_estimates({{0, 1}});
+    out.set_estimates({{0, 4}});
+    if (auto_schedule) return;
+    if (get_target().has_gpu_feature()) {
+      ScheduleReductionGpu(acc_, r_, gpu_threads, gpu_items);
+      out.gpu_single_thread();
+    } else {
+      ScheduleReductionCpu(acc_, r_, chunk, vector_width);
+    }
+  }
+
+ private:
+  RDom r_;
+  Func acc_{"acc"};
+};
+
+template <DType D>
+class Lars8bitTensorUpdate : public Generator<Lars8bitTensorUpdate<D>> {
+ public:
+  LARS_GENERATOR_ALIASES(Lars8bitTensorUpdate<D>);
+  using T = typename Storage<D>::type;
+
+  GeneratorParam<int> chunk{"chunk", 1 << 14};
+  GeneratorParam<int> vector_width{"vector_width", 8};
+  GeneratorParam<int> gpu_threads{"gpu_threads", 256};
+
+  Input<Buffer<T, 1>> p{"p"};
+  Input<Buffer<T, 1>> g{"g"};
+  Input<Buffer<uint8_t, 1>> codes{"codes"};
+  Input<Buffer<float, 1>> scale{"scale"};  // previous norms: [3] = max1
+  Input<Buffer<float, 1>> code{"code"};
+  Input<Buffer<float, 1>> mids{"mids"};
+  Input<Buffer<uint32_t, 1>> lut{"lut"};
+  Input<Buffer<float, 1>> gscale{"gscale"};
+  Input<Buffer<float, 1>> norms{"norms"};  // this step's: [Σp², Σu², Σg², new_max1]
+  Input<float> lr{"lr"};
+  Input<float> momentum{"momentum"};
+  Input<float> dampening{"dampening"};
+  Input<float> weight_decay{"weight_decay"};
+  Input<bool> nesterov{"nesterov"};
+  Input<bool> first_step{"first_step"};
+  Input<int> trust_mode{"trust_mode"};
+  Input<float> max_unorm{"max_unorm"};
+  Output<Func> out{"out", {type_of<T>(), UInt(8)}, 1};  // {p', codes'} in place
+
+  void generate() {
+    Var i("i");
+    Expr clip = select(trust_mode == kTrustClip,
+                       ClipTrustScale(sqrt(norms(0)), sqrt(norms(1)), max_unorm), 1.0f);
+    Expr pv = ToF32(D, p(i));
+    Expr m_old = code(cast<int>(codes(i))) * scale(3);
+    LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
+                                    pv, ToF32(D, g(i)), m_old, gscale(0), 1.0f);
+    Expr q = QuantizeIndex(NormalizeForQuantize(e.m_new, norms(3)), mids, code, lut);
+    vals_(i) = Tuple(FromF32(D, pv - lr * clip * e.u), q);
+    out(i) = Tuple(vals_(i)[0], vals_(i)[1]);
+  }
+
+  void schedule() {
+    p.dim(0).set_min(0).set_stride(1);
+    g.dim(0).set_min(0).set_stride(1).set_extent(p.dim(0).extent());
+    codes.dim(0).set_min(0).set_stride(1).set_extent(p.dim(0).extent());
+    scale.dim(0).set_bounds(0, 4);
+    code.dim(0).set_bounds(0, 256);
+    mids.dim(0).set_bounds(0, 256);
+    lut.dim(0).set_bounds(0, 65536);
+    gscale.dim(0).set_bounds(0, 1);
+    norms.dim(0).set_bounds(0, 4);
+    Func out_func = out;
+    std::vector<OutputImageParam> outs = out_func.output_buffers();
+    outs[0].dim(0).set_min(0).set_extent(p.dim(0).extent());
+    for (OutputImageParam& o : outs) o.dim(0).set_stride(1);
+    for (auto* b : {&p, &g}) b->set_estimates({{0, 1 << 24}});
+    codes.set_estimates({{0, 1 << 24}});
+    for (auto* b : {&code, &mids}) b->set_estimates({{0, 256}});
+    lut.set_estimates({{0, 65536}});
+    scale.set_estimates({{0, 4}});
+    gscale.set_estimates({{0, 1}});
+    norms.set_estimates({{0, 4}});
+    out.set_estimates({{0, 1 << 24}});
+    if (auto_schedule) return;
+    ScheduleInPlaceElementwise(out, vals_, get_target().has_gpu_feature(), chunk, vector_width,
+                               gpu_threads);
+  }
+
+ private:
+  Func vals_{"vals"};
+};
+
 }  // namespace
 }  // namespace generators
 }  // namespace halide_lars
@@ -220,3 +363,9 @@ HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitNorms<DType::kBF16>, 
 HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitUpdate<DType::kF32>, lars8bit_update_f32)
 HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitUpdate<DType::kF16>, lars8bit_update_f16)
 HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitUpdate<DType::kBF16>, lars8bit_update_bf16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitTensorNorms<DType::kF32>, lars8bit_tensor_norms_f32)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitTensorNorms<DType::kF16>, lars8bit_tensor_norms_f16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitTensorNorms<DType::kBF16>, lars8bit_tensor_norms_bf16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitTensorUpdate<DType::kF32>, lars8bit_tensor_update_f32)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitTensorUpdate<DType::kF16>, lars8bit_tensor_update_f16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitTensorUpdate<DType::kBF16>, lars8bit_tensor_update_bf16)

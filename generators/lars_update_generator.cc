@@ -113,7 +113,8 @@ class LarsUpdate : public Generator<LarsUpdate<D>> {
     Expr pv = ToF32(D, p(x));
     LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
                                     pv, ToF32(D, g(x)), m(x), s, ratio);
-    out(x) = Tuple(FromF32(D, pv - lr * scale * e.u), e.m_new);
+    vals_(x) = Tuple(FromF32(D, pv - lr * scale * e.u), e.m_new);
+    out(x) = Tuple(vals_(x)[0], vals_(x)[1]);
   }
 
   void schedule() {
@@ -134,17 +135,15 @@ class LarsUpdate : public Generator<LarsUpdate<D>> {
     gscale.set_estimates({{0, 1}});
     norms.set_estimates({{0, 3}});
     if (auto_schedule) return;
-    Var x = out.args()[0], xo("xo"), xi("xi");
     // In place: every element must be computed exactly once, so tails are GuardWithIf (never
-    // ShiftInwards, which recomputes overlapping elements from already-updated inputs).
-    if (get_target().has_gpu_feature()) {
-      out.gpu_tile(x, xo, xi, gpu_threads, TailStrategy::GuardWithIf);
-    } else {
-      out.split(x, xo, xi, chunk, TailStrategy::GuardWithIf)
-          .parallel(xo)
-          .vectorize(xi, vector_width, TailStrategy::GuardWithIf);
-    }
+    // ShiftInwards, which recomputes overlapping elements from already-updated inputs), and
+    // every input is loaded before p' and m' are stored.
+    ScheduleInPlaceElementwise(out, vals_, get_target().has_gpu_feature(), chunk, vector_width,
+                               gpu_threads);
   }
+
+ private:
+  Func vals_{"vals"};
 };
 
 // Momentum-first order, pass 1 (clip trust mode): reads p, g, m once; writes the new momentum

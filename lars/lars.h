@@ -34,6 +34,7 @@ namespace halide_lars {
 enum class StateKind {
   kFp32 = 0,       // fp32, 4 B/param (optim_bits 32, or a tensor below max(min_8bit_size, 4096))
   kBlockwise8 = 1, // uint8 codes + one fp32 absmax per block: 1 + 4/B B/param
+  kTensor8 = 2,    // block_wise=false (bitsandbytes' LARS8bit): uint8 codes + one fp32 scale
 };
 
 // A copy of one parameter's optimizer state, for inspection.
@@ -42,7 +43,7 @@ struct ParamStateSnapshot {
   StateKind kind = StateKind::kFp32;
   std::vector<float> momentum;     // the momentum as fp32 (8-bit state: dequantized), numel
   std::vector<uint8_t> codes;      // 8-bit state: state1 codes, numel
-  std::vector<float> absmax;       // 8-bit state: absmax1, one per block of block_size
+  std::vector<float> absmax;       // blockwise: absmax1, one per block; per-tensor: {max1}
   std::vector<float> gnorm_vec;    // percentile ring (100 squared gradient norms), if enabled
   float unorm = 0.0f;              // |u| of the last step when the trust clip is on (unorm_vec)
   LarsOptions options;             // the options in effect (defaults, group, overrides)

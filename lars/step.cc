@@ -82,7 +82,7 @@ int32_t RingStep(int64_t step) {
 StateKind DesiredKind(const LarsOptions& o, int64_t numel) {
   // bitsandbytes: small tensors keep 32-bit state (min_8bit_size, and never below 4096).
   if (o.optim_bits == 8 && numel >= std::max<int64_t>(o.min_8bit_size, 4096)) {
-    return StateKind::kBlockwise8;
+    return o.block_wise ? StateKind::kBlockwise8 : StateKind::kTensor8;
   }
   return StateKind::kFp32;
 }
@@ -115,11 +115,24 @@ absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options) {
   LARS_RETURN_IF_ERROR(DeviceStatus(slot.param.device));
   const DType dtype = slot.param.dtype;
   const DeviceType dev = slot.param.device.type;
-  if (DesiredKind(options, slot.param.numel) == StateKind::kBlockwise8) {
-    if (!options.block_wise) {
+  const StateKind kind = DesiredKind(options, slot.param.numel);
+  if (kind == StateKind::kTensor8) {
+    if (options.trust_mode == TrustMode::kClassic) {
       return absl::UnimplementedError(absl::StrCat(
-          slot.name, ": block_wise=false (per-tensor 8-bit state) is not built yet"));
+          slot.name, ": trust_mode \"classic\" with block_wise=false is not supported (the "
+          "per-tensor scale needs max|m'| before the classic ratio is known); use block_wise=true"));
     }
+    for (Op op : {Op::kLars8bitTensorNorms, Op::kLars8bitTensorUpdate}) {
+      LARS_RETURN_IF_ERROR(FindKernelInfo(op, dtype, dev).status());
+    }
+  }
+  if (kind != slot.kind && slot.step > 0 &&
+      (kind == StateKind::kTensor8 || slot.kind == StateKind::kTensor8)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        slot.name, ": block_wise cannot change after the first step (per-tensor 8-bit state is "
+        "not converted)"));
+  }
+  if (kind == StateKind::kBlockwise8) {
     const char* variant = QuantBlockVariant(options.block_size);
     for (Op op : {Op::kLars8bitNorms, Op::kLars8bitUpdate, Op::kQuantizeBlockwise}) {
       LARS_RETURN_IF_ERROR(FindKernelInfo(op, dtype, dev, variant).status());
@@ -143,14 +156,24 @@ absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options) {
 absl::Status AllocateState(ParamSlot* slot, const LarsOptions& options) {
   const Device& d = slot->param.device;
   slot->kind = DesiredKind(options, slot->param.numel);
+  slot->momentum = DeviceBuffer();
+  slot->codes = DeviceBuffer();
+  slot->absmax = DeviceBuffer();
+  slot->scratch_norms = DeviceBuffer();
+  int norms = 3;
   if (slot->kind == StateKind::kBlockwise8) {
     slot->block_size = options.block_size;
     LARS_RETURN_IF_ERROR(
         AllocZero8bit(d, slot->param.numel, slot->block_size, &slot->codes, &slot->absmax));
+  } else if (slot->kind == StateKind::kTensor8) {
+    LARS_ASSIGN_OR_RETURN(slot->codes, DeviceBuffer::Allocate(d, DType::kU8, slot->param.numel));
+    LARS_RETURN_IF_ERROR(Fill<uint8_t>(slot->codes, kZeroCode, {}));
+    LARS_ASSIGN_OR_RETURN(slot->scratch_norms, AllocFilled(d, 4, 0.0f));
+    norms = 4;  // + max1
   } else {
     LARS_ASSIGN_OR_RETURN(slot->momentum, AllocFilled(d, slot->param.numel, 0.0f));
   }
-  LARS_ASSIGN_OR_RETURN(slot->norms, AllocFilled(d, 3, 0.0f));
+  LARS_ASSIGN_OR_RETURN(slot->norms, AllocFilled(d, norms, 0.0f));
   LARS_ASSIGN_OR_RETURN(slot->gscale, AllocFilled(d, 1, 1.0f));
   slot->gscale_is_one = true;
   return absl::OkStatus();
@@ -199,7 +222,13 @@ absl::Status PrepareStep(ParamSlot* slot, const LarsOptions& options, const Exec
   const StateKind want = DesiredKind(options, slot->param.numel);
   if (want != slot->kind ||
       (want == StateKind::kBlockwise8 && options.block_size != slot->block_size)) {
-    LARS_RETURN_IF_ERROR(ConvertState(slot, want, options.block_size, exec));
+    if (slot->step == 0 || want == StateKind::kTensor8 || slot->kind == StateKind::kTensor8) {
+      // Nothing learned yet (or per-tensor state, which only changes before the first step):
+      // a fresh zero state of the new kind.
+      LARS_RETURN_IF_ERROR(AllocateState(slot, options));
+    } else {
+      LARS_RETURN_IF_ERROR(ConvertState(slot, want, options.block_size, exec));
+    }
   }
   if (options.percentile_clipping < 100 && slot->ring.view().numel == 0) {
     LARS_ASSIGN_OR_RETURN(slot->ring, AllocFilled(slot->param.device, kRing, 0.0f));
@@ -243,6 +272,38 @@ absl::Status StepParam(ParamSlot* slot, const LarsOptions& o, const ExecContext&
   const float dampening = static_cast<float>(o.dampening);
   const float weight_decay = static_cast<float>(o.weight_decay);
   const bool first = step == 1;
+
+  if (slot->kind == StateKind::kTensor8) {
+    // 2. bitsandbytes' per-tensor 8-bit state: norms + new max1 (with the old max1), then the
+    //    update; this step's norms become `norms` (the next step's old max1).
+    LARS_ASSIGN_OR_RETURN(DeviceCodebook book, GetDeviceCodebook(slot->param.device));
+    BufferView p(slot->param, &ctx), g(slot->grad, &ctx), codes(slot->codes.view(), &ctx);
+    BufferView prev(slot->norms.view(), &ctx), next(slot->scratch_norms.view(), &ctx);
+    BufferView code(book.code, &ctx), mids(book.mids, &ctx), lut(book.lut, &ctx, kLutType);
+    BufferView gscale(slot->gscale.view(), &ctx), p_out(slot->param, &ctx);
+    BufferView codes_out(slot->codes.view(), &ctx);
+    for (BufferView* b : {&p, &g, &codes, &prev, &next, &code, &mids, &lut, &gscale, &p_out,
+                          &codes_out}) {
+      LARS_RETURN_IF_ERROR(b->status());
+    }
+    LARS_ASSIGN_OR_RETURN(auto tnorms, FindKernel<Op::kLars8bitTensorNorms>(dtype, dev));
+    LARS_ASSIGN_OR_RETURN(auto tupdate, FindKernel<Op::kLars8bitTensorUpdate>(dtype, dev));
+    LARS_RETURN_IF_ERROR(HalideError(
+        absl::StrCat("lars8bit_tensor_norms", suffix),
+        tnorms(&ctx, p.raw(), g.raw(), codes.raw(), prev.raw(), code.raw(), gscale.raw(),
+               momentum, dampening, weight_decay, o.nesterov, first, next.raw()),
+        ctx));
+    LARS_RETURN_IF_ERROR(HalideError(
+        absl::StrCat("lars8bit_tensor_update", suffix),
+        tupdate(&ctx, p.raw(), g.raw(), codes.raw(), prev.raw(), code.raw(), mids.raw(),
+                lut.raw(), gscale.raw(), next.raw(), lr, momentum, dampening, weight_decay,
+                o.nesterov, first, static_cast<int32_t>(o.trust_mode),
+                static_cast<float>(o.max_unorm), p_out.raw(), codes_out.raw()),
+        ctx));
+    std::swap(slot->norms, slot->scratch_norms);
+    slot->step = step;
+    return absl::OkStatus();
+  }
 
   if (slot->kind == StateKind::kBlockwise8) {
     // 2. Norms over the dequantized momentum, then the per-block fused update.
@@ -341,12 +402,20 @@ absl::StatusOr<ParamStateSnapshot> Snapshot(const ParamSlot& slot, const LarsOpt
     LARS_RETURN_IF_ERROR(slot.momentum.CopyToHost(s.momentum.data()));
   } else {
     s.codes.resize(slot.codes.view().numel);
-    s.absmax.resize(slot.absmax.view().numel);
     LARS_RETURN_IF_ERROR(slot.codes.CopyToHost(s.codes.data()));
-    LARS_RETURN_IF_ERROR(slot.absmax.CopyToHost(s.absmax.data()));
+    int64_t per_scale = slot.block_size;
+    if (slot.kind == StateKind::kTensor8) {
+      float norms[4];
+      LARS_RETURN_IF_ERROR(slot.norms.CopyToHost(norms));
+      s.absmax = {norms[3]};  // max1
+      per_scale = std::max<int64_t>(slot.param.numel, 1);
+    } else {
+      s.absmax.resize(slot.absmax.view().numel);
+      LARS_RETURN_IF_ERROR(slot.absmax.CopyToHost(s.absmax.data()));
+    }
     const std::array<float, 256>& code = DynamicCodebook();
     for (size_t i = 0; i < s.codes.size(); ++i) {
-      s.momentum[i] = code[s.codes[i]] * s.absmax[i / slot.block_size];
+      s.momentum[i] = code[s.codes[i]] * s.absmax[i / per_scale];
     }
   }
   if (slot.ring.view().numel > 0) {
@@ -354,7 +423,7 @@ absl::StatusOr<ParamStateSnapshot> Snapshot(const ParamSlot& slot, const LarsOpt
     LARS_RETURN_IF_ERROR(slot.ring.CopyToHost(s.gnorm_vec.data()));
   }
   if (options.trust_mode == TrustMode::kClip && options.max_unorm > 0.0) {
-    float norms[3];
+    float norms[4];
     LARS_RETURN_IF_ERROR(slot.norms.CopyToHost(norms));
     s.unorm = std::sqrt(norms[1]);
   }
@@ -364,7 +433,7 @@ absl::StatusOr<ParamStateSnapshot> Snapshot(const ParamSlot& slot, const LarsOpt
 int64_t StateBytes(const ParamSlot& slot) {
   int64_t b = 0;
   for (const DeviceBuffer* d : {&slot.momentum, &slot.codes, &slot.absmax, &slot.norms,
-                                &slot.gscale, &slot.gnorm, &slot.ring}) {
+                                &slot.scratch_norms, &slot.gscale, &slot.gnorm, &slot.ring}) {
     b += static_cast<int64_t>(d->view().bytes());
   }
   return b;

@@ -28,7 +28,8 @@ struct ParamSlot {
   DeviceBuffer momentum;  // fp32: f32 x numel (state1)
   DeviceBuffer codes;     // 8-bit: u8 x numel (state1)
   DeviceBuffer absmax;    // 8-bit: f32 x ceil(numel / block_size) (absmax1)
-  DeviceBuffer norms;     // f32 x 3: {Σp², Σu², Σg²} of the last step
+  DeviceBuffer norms;     // f32 x 3 ({Σp², Σu², Σg²} of the last step), x 4 for kTensor8 (+ max1)
+  DeviceBuffer scratch_norms;  // kTensor8: the next step's norms (swapped with `norms`)
   DeviceBuffer gscale;    // f32 x 1: percentile-clipping gradient scale (1 when off)
   bool gscale_is_one = true;
   DeviceBuffer gnorm;     // f32 x 2: {Σg², max|g|} (percentile clipping only)
@@ -51,8 +52,9 @@ absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options);
 absl::Status AllocateState(ParamSlot* slot, const LarsOptions& options);
 
 // Makes the state match `options` before a step: allocates the percentile ring, resets the
-// gradient scale, converts the momentum between fp32 and 8-bit (or block sizes) when an override
-// changed the state kind. On error the momentum keeps its previous representation.
+// gradient scale, converts the momentum between fp32 and blockwise 8-bit (or block sizes) when
+// an override changed the state kind (per-tensor 8-bit only before the first step). On error
+// the momentum keeps its previous representation.
 absl::Status PrepareStep(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec);
 
 // Runs the kernels of one step and counts it.

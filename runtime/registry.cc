@@ -21,6 +21,8 @@ constexpr Op kOp_quantize_blockwise = Op::kQuantizeBlockwise;
 constexpr Op kOp_dequantize_blockwise = Op::kDequantizeBlockwise;
 constexpr Op kOp_lars8bit_norms = Op::kLars8bitNorms;
 constexpr Op kOp_lars8bit_update = Op::kLars8bitUpdate;
+constexpr Op kOp_lars8bit_tensor_norms = Op::kLars8bitTensorNorms;
+constexpr Op kOp_lars8bit_tensor_update = Op::kLars8bitTensorUpdate;
 constexpr DType kDType_f32 = DType::kF32;
 constexpr DType kDType_f16 = DType::kF16;
 constexpr DType kDType_bf16 = DType::kBF16;
@@ -62,6 +64,10 @@ absl::string_view OpName(Op op) {
       return "lars8bit_norms";
     case Op::kLars8bitUpdate:
       return "lars8bit_update";
+    case Op::kLars8bitTensorNorms:
+      return "lars8bit_tensor_norms";
+    case Op::kLars8bitTensorUpdate:
+      return "lars8bit_tensor_update";
   }
   return "unknown";
 }

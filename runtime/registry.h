@@ -24,6 +24,8 @@ enum class Op {
   kDequantizeBlockwise,
   kLars8bitNorms,
   kLars8bitUpdate,
+  kLars8bitTensorNorms,
+  kLars8bitTensorUpdate,
 };
 absl::string_view OpName(Op op);  // "norms"
 
@@ -105,6 +107,24 @@ struct KernelSignature<Op::kLars8bitUpdate> {
                        halide_buffer_t*, halide_buffer_t*, float, float, float, float, bool, bool,
                        int32_t, float, float, float, halide_buffer_t*, halide_buffer_t*,
                        halide_buffer_t*);
+};
+
+template <>
+struct KernelSignature<Op::kLars8bitTensorNorms> {
+  // (uc, p, g, codes, scale[4] (previous norms; [3] = max1), code, gscale, momentum, dampening,
+  //  weight_decay, nesterov, first_step, out[4] = {Σp², Σu², Σg², new_max1})
+  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, float, float, float,
+                       bool, bool, halide_buffer_t*);
+};
+template <>
+struct KernelSignature<Op::kLars8bitTensorUpdate> {
+  // (uc, p, g, codes, scale[4], code, mids, lut, gscale, norms[4], lr, momentum, dampening,
+  //  weight_decay, nesterov, first_step, trust_mode, max_unorm, p_out, codes_out)
+  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, halide_buffer_t*, float, float, float, float, bool, bool,
+                       int32_t, float, halide_buffer_t*, halide_buffer_t*);
 };
 
 struct KernelInfo {

@@ -99,12 +99,15 @@ struct Tensor {
 // normalized new momentum within 1e-5 of a codebook midpoint, where fp32 vs float64 arithmetic
 // may pick either neighbour; such codes differ by exactly one).
 void CheckStep(const Case& c, const LarsOptions& o, int64_t n, int steps, uint32_t seed) {
+  // Per-tensor (block_wise=false) state is one block spanning the whole tensor.
+  const int block = o.block_wise ? c.block : static_cast<int>(n);
   const Device dev{c.device, 0};
   absl::StatusOr<Lars> opt = Lars::Create(o);
   ASSERT_TRUE(opt.ok()) << opt.status();
   Tensor t(c.dtype, dev, Random(n, seed, -1, 1));
   ASSERT_TRUE(opt->AddParam("w", t.p.view(), t.g.view()).ok());
-  ASSERT_EQ(opt->GetState("w")->kind, StateKind::kBlockwise8);
+  ASSERT_EQ(opt->GetState("w")->kind,
+            o.block_wise ? StateKind::kBlockwise8 : StateKind::kTensor8);
   const std::array<float, 256> code = reference::DynamicCodebookRef();
   const std::array<float, 256> mids = CodebookMidpoints(code);
   reference::LarsRefState ref;
@@ -120,7 +123,7 @@ void CheckStep(const Case& c, const LarsOptions& o, int64_t n, int steps, uint32
     const absl::Status st = opt->Step();
     ASSERT_TRUE(st.ok()) << st;
     reference::LarsStep(o, c.dtype, g, &p, &ref);
-    const reference::Quantized want = reference::QuantizeBlockwise(ref.m, c.block);
+    const reference::Quantized want = reference::QuantizeBlockwise(ref.m, block);
     absl::StatusOr<ParamStateSnapshot> after = opt->GetState("w");
     ASSERT_TRUE(after.ok());
     const std::vector<double> got_p = ReadValues(t.p);
@@ -136,13 +139,15 @@ void CheckStep(const Case& c, const LarsOptions& o, int64_t n, int steps, uint32
     }
     for (int64_t i = 0; i < n; ++i) {
       if (after->codes[i] == want.codes[i]) continue;
-      const double a = want.absmax[i / c.block];
+      const double a = want.absmax[i / block];
       const double v = a > 0 ? ref.m[i] / a : 0.0;
       double nearest_mid = 1e30;
       for (int k = 0; k < 255; ++k) nearest_mid = std::min(nearest_mid, std::fabs(v - mids[k]));
       ASSERT_LE(nearest_mid, 1e-5 * std::max(std::fabs(v), 1e-6))
           << "code mismatch away from a tie: i=" << i << " v=" << v << " got "
-          << int(after->codes[i]) << " want " << int(want.codes[i]) << " step " << step;
+          << int(after->codes[i]) << " want " << int(want.codes[i]) << " step " << step
+          << " m=" << ref.m[i] << " absmax=" << a << " g=" << g[i] << " p_before=" << p_before[i]
+          << " code[got]=" << code[after->codes[i]] << " code[want]=" << code[want.codes[i]];
       ASSERT_EQ(std::abs(int(after->codes[i]) - int(want.codes[i])), 1);
       ++ties;
     }
@@ -178,6 +183,19 @@ TEST_P(Lars8bitTest, EveryTrustModeAndOption) {
   }
 }
 
+// bitsandbytes' LARS8bit layout (block_wise=false): one scale for the tensor, max1/new_max1.
+TEST_P(Lars8bitTest, PerTensorCompatModeEqualsTheReference) {
+  LARS_REQUIRE_DEVICE(GetParam().device);
+  if (GetParam().block != 256) GTEST_SKIP() << "block size does not apply to per-tensor state";
+  for (TrustMode mode : {TrustMode::kClip, TrustMode::kNone}) {
+    LarsOptions o = Options8(256);
+    o.block_wise = false;
+    o.trust_mode = mode;
+    o.percentile_clipping = mode == TrustMode::kNone ? 20 : 100;
+    for (int64_t n : {int64_t{4096}, int64_t{70001}}) CheckStep(GetParam(), o, n, 4, 21);
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(AllKernels, Lars8bitTest, ::testing::ValuesIn(AllCases()), CaseName);
 
 // 100 steps of LARS8bit and LARS32 on the same problem (each computes its gradients from its own
@@ -194,9 +212,10 @@ TEST(Lars8bitTrajectory, StaysCloseToLars32Over100Steps) {
       const int64_t n = 50000;
       const std::vector<double> init = Random(n, 5, -1, 1);
       std::vector<std::vector<double>> finals;
-      for (int bits : {32, 8}) {
+      for (int bits : {32, 8, 0}) {  // 0: 8-bit per-tensor (block_wise=false)
         LarsOptions o = Options8(B);
-        o.optim_bits = bits;
+        o.optim_bits = bits == 32 ? 32 : 8;
+        o.block_wise = bits != 0;
         o.lr = 0.05;
         absl::StatusOr<Lars> opt = Lars::Create(o);
         ASSERT_TRUE(opt.ok());
@@ -209,15 +228,20 @@ TEST(Lars8bitTrajectory, StaysCloseToLars32Over100Steps) {
         }
         finals.push_back(ReadValues(t.p));
       }
-      double moved = 0, diff = 0;
-      for (int64_t i = 0; i < n; ++i) {
-        moved += (finals[0][i] - init[i]) * (finals[0][i] - init[i]);
-        diff += (finals[1][i] - finals[0][i]) * (finals[1][i] - finals[0][i]);
+      for (int k : {1, 2}) {
+        if (k == 2 && B != 256) continue;  // per-tensor state has no block size
+        double moved = 0, diff = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          moved += (finals[0][i] - init[i]) * (finals[0][i] - init[i]);
+          diff += (finals[k][i] - finals[0][i]) * (finals[k][i] - finals[0][i]);
+        }
+        const double drift = std::sqrt(diff / moved);
+        std::printf("%s %s: |p8 - p32| / |p32 - p0| after 100 steps = %.4f\n",
+                    DeviceTypeName(d).data(),
+                    k == 1 ? absl::StrCat("blockwise B=", B).c_str() : "per-tensor", drift);
+        // Measured: 0.65-0.66% blockwise, 0.69% per-tensor (CPU and pocl).
+        EXPECT_LE(drift, 0.02);
       }
-      const double drift = std::sqrt(diff / moved);
-      std::printf("%s B=%d: |p8 - p32| / |p32 - p0| after 100 steps = %.4f\n",
-                  DeviceTypeName(d).data(), B, drift);
-      EXPECT_LE(drift, 0.02);
     }
   }
 }
@@ -284,14 +308,28 @@ TEST(Lars8bitState, OverrideConvertsTheStateBetweenSteps) {
   for (float v : s8->momentum) ASSERT_TRUE(std::isfinite(v));
 }
 
-TEST(Lars8bitState, PerTensorCompatModeIsNotBuiltYetAndSaysSo) {
+TEST(Lars8bitState, PerTensorModeRefusesClassicAndLateSwitches) {
   LarsOptions o = Options8(256);
   o.block_wise = false;
+  o.trust_mode = TrustMode::kClassic;
   absl::StatusOr<Lars> opt = Lars::Create(o);
   ASSERT_TRUE(opt.ok());
   Tensor t(DType::kF32, Device::Cpu(), Random(8192, 4, -1, 1));
   const absl::Status s = opt->AddParam("w", t.p.view(), t.g.view());
   EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
+  EXPECT_TRUE(opt->ParamNames().empty());
+  // Blockwise -> per-tensor after the first step is refused (nothing to convert with).
+  absl::StatusOr<Lars> opt2 = Lars::Create(Options8(256));
+  ASSERT_TRUE(opt2.ok());
+  ASSERT_TRUE(opt2->AddParam("w", t.p.view(), t.g.view()).ok());
+  ASSERT_TRUE(opt2->OverrideConfig("w", "block_wise", false).ok());  // before any step: fine
+  EXPECT_EQ(opt2->GetState("w")->kind, StateKind::kBlockwise8);      // applied at the next step
+  t.SetGrad(Random(8192, 5, -1, 1));
+  ASSERT_TRUE(opt2->Step().ok());
+  EXPECT_EQ(opt2->GetState("w")->kind, StateKind::kTensor8);
+  EXPECT_EQ(opt2->OverrideConfig("w", "block_wise", true).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(opt2->GetState("w")->kind, StateKind::kTensor8);
 }
 
 }  // namespace
