@@ -5,6 +5,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "lars/lars_impl.h"
 #include "lars/step.h"
 #include "runtime/device_buffer.h"
 #include "runtime/devices.h"
@@ -14,43 +15,6 @@
 
 namespace halide_lars {
 
-using internal::ParamSlot;
-
-struct Lars::Impl {
-  LarsOptions defaults;
-  std::vector<OptionOverrides> group_overrides;  // group 0: none
-  std::vector<std::unique_ptr<ParamSlot>> params;
-  absl::flat_hash_map<std::string, ParamSlot*> by_name;
-
-  absl::StatusOr<LarsOptions> GroupOptions(int group, const OptionOverrides* extra = nullptr) const {
-    LarsOptions o = defaults;
-    OptionOverrides all = group_overrides[group];
-    if (extra != nullptr) all.insert(all.end(), extra->begin(), extra->end());
-    if (absl::Status s = ApplyOverrides(all, &o); !s.ok()) return s;
-    return o;
-  }
-
-  absl::StatusOr<LarsOptions> ParamOptions(const ParamSlot& p,
-                                           const OptionOverrides* group_extra = nullptr,
-                                           const OptionOverrides* param_extra = nullptr) const {
-    LarsOptions o = defaults;
-    OptionOverrides all = group_overrides[p.group];
-    if (group_extra != nullptr) all.insert(all.end(), group_extra->begin(), group_extra->end());
-    all.insert(all.end(), p.overrides.begin(), p.overrides.end());
-    if (param_extra != nullptr) all.insert(all.end(), param_extra->begin(), param_extra->end());
-    absl::Status s = ApplyOverrides(all, &o);
-    if (!s.ok()) return absl::Status(s.code(), absl::StrCat(p.name, ": ", s.message()));
-    return o;
-  }
-
-  absl::StatusOr<ParamSlot*> Find(absl::string_view name) const {
-    auto it = by_name.find(name);
-    if (it == by_name.end()) {
-      return absl::NotFoundError(absl::StrCat("no parameter named \"", name, "\""));
-    }
-    return it->second;
-  }
-};
 
 Lars::Lars(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Lars::Lars(Lars&&) noexcept = default;

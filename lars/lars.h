@@ -93,6 +93,18 @@ class Lars {
   // Bytes of optimizer state on all devices (momentum, percentile rings, per-tensor scalars).
   int64_t StateBytes() const;
 
+  // Checkpoints: every parameter's state (step, fp32 momentum or 8-bit codes and scales,
+  // percentile ring, last norms) and the options in effect (defaults, param groups, per-parameter
+  // overrides) in a versioned binary format ending in a CRC-32. LoadState needs the same
+  // parameters registered (names, sizes, dtypes; devices may differ: state moves to each
+  // parameter's device). It validates the whole checkpoint first and changes nothing on error
+  // (truncation, corruption, wrong version, mismatched parameters). Continuing after a load
+  // reproduces the uninterrupted trajectory bit for bit.
+  absl::StatusOr<std::string> SaveState() const;
+  absl::Status LoadState(absl::string_view bytes);
+  absl::Status SaveStateToFile(const std::string& path) const;
+  absl::Status LoadStateFromFile(const std::string& path);
+
   const LarsOptions& defaults() const;
 
  private:

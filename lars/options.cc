@@ -165,6 +165,26 @@ absl::Status SetOption(LarsOptions* o, absl::string_view key, const OptionValue&
   return absl::OkStatus();
 }
 
+OptionOverrides OptionsAsOverrides(const LarsOptions& o) {
+  OptionOverrides out;
+  if (o.lr.has_value()) out.emplace_back("lr", *o.lr);
+  out.emplace_back("momentum", o.momentum);
+  out.emplace_back("dampening", o.dampening);
+  out.emplace_back("weight_decay", o.weight_decay);
+  out.emplace_back("nesterov", o.nesterov);
+  out.emplace_back("optim_bits", o.optim_bits);
+  out.emplace_back("min_8bit_size", o.min_8bit_size);
+  out.emplace_back("percentile_clipping", o.percentile_clipping);
+  out.emplace_back("max_unorm", o.max_unorm);
+  out.emplace_back("trust_mode", std::string(TrustModeName(o.trust_mode)));
+  out.emplace_back("trust_coefficient", o.trust_coefficient);
+  out.emplace_back("eps", o.eps);
+  out.emplace_back("block_wise", o.block_wise);
+  out.emplace_back("block_size", o.block_size);
+  out.emplace_back("step_order", std::string(StepOrderName(o.step_order)));
+  return out;
+}
+
 absl::Status ApplyOverrides(const OptionOverrides& overrides, LarsOptions* o) {
   for (const auto& [key, value] : overrides) {
     if (absl::Status s = SetOption(o, key, value); !s.ok()) return s;

@@ -90,6 +90,10 @@ absl::Status SetOption(LarsOptions* o, absl::string_view key, const OptionValue&
 // Every option name SetOption accepts.
 const std::vector<std::string>& OptionNames();
 
+// Every option of `o` as (name, value) pairs (lr omitted when unset): applied to any options,
+// they reproduce `o`.
+OptionOverrides OptionsAsOverrides(const LarsOptions& o);
+
 // `base` with `overrides` applied in order, validated.
 absl::Status ApplyOverrides(const OptionOverrides& overrides, LarsOptions* o);
 

@@ -1,0 +1,368 @@
+// Lars::SaveState / LoadState: the checkpoint format (little-endian, version 1).
+//   "HLARSCKP" | u32 version | options: defaults | u32 groups, each options |
+//   u32 params, each: string name | i32 group | options overrides | i64 step | u8 kind |
+//     i32 block_size | i32 dtype | i64 numel | f32[] momentum | u8[] codes | f32[] absmax |
+//     f32[] norms | f32[] gscale | u8 gscale_is_one | f32[] ring | f32[] gnorm |
+//   u32 crc32 (zlib) of every byte before it.
+// options: u32 count, each: string key | u8 kind (0 number, 1 bool, 2 text) | f64 or string.
+// arrays: u64 count, then the elements.
+#include <zlib.h>
+
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "lars/lars.h"
+#include "lars/lars_impl.h"
+#include "lars/step.h"
+#include "runtime/device_buffer.h"
+#include "runtime/status_macros.h"
+
+namespace halide_lars {
+namespace {
+
+constexpr char kMagic[8] = {'H', 'L', 'A', 'R', 'S', 'C', 'K', 'P'};
+constexpr uint32_t kVersion = 1;
+// Generous bounds that a corrupted length field cannot exceed without being caught.
+constexpr uint64_t kMaxElements = uint64_t{1} << 31;
+constexpr uint32_t kMaxCount = 1 << 24;
+
+class Writer {
+ public:
+  template <typename T>
+  void Put(T v) {
+    static_assert(std::is_trivially_copyable_v<T>);
+    const char* p = reinterpret_cast<const char*>(&v);
+    out_.append(p, sizeof(T));
+  }
+  void PutString(const std::string& s) {
+    Put<uint32_t>(static_cast<uint32_t>(s.size()));
+    out_.append(s);
+  }
+  template <typename T>
+  void PutArray(const std::vector<T>& v) {
+    Put<uint64_t>(v.size());
+    out_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+  }
+  void PutOptions(const OptionOverrides& o) {
+    Put<uint32_t>(static_cast<uint32_t>(o.size()));
+    for (const auto& [key, value] : o) {
+      PutString(key);
+      Put<uint8_t>(value.is_text() ? 2 : value.is_bool() ? 1 : 0);
+      if (value.is_text()) {
+        PutString(value.text());
+      } else {
+        Put<double>(value.number());
+      }
+    }
+  }
+  std::string& bytes() { return out_; }
+
+ private:
+  std::string out_;
+};
+
+class Reader {
+ public:
+  explicit Reader(absl::string_view in) : in_(in) {}
+  template <typename T>
+  bool Get(T* v) {
+    if (in_.size() - pos_ < sizeof(T)) return false;
+    std::memcpy(v, in_.data() + pos_, sizeof(T));
+    pos_ += sizeof(T);
+    return true;
+  }
+  bool GetString(std::string* s) {
+    uint32_t n;
+    if (!Get(&n) || n > kMaxCount || in_.size() - pos_ < n) return false;
+    s->assign(in_.data() + pos_, n);
+    pos_ += n;
+    return true;
+  }
+  template <typename T>
+  bool GetArray(std::vector<T>* v) {
+    uint64_t n;
+    if (!Get(&n) || n > kMaxElements || (in_.size() - pos_) / sizeof(T) < n) return false;
+    v->resize(n);
+    std::memcpy(v->data(), in_.data() + pos_, n * sizeof(T));
+    pos_ += n * sizeof(T);
+    return true;
+  }
+  bool GetOptions(OptionOverrides* o) {
+    uint32_t n;
+    if (!Get(&n) || n > 64) return false;
+    for (uint32_t i = 0; i < n; ++i) {
+      std::string key;
+      uint8_t kind;
+      if (!GetString(&key) || !Get(&kind) || kind > 2) return false;
+      if (kind == 2) {
+        std::string text;
+        if (!GetString(&text)) return false;
+        o->emplace_back(key, text);
+      } else {
+        double x;
+        if (!Get(&x)) return false;
+        if (kind == 1) {
+          o->emplace_back(key, x != 0.0);
+        } else {
+          o->emplace_back(key, x);
+        }
+      }
+    }
+    return true;
+  }
+  bool AtEnd() const { return pos_ == in_.size(); }
+
+ private:
+  absl::string_view in_;
+  size_t pos_ = 0;
+};
+
+// One parameter's state on the host.
+struct SavedParam {
+  std::string name;
+  int32_t group = 0;
+  OptionOverrides overrides;
+  int64_t step = 0;
+  uint8_t kind = 0;
+  int32_t block_size = 0;
+  int32_t dtype = 0;
+  int64_t numel = 0;
+  std::vector<float> momentum, absmax, norms, gscale, ring, gnorm;
+  std::vector<uint8_t> codes;
+  uint8_t gscale_is_one = 1;
+};
+
+template <typename T>
+absl::StatusOr<std::vector<T>> Download(const DeviceBuffer& b) {
+  std::vector<T> v(b.view().numel);
+  if (!v.empty()) LARS_RETURN_IF_ERROR(b.CopyToHost(v.data()));
+  return v;
+}
+
+template <typename T>
+absl::StatusOr<DeviceBuffer> Upload(const Device& d, DType dtype, const std::vector<T>& v) {
+  if (v.empty()) return DeviceBuffer();
+  LARS_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::Allocate(d, dtype, static_cast<int64_t>(v.size())));
+  LARS_RETURN_IF_ERROR(b.CopyFromHost(v.data()));
+  return b;
+}
+
+absl::Status Corrupt(absl::string_view what) {
+  return absl::DataLossError(absl::StrCat("checkpoint: ", what));
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> Lars::SaveState() const {
+  Writer w;
+  w.bytes().append(kMagic, sizeof(kMagic));
+  w.Put<uint32_t>(kVersion);
+  w.PutOptions(OptionsAsOverrides(impl_->defaults));
+  w.Put<uint32_t>(static_cast<uint32_t>(impl_->group_overrides.size()));
+  for (const OptionOverrides& g : impl_->group_overrides) w.PutOptions(g);
+  w.Put<uint32_t>(static_cast<uint32_t>(impl_->params.size()));
+  for (const auto& p : impl_->params) {
+    w.PutString(p->name);
+    w.Put<int32_t>(p->group);
+    w.PutOptions(p->overrides);
+    w.Put<int64_t>(p->step);
+    w.Put<uint8_t>(static_cast<uint8_t>(p->kind));
+    w.Put<int32_t>(p->block_size);
+    w.Put<int32_t>(static_cast<int32_t>(p->param.dtype));
+    w.Put<int64_t>(p->param.numel);
+    LARS_ASSIGN_OR_RETURN(std::vector<float> momentum, Download<float>(p->momentum));
+    LARS_ASSIGN_OR_RETURN(std::vector<uint8_t> codes, Download<uint8_t>(p->codes));
+    LARS_ASSIGN_OR_RETURN(std::vector<float> absmax, Download<float>(p->absmax));
+    LARS_ASSIGN_OR_RETURN(std::vector<float> norms, Download<float>(p->norms));
+    LARS_ASSIGN_OR_RETURN(std::vector<float> gscale, Download<float>(p->gscale));
+    LARS_ASSIGN_OR_RETURN(std::vector<float> ring, Download<float>(p->ring));
+    LARS_ASSIGN_OR_RETURN(std::vector<float> gnorm, Download<float>(p->gnorm));
+    w.PutArray(momentum);
+    w.PutArray(codes);
+    w.PutArray(absmax);
+    w.PutArray(norms);
+    w.PutArray(gscale);
+    w.Put<uint8_t>(p->gscale_is_one ? 1 : 0);
+    w.PutArray(ring);
+    w.PutArray(gnorm);
+  }
+  const uint32_t crc = static_cast<uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(w.bytes().data()), w.bytes().size()));
+  w.Put<uint32_t>(crc);
+  return std::move(w.bytes());
+}
+
+absl::Status Lars::LoadState(absl::string_view bytes) {
+  // 1. Integrity: size, magic, version, CRC over everything.
+  if (bytes.size() < sizeof(kMagic) + 8) return Corrupt("truncated (too short)");
+  if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
+    return Corrupt("not a halide_lars checkpoint (bad magic)");
+  }
+  uint32_t version;
+  std::memcpy(&version, bytes.data() + sizeof(kMagic), 4);
+  if (version != kVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("checkpoint: version ", version, ", this build reads version ", kVersion));
+  }
+  uint32_t stored_crc;
+  std::memcpy(&stored_crc, bytes.data() + bytes.size() - 4, 4);
+  const uint32_t crc = static_cast<uint32_t>(
+      crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size() - 4));
+  if (crc != stored_crc) return Corrupt("CRC mismatch (truncated or corrupted)");
+
+  // 2. Parse everything into host structures.
+  Reader r(bytes.substr(sizeof(kMagic) + 4, bytes.size() - sizeof(kMagic) - 8));
+  OptionOverrides defaults_list;
+  if (!r.GetOptions(&defaults_list)) return Corrupt("bad defaults");
+  LarsOptions defaults;
+  if (absl::Status s = ApplyOverrides(defaults_list, &defaults); !s.ok()) {
+    return Corrupt(absl::StrCat("invalid defaults: ", s.message()));
+  }
+  uint32_t num_groups;
+  if (!r.Get(&num_groups) || num_groups == 0 || num_groups > 4096) return Corrupt("bad group count");
+  std::vector<OptionOverrides> groups(num_groups);
+  for (OptionOverrides& g : groups) {
+    if (!r.GetOptions(&g)) return Corrupt("bad group options");
+  }
+  uint32_t num_params;
+  if (!r.Get(&num_params) || num_params > kMaxCount) return Corrupt("bad parameter count");
+  std::vector<SavedParam> saved(num_params);
+  for (SavedParam& p : saved) {
+    if (!r.GetString(&p.name) || !r.Get(&p.group) || !r.GetOptions(&p.overrides) ||
+        !r.Get(&p.step) || !r.Get(&p.kind) || !r.Get(&p.block_size) || !r.Get(&p.dtype) ||
+        !r.Get(&p.numel) || !r.GetArray(&p.momentum) || !r.GetArray(&p.codes) ||
+        !r.GetArray(&p.absmax) || !r.GetArray(&p.norms) || !r.GetArray(&p.gscale) ||
+        !r.Get(&p.gscale_is_one) || !r.GetArray(&p.ring) || !r.GetArray(&p.gnorm)) {
+      return Corrupt(absl::StrCat("truncated record for parameter \"", p.name, "\""));
+    }
+  }
+  if (!r.AtEnd()) return Corrupt("trailing bytes");
+
+  // 3. Validate against the live optimizer: same parameters, consistent shapes.
+  if (num_params != impl_->params.size()) {
+    return absl::FailedPreconditionError(absl::StrCat("checkpoint has ", num_params,
+                                                      " parameters, the optimizer has ",
+                                                      impl_->params.size()));
+  }
+  Impl candidate;
+  candidate.defaults = defaults;
+  candidate.group_overrides = groups;
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (absl::Status s = candidate.GroupOptions(static_cast<int>(g)).status(); !s.ok()) {
+      return Corrupt(absl::StrCat("group ", g, ": ", s.message()));
+    }
+  }
+  std::vector<ParamSlot*> targets;
+  for (const SavedParam& p : saved) {
+    auto it = impl_->by_name.find(p.name);
+    if (it == impl_->by_name.end()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("checkpoint: parameter \"", p.name, "\" is not registered"));
+    }
+    ParamSlot* slot = it->second;
+    const std::string where = absl::StrCat("checkpoint: parameter \"", p.name, "\": ");
+    if (p.numel != slot->param.numel || p.dtype != static_cast<int32_t>(slot->param.dtype)) {
+      return absl::FailedPreconditionError(
+          absl::StrCat(where, p.numel, " elements of dtype ", p.dtype, ", registered: ",
+                       slot->param.numel, " of ", DTypeName(slot->param.dtype)));
+    }
+    if (p.group < 0 || p.group >= static_cast<int32_t>(num_groups)) {
+      return Corrupt(absl::StrCat(where, "group ", p.group, " out of range"));
+    }
+    if (p.step < 0) return Corrupt(absl::StrCat(where, "negative step"));
+    const auto n = static_cast<size_t>(p.numel);
+    const bool ok_kind =
+        (p.kind == static_cast<uint8_t>(StateKind::kFp32) && p.momentum.size() == n &&
+         p.codes.empty() && p.absmax.empty() && p.norms.size() == 3) ||
+        (p.kind == static_cast<uint8_t>(StateKind::kBlockwise8) &&
+         (p.block_size == 256 || p.block_size == 2048) && p.codes.size() == n &&
+         p.absmax.size() == static_cast<size_t>((p.numel + p.block_size - 1) / p.block_size) &&
+         p.momentum.empty() && p.norms.size() == 3) ||
+        (p.kind == static_cast<uint8_t>(StateKind::kTensor8) && p.codes.size() == n &&
+         p.momentum.empty() && p.absmax.empty() && p.norms.size() == 4);
+    if (!ok_kind || p.gscale.size() != 1 || !(p.ring.empty() || p.ring.size() == 100) ||
+        !(p.gnorm.empty() || p.gnorm.size() == 2) || p.ring.empty() != p.gnorm.empty()) {
+      return Corrupt(absl::StrCat(where, "inconsistent state arrays"));
+    }
+    ParamSlot probe;
+    probe.name = p.name;
+    probe.group = p.group;
+    probe.overrides = p.overrides;
+    if (absl::Status s = candidate.ParamOptions(probe).status(); !s.ok()) {
+      return Corrupt(s.message());
+    }
+    targets.push_back(slot);
+  }
+
+  // 4. Upload everything to the parameters' devices; only then commit (nothing changes before).
+  std::vector<ParamSlot> staged(saved.size());
+  for (size_t i = 0; i < saved.size(); ++i) {
+    const SavedParam& p = saved[i];
+    const Device& d = targets[i]->param.device;
+    ParamSlot& s = staged[i];
+    s.kind = static_cast<StateKind>(p.kind);
+    s.block_size = p.block_size;
+    LARS_ASSIGN_OR_RETURN(s.momentum, Upload(d, DType::kF32, p.momentum));
+    LARS_ASSIGN_OR_RETURN(s.codes, Upload(d, DType::kU8, p.codes));
+    LARS_ASSIGN_OR_RETURN(s.absmax, Upload(d, DType::kF32, p.absmax));
+    LARS_ASSIGN_OR_RETURN(s.norms, Upload(d, DType::kF32, p.norms));
+    if (s.kind == StateKind::kTensor8) {
+      LARS_ASSIGN_OR_RETURN(s.scratch_norms, Upload(d, DType::kF32, std::vector<float>(4, 0.0f)));
+    }
+    LARS_ASSIGN_OR_RETURN(s.gscale, Upload(d, DType::kF32, p.gscale));
+    LARS_ASSIGN_OR_RETURN(s.ring, Upload(d, DType::kF32, p.ring));
+    LARS_ASSIGN_OR_RETURN(s.gnorm, Upload(d, DType::kF32, p.gnorm));
+  }
+  impl_->defaults = defaults;
+  impl_->group_overrides = std::move(groups);
+  for (size_t i = 0; i < saved.size(); ++i) {
+    ParamSlot* slot = targets[i];
+    ParamSlot& s = staged[i];
+    slot->group = saved[i].group;
+    slot->overrides = saved[i].overrides;
+    slot->step = saved[i].step;
+    slot->kind = s.kind;
+    slot->block_size = s.block_size;
+    slot->momentum = std::move(s.momentum);
+    slot->codes = std::move(s.codes);
+    slot->absmax = std::move(s.absmax);
+    slot->norms = std::move(s.norms);
+    slot->scratch_norms = std::move(s.scratch_norms);
+    slot->gscale = std::move(s.gscale);
+    slot->gscale_is_one = saved[i].gscale_is_one != 0;
+    slot->ring = std::move(s.ring);
+    slot->gnorm = std::move(s.gnorm);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Lars::SaveStateToFile(const std::string& path) const {
+  LARS_ASSIGN_OR_RETURN(std::string bytes, SaveState());
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) return absl::PermissionDeniedError(absl::StrCat("cannot write ", tmp));
+    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!f) return absl::DataLossError(absl::StrCat("write failed: ", tmp));
+  }
+  // Atomic replace: a crash never leaves a half-written checkpoint under `path`.
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::PermissionDeniedError(absl::StrCat("cannot rename ", tmp, " to ", path));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Lars::LoadStateFromFile(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return LoadState(ss.str());
+}
+
+}  // namespace halide_lars
