@@ -24,6 +24,7 @@ _ABSL_COMPONENTS = {
     "absl/cleanup": {"cleanup": "absl_cleanup"},
     "absl/container": {
         "flat_hash_map": "absl_flat_hash_map",
+        "flat_hash_set": "absl_flat_hash_set",
         "inlined_vector": "absl_inlined_vector",
     },
     "absl/flags": {"flag": "absl_flags", "parse": "absl_flags_parse"},

@@ -1,0 +1,385 @@
+// The C ABI over halide_lars::Lars (c_api/lars_c.h). Every entry point validates its handle and
+// arguments, converts DLPack tensors, catches everything, and reports through lars_last_error().
+#include "c_api/lars_c.h"
+
+#include <cmath>
+#include <exception>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "lars/lars.h"
+
+struct lars_optimizer {
+  explicit lars_optimizer(halide_lars::Lars l) : lars(std::move(l)) {}
+  halide_lars::Lars lars;
+};
+
+namespace {
+
+using halide_lars::Device;
+using halide_lars::DeviceType;
+using halide_lars::DType;
+using halide_lars::TensorView;
+
+thread_local std::string last_error;
+
+// Live handles: a destroyed or foreign handle is reported, never dereferenced.
+absl::Mutex handles_mu(absl::kConstInit);
+absl::flat_hash_set<const lars_optimizer*>& Handles() {
+  static auto* h = new absl::flat_hash_set<const lars_optimizer*>;
+  return *h;
+}
+
+lars_status_t Report(const absl::Status& s) {
+  last_error = s.ok() ? "" : std::string(s.message());
+  return static_cast<lars_status_t>(s.code());
+}
+
+// Runs `f` (returning absl::Status) with every exception turned into an error code.
+template <typename F>
+lars_status_t Guarded(F&& f) {
+  try {
+    return Report(f());
+  } catch (const std::bad_alloc&) {
+    return Report(absl::ResourceExhaustedError("out of memory"));
+  } catch (const std::exception& e) {
+    return Report(absl::InternalError(absl::StrCat("unexpected exception: ", e.what())));
+  } catch (...) {
+    return Report(absl::InternalError("unexpected exception"));
+  }
+}
+
+absl::Status CheckHandle(const lars_optimizer* opt) {
+  if (opt == nullptr) return absl::InvalidArgumentError("optimizer: null handle");
+  absl::MutexLock lock(&handles_mu);
+  if (!Handles().contains(opt)) {
+    return absl::InvalidArgumentError("optimizer: not a live handle (destroyed or never created)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckString(const char* s, const char* what) {
+  if (s == nullptr) return absl::InvalidArgumentError(absl::StrCat(what, ": null string"));
+  return absl::OkStatus();
+}
+
+// DLTensor -> TensorView: dense float32/float16/bfloat16 on CPU, CUDA or OpenCL.
+absl::StatusOr<TensorView> FromDLPack(const DLTensor* t, const std::string& what) {
+  if (t == nullptr) return absl::InvalidArgumentError(absl::StrCat(what, ": null DLTensor"));
+  TensorView v;
+  switch (t->device.device_type) {
+    case kDLCPU:
+    case kDLCUDAHost:
+      v.device = Device::Cpu();
+      break;
+    case kDLCUDA:
+      v.device = Device::Cuda(t->device.device_id);
+      break;
+    case kDLOpenCL:
+      v.device = Device::OpenCL();
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": device type ", static_cast<int>(t->device.device_type),
+          ", expected kDLCPU (1), kDLCUDA (2) or kDLOpenCL (4)"));
+  }
+  if (t->dtype.lanes != 1) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": ", t->dtype.lanes, " lanes, expected 1"));
+  }
+  if (t->dtype.code == kDLFloat && t->dtype.bits == 32) {
+    v.dtype = DType::kF32;
+  } else if (t->dtype.code == kDLFloat && t->dtype.bits == 16) {
+    v.dtype = DType::kF16;
+  } else if (t->dtype.code == kDLBfloat && t->dtype.bits == 16) {
+    v.dtype = DType::kBF16;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": dtype code ", static_cast<int>(t->dtype.code), " bits ",
+        static_cast<int>(t->dtype.bits), ", expected float32, float16 or bfloat16"));
+  }
+  if (t->ndim < 0 || (t->ndim > 0 && t->shape == nullptr)) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": bad shape"));
+  }
+  int64_t numel = 1, expected_stride = 1;
+  for (int d = t->ndim - 1; d >= 0; --d) {
+    if (t->shape[d] < 0) return absl::InvalidArgumentError(absl::StrCat(what, ": negative extent"));
+    if (t->strides != nullptr && t->shape[d] > 1 && t->strides[d] != expected_stride) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": not contiguous (stride ", t->strides[d], " in dimension ", d, ", expected ",
+          expected_stride, "); pass a contiguous copy"));
+    }
+    expected_stride *= t->shape[d];
+    numel *= t->shape[d];
+  }
+  v.numel = numel;
+  if (t->byte_offset != 0 && v.device.type == DeviceType::kOpenCL) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": byte_offset on an OpenCL cl_mem"));
+  }
+  if (t->data == nullptr && numel > 0) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": null data with ", numel, " elements"));
+  }
+  v.data = t->data == nullptr ? nullptr : static_cast<char*>(t->data) + t->byte_offset;
+  if (v.device.type != DeviceType::kOpenCL && v.data != nullptr &&
+      reinterpret_cast<uintptr_t>(v.data) % halide_lars::DTypeSize(v.dtype) != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(what, ": data is not aligned to its element size"));
+  }
+  return v;
+}
+
+halide_lars::LarsOptions ToOptions(const lars_options_t& o) {
+  halide_lars::LarsOptions out;
+  if (!std::isnan(o.lr)) out.lr = o.lr;
+  out.momentum = o.momentum;
+  out.dampening = o.dampening;
+  out.weight_decay = o.weight_decay;
+  out.nesterov = o.nesterov != 0;
+  out.optim_bits = o.optim_bits;
+  out.min_8bit_size = o.min_8bit_size;
+  out.percentile_clipping = o.percentile_clipping;
+  out.max_unorm = o.max_unorm;
+  out.trust_mode = static_cast<halide_lars::TrustMode>(o.trust_mode);
+  out.trust_coefficient = o.trust_coefficient;
+  out.eps = o.eps;
+  out.block_wise = o.block_wise != 0;
+  out.block_size = o.block_size;
+  return out;
+}
+
+}  // namespace
+
+extern "C" {
+
+int32_t lars_abi_version(void) { return LARS_C_ABI_VERSION; }
+
+const char* lars_version(void) { return "halide_lars 0.1.0"; }
+
+const char* lars_last_error(void) { return last_error.c_str(); }
+
+lars_status_t lars_options_default(lars_options_t* options) {
+  return Guarded([&] {
+    if (options == nullptr) return absl::InvalidArgumentError("options: null");
+    const halide_lars::LarsOptions d;
+    options->lr = NAN;
+    options->momentum = d.momentum;
+    options->dampening = d.dampening;
+    options->weight_decay = d.weight_decay;
+    options->nesterov = d.nesterov;
+    options->optim_bits = d.optim_bits;
+    options->min_8bit_size = d.min_8bit_size;
+    options->percentile_clipping = d.percentile_clipping;
+    options->max_unorm = d.max_unorm;
+    options->trust_mode = static_cast<int32_t>(d.trust_mode);
+    options->trust_coefficient = d.trust_coefficient;
+    options->eps = d.eps;
+    options->block_wise = d.block_wise;
+    options->block_size = d.block_size;
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_create(const lars_options_t* options, lars_optimizer_t** out) {
+  return Guarded([&]() -> absl::Status {
+    if (options == nullptr) return absl::InvalidArgumentError("options: null");
+    if (out == nullptr) return absl::InvalidArgumentError("out: null");
+    absl::StatusOr<halide_lars::Lars> lars = halide_lars::Lars::Create(ToOptions(*options));
+    if (!lars.ok()) return lars.status();
+    auto* opt = new lars_optimizer(std::move(*lars));
+    absl::MutexLock lock(&handles_mu);
+    Handles().insert(opt);
+    *out = opt;
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_destroy(lars_optimizer_t* opt) {
+  return Guarded([&]() -> absl::Status {
+    if (opt == nullptr) return absl::OkStatus();
+    {
+      absl::MutexLock lock(&handles_mu);
+      if (Handles().erase(opt) == 0) {
+        return absl::InvalidArgumentError(
+            "optimizer: not a live handle (destroyed twice or never created)");
+      }
+    }
+    delete opt;
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_add_param_group(lars_optimizer_t* opt, int32_t* group_out) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (group_out == nullptr) return absl::InvalidArgumentError("group_out: null");
+    absl::StatusOr<int> g = opt->lars.AddParamGroup({});
+    if (!g.ok()) return g.status();
+    *group_out = *g;
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_set_group_option(lars_optimizer_t* opt, int32_t group, const char* key,
+                                    double value) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (absl::Status s = CheckString(key, "key"); !s.ok()) return s;
+    return opt->lars.SetGroupOption(group, key, value);
+  });
+}
+
+lars_status_t lars_set_group_option_str(lars_optimizer_t* opt, int32_t group, const char* key,
+                                        const char* value) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (absl::Status s = CheckString(key, "key"); !s.ok()) return s;
+    if (absl::Status s = CheckString(value, "value"); !s.ok()) return s;
+    return opt->lars.SetGroupOption(group, key, std::string(value));
+  });
+}
+
+lars_status_t lars_add_param(lars_optimizer_t* opt, const char* name, const DLTensor* param,
+                             const DLTensor* grad, int32_t group) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
+    absl::StatusOr<TensorView> p = FromDLPack(param, absl::StrCat(name, ": param"));
+    if (!p.ok()) return p.status();
+    TensorView g;
+    g.dtype = p->dtype;
+    g.device = p->device;
+    if (grad != nullptr) {
+      absl::StatusOr<TensorView> gv = FromDLPack(grad, absl::StrCat(name, ": grad"));
+      if (!gv.ok()) return gv.status();
+      g = *gv;
+    }
+    return opt->lars.AddParam(name, *p, g, group);
+  });
+}
+
+lars_status_t lars_set_grad(lars_optimizer_t* opt, const char* name, const DLTensor* grad) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
+    if (grad == nullptr) return opt->lars.SetGrad(name, TensorView{});
+    absl::StatusOr<TensorView> g = FromDLPack(grad, absl::StrCat(name, ": grad"));
+    if (!g.ok()) return g.status();
+    return opt->lars.SetGrad(name, *g);
+  });
+}
+
+lars_status_t lars_override(lars_optimizer_t* opt, const char* name, const char* key,
+                            double value) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
+    if (absl::Status s = CheckString(key, "key"); !s.ok()) return s;
+    return opt->lars.OverrideConfig(name, key, value);
+  });
+}
+
+lars_status_t lars_override_str(lars_optimizer_t* opt, const char* name, const char* key,
+                                const char* value) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
+    if (absl::Status s = CheckString(key, "key"); !s.ok()) return s;
+    if (absl::Status s = CheckString(value, "value"); !s.ok()) return s;
+    return opt->lars.OverrideConfig(name, key, std::string(value));
+  });
+}
+
+lars_status_t lars_step(lars_optimizer_t* opt, void* cuda_stream) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    halide_lars::ExecContext exec;
+    exec.cuda_stream = cuda_stream;
+    return opt->lars.Step(exec);
+  });
+}
+
+lars_status_t lars_param_step(lars_optimizer_t* opt, const char* name, int64_t* step_out) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
+    if (step_out == nullptr) return absl::InvalidArgumentError("step_out: null");
+    absl::StatusOr<halide_lars::ParamStateSnapshot> st = opt->lars.GetState(name);
+    if (!st.ok()) return st.status();
+    *step_out = st->step;
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_get_momentum(lars_optimizer_t* opt, const char* name, float* out, size_t n) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
+    absl::StatusOr<halide_lars::ParamStateSnapshot> st = opt->lars.GetState(name);
+    if (!st.ok()) return st.status();
+    if (n != st->momentum.size()) {
+      return absl::InvalidArgumentError(absl::StrCat("n: ", n, ", the parameter has ",
+                                                     st->momentum.size(), " elements"));
+    }
+    if (out == nullptr && n > 0) return absl::InvalidArgumentError("out: null");
+    std::copy(st->momentum.begin(), st->momentum.end(), out);
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_state_size(lars_optimizer_t* opt, int64_t* bytes_out) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (bytes_out == nullptr) return absl::InvalidArgumentError("bytes_out: null");
+    *bytes_out = opt->lars.StateBytes();
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_save_state(lars_optimizer_t* opt, uint8_t* buffer, size_t capacity,
+                              size_t* size_out) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (size_out == nullptr) return absl::InvalidArgumentError("size_out: null");
+    absl::StatusOr<std::string> bytes = opt->lars.SaveState();
+    if (!bytes.ok()) return bytes.status();
+    *size_out = bytes->size();
+    if (buffer == nullptr) return absl::OkStatus();
+    if (capacity < bytes->size()) {
+      return absl::OutOfRangeError(absl::StrCat("capacity: ", capacity, " bytes, the checkpoint needs ",
+                                                bytes->size()));
+    }
+    std::copy(bytes->begin(), bytes->end(), buffer);
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_load_state(lars_optimizer_t* opt, const uint8_t* data, size_t size) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (data == nullptr && size > 0) return absl::InvalidArgumentError("data: null");
+    return opt->lars.LoadState(
+        absl::string_view(reinterpret_cast<const char*>(data), data == nullptr ? 0 : size));
+  });
+}
+
+lars_status_t lars_save_state_file(lars_optimizer_t* opt, const char* path) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (absl::Status s = CheckString(path, "path"); !s.ok()) return s;
+    return opt->lars.SaveStateToFile(path);
+  });
+}
+
+lars_status_t lars_load_state_file(lars_optimizer_t* opt, const char* path) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (absl::Status s = CheckString(path, "path"); !s.ok()) return s;
+    return opt->lars.LoadStateFromFile(path);
+  });
+}
+
+}  // extern "C"

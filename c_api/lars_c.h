@@ -1,0 +1,134 @@
+/* halide_lars C ABI: the LARS optimizer (bitsandbytes LARS / LARS8bit / LARS32bit) for any
+ * language. Plain C99; tensors are DLPack DLTensors (dlpack/dlpack.h).
+ *
+ * Conventions
+ *  - Every function returns lars_status_t (values equal absl::StatusCode); on error
+ *    lars_last_error() returns the message (thread-local, valid until this thread's next call).
+ *    No function aborts or throws on bad input; on error nothing is modified.
+ *  - Handles are opaque. A handle used after lars_destroy(), or never created, is an error
+ *    (LARS_INVALID_ARGUMENT), not a crash.
+ *  - Tensors are BORROWED: lars_add_param keeps the parameter's DLTensor data pointer (not the
+ *    struct) until the optimizer is destroyed; gradients are read at each lars_step. halide_lars
+ *    never calls a DLManagedTensor deleter. Only dense tensors (strides NULL or compact row-major)
+ *    of float32, float16 or bfloat16 on kDLCPU, kDLCUDA or kDLOpenCL are accepted.
+ *  - Thread-safety: one call at a time per optimizer; different optimizers are independent.
+ */
+#ifndef HALIDE_LARS_C_API_LARS_C_H_
+#define HALIDE_LARS_C_API_LARS_C_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dlpack/dlpack.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define LARS_C_ABI_VERSION 1
+
+typedef enum {
+  LARS_OK = 0,
+  LARS_CANCELLED = 1,
+  LARS_UNKNOWN = 2,
+  LARS_INVALID_ARGUMENT = 3,
+  LARS_DEADLINE_EXCEEDED = 4,
+  LARS_NOT_FOUND = 5,
+  LARS_ALREADY_EXISTS = 6,
+  LARS_PERMISSION_DENIED = 7,
+  LARS_RESOURCE_EXHAUSTED = 8,
+  LARS_FAILED_PRECONDITION = 9,
+  LARS_ABORTED = 10,
+  LARS_OUT_OF_RANGE = 11,
+  LARS_UNIMPLEMENTED = 12,
+  LARS_INTERNAL = 13,
+  LARS_UNAVAILABLE = 14,
+  LARS_DATA_LOSS = 15,
+  LARS_UNAUTHENTICATED = 16
+} lars_status_t;
+
+typedef enum { LARS_TRUST_CLIP = 0, LARS_TRUST_CLASSIC = 1, LARS_TRUST_NONE = 2 } lars_trust_mode_t;
+
+/* Options with bitsandbytes' names and defaults (see lars_options_default). */
+typedef struct {
+  double lr; /* required: NaN (the default) means "not set" and lars_create fails */
+  double momentum;
+  double dampening;
+  double weight_decay;
+  int32_t nesterov;
+  int32_t optim_bits;
+  int64_t min_8bit_size;
+  int32_t percentile_clipping;
+  double max_unorm;
+  int32_t trust_mode; /* lars_trust_mode_t */
+  double trust_coefficient;
+  double eps;
+  int32_t block_wise;
+  int32_t block_size;
+} lars_options_t;
+
+typedef struct lars_optimizer lars_optimizer_t;
+
+/* The C ABI version this library implements (LARS_C_ABI_VERSION) and the package version. */
+int32_t lars_abi_version(void);
+const char* lars_version(void);
+
+/* The message of this thread's last failed call ("" if none). */
+const char* lars_last_error(void);
+
+/* bitsandbytes defaults: lr unset (NaN), momentum 0, dampening 0, weight_decay 0, nesterov 0,
+ * optim_bits 32, min_8bit_size 4096, percentile_clipping 100, max_unorm 0.02; ours: trust_mode
+ * clip, trust_coefficient 0.001, eps 1e-8, block_wise 1, block_size 256. */
+lars_status_t lars_options_default(lars_options_t* options);
+
+/* Creates an optimizer with `options` as the defaults (param group 0). */
+lars_status_t lars_create(const lars_options_t* options, lars_optimizer_t** out);
+/* Destroys it (NULL is a no-op). The handle is invalid afterwards. */
+lars_status_t lars_destroy(lars_optimizer_t* opt);
+
+/* A new param group with the defaults; returns its index. */
+lars_status_t lars_add_param_group(lars_optimizer_t* opt, int32_t* group_out);
+/* Sets an option of a group by name ("lr", "weight_decay", ...); for the text options
+ * ("trust_mode": "clip"|"classic"|"none", "step_order") use the _str variant. */
+lars_status_t lars_set_group_option(lars_optimizer_t* opt, int32_t group, const char* key,
+                                    double value);
+lars_status_t lars_set_group_option_str(lars_optimizer_t* opt, int32_t group, const char* key,
+                                        const char* value);
+
+/* Registers parameter `name` in `group`. `grad` may be NULL (no gradient until lars_set_grad). */
+lars_status_t lars_add_param(lars_optimizer_t* opt, const char* name, const DLTensor* param,
+                             const DLTensor* grad, int32_t group);
+/* The gradient of `name` for the next steps; NULL means "no gradient" (the step skips it). */
+lars_status_t lars_set_grad(lars_optimizer_t* opt, const char* name, const DLTensor* grad);
+/* bitsandbytes override_config for one parameter. */
+lars_status_t lars_override(lars_optimizer_t* opt, const char* name, const char* key,
+                            double value);
+lars_status_t lars_override_str(lars_optimizer_t* opt, const char* name, const char* key,
+                                const char* value);
+
+/* One step of every parameter with a gradient. CUDA: work is queued on `cuda_stream` (a
+ * CUstream; NULL = the default stream) in the current device's primary context; no sync. */
+lars_status_t lars_step(lars_optimizer_t* opt, void* cuda_stream);
+
+/* Steps taken by a parameter, and its momentum as fp32 (dequantized for 8-bit state) copied to
+ * host memory of `n` floats (n must equal the parameter's element count). */
+lars_status_t lars_param_step(lars_optimizer_t* opt, const char* name, int64_t* step_out);
+lars_status_t lars_get_momentum(lars_optimizer_t* opt, const char* name, float* out, size_t n);
+
+/* Bytes of optimizer state on all devices. */
+lars_status_t lars_state_size(lars_optimizer_t* opt, int64_t* bytes_out);
+
+/* Checkpoints. lars_save_state: with buffer == NULL (or too small) only *size_out is set
+ * (LARS_OK, resp. LARS_OUT_OF_RANGE); otherwise the checkpoint is written to buffer.
+ * Loading validates everything first and changes nothing on error. */
+lars_status_t lars_save_state(lars_optimizer_t* opt, uint8_t* buffer, size_t capacity,
+                              size_t* size_out);
+lars_status_t lars_load_state(lars_optimizer_t* opt, const uint8_t* data, size_t size);
+lars_status_t lars_save_state_file(lars_optimizer_t* opt, const char* path);
+lars_status_t lars_load_state_file(lars_optimizer_t* opt, const char* path);
+
+#ifdef __cplusplus
+} /* extern "C" */
+#endif
+
+#endif /* HALIDE_LARS_C_API_LARS_C_H_ */
