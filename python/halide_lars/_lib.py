@@ -1,0 +1,142 @@
+"""ctypes declarations of c_api/lars_c.h: every C function is declared here exactly once.
+
+The shared library is found through $HALIDE_LARS_LIB, next to this package, or in the Bazel
+output tree (bazel-bin/c_api/libhalide_lars.so). Nothing is compiled at import.
+"""
+import ctypes
+import math
+import os
+import pathlib
+
+# --- DLPack (dlpack/dlpack.h, v0.6) -------------------------------------------------------
+kDLCPU, kDLCUDA, kDLCUDAHost, kDLOpenCL = 1, 2, 3, 4
+kDLInt, kDLUInt, kDLFloat, kDLBfloat = 0, 1, 2, 4
+
+
+class DLDevice(ctypes.Structure):
+    _fields_ = [("device_type", ctypes.c_int), ("device_id", ctypes.c_int32)]
+
+
+class DLDataType(ctypes.Structure):
+    _fields_ = [("code", ctypes.c_uint8), ("bits", ctypes.c_uint8), ("lanes", ctypes.c_uint16)]
+
+
+class DLTensor(ctypes.Structure):
+    _fields_ = [
+        ("data", ctypes.c_void_p),
+        ("device", DLDevice),
+        ("ndim", ctypes.c_int32),
+        ("dtype", DLDataType),
+        ("shape", ctypes.POINTER(ctypes.c_int64)),
+        ("strides", ctypes.POINTER(ctypes.c_int64)),
+        ("byte_offset", ctypes.c_uint64),
+    ]
+
+
+class Options(ctypes.Structure):
+    """lars_options_t"""
+
+    _fields_ = [
+        ("lr", ctypes.c_double),
+        ("momentum", ctypes.c_double),
+        ("dampening", ctypes.c_double),
+        ("weight_decay", ctypes.c_double),
+        ("nesterov", ctypes.c_int32),
+        ("optim_bits", ctypes.c_int32),
+        ("min_8bit_size", ctypes.c_int64),
+        ("percentile_clipping", ctypes.c_int32),
+        ("max_unorm", ctypes.c_double),
+        ("trust_mode", ctypes.c_int32),
+        ("trust_coefficient", ctypes.c_double),
+        ("eps", ctypes.c_double),
+        ("block_wise", ctypes.c_int32),
+        ("block_size", ctypes.c_int32),
+    ]
+
+
+TRUST_MODES = {"clip": 0, "classic": 1, "none": 2}
+
+_P = ctypes.c_void_p
+_S = ctypes.c_char_p
+_T = ctypes.POINTER(DLTensor)
+_I32 = ctypes.c_int32
+_I64 = ctypes.c_int64
+# name -> (restype, argtypes)
+FUNCTIONS = {
+    "lars_abi_version": (ctypes.c_int32, []),
+    "lars_version": (ctypes.c_char_p, []),
+    "lars_last_error": (ctypes.c_char_p, []),
+    "lars_options_default": (ctypes.c_int, [ctypes.POINTER(Options)]),
+    "lars_create": (ctypes.c_int, [ctypes.POINTER(Options), ctypes.POINTER(_P)]),
+    "lars_destroy": (ctypes.c_int, [_P]),
+    "lars_add_param_group": (ctypes.c_int, [_P, ctypes.POINTER(_I32)]),
+    "lars_set_group_option": (ctypes.c_int, [_P, _I32, _S, ctypes.c_double]),
+    "lars_set_group_option_str": (ctypes.c_int, [_P, _I32, _S, _S]),
+    "lars_add_param": (ctypes.c_int, [_P, _S, _T, _T, _I32]),
+    "lars_set_grad": (ctypes.c_int, [_P, _S, _T]),
+    "lars_override": (ctypes.c_int, [_P, _S, _S, ctypes.c_double]),
+    "lars_override_str": (ctypes.c_int, [_P, _S, _S, _S]),
+    "lars_step": (ctypes.c_int, [_P, _P]),
+    "lars_param_step": (ctypes.c_int, [_P, _S, ctypes.POINTER(_I64)]),
+    "lars_get_momentum": (ctypes.c_int, [_P, _S, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t]),
+    "lars_state_size": (ctypes.c_int, [_P, ctypes.POINTER(_I64)]),
+    "lars_save_state": (ctypes.c_int, [_P, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]),
+    "lars_load_state": (ctypes.c_int, [_P, ctypes.c_void_p, ctypes.c_size_t]),
+    "lars_save_state_file": (ctypes.c_int, [_P, _S]),
+    "lars_load_state_file": (ctypes.c_int, [_P, _S]),
+}
+
+# lars_status_t -> Python exception (one table, used by check()).
+_ERRORS = {
+    3: ValueError,  # INVALID_ARGUMENT
+    5: KeyError,  # NOT_FOUND
+    6: ValueError,  # ALREADY_EXISTS
+    9: RuntimeError,  # FAILED_PRECONDITION
+    11: IndexError,  # OUT_OF_RANGE
+    12: NotImplementedError,  # UNIMPLEMENTED
+    14: RuntimeError,  # UNAVAILABLE
+    15: ValueError,  # DATA_LOSS
+}
+
+
+def _find_library():
+    env = os.environ.get("HALIDE_LARS_LIB")
+    candidates = [env] if env else []
+    here = pathlib.Path(__file__).resolve().parent
+    candidates.append(str(here / "libhalide_lars.so"))
+    for parent in [here] + list(here.parents):
+        candidates.append(str(parent / "bazel-bin" / "c_api" / "libhalide_lars.so"))
+    for c in candidates:
+        if c and os.path.exists(c):
+            return c
+    raise ImportError(
+        "libhalide_lars.so not found: build it with `bazel build //c_api:halide_lars_shared` "
+        "and set HALIDE_LARS_LIB to its path")
+
+
+def _load():
+    lib = ctypes.CDLL(_find_library())
+    for name, (restype, argtypes) in FUNCTIONS.items():
+        fn = getattr(lib, name)
+        fn.restype = restype
+        fn.argtypes = argtypes
+    return lib
+
+
+lib = _load()
+
+
+def check(status):
+    """Raises the exception of a non-zero lars_status_t with the C ABI's message."""
+    if status != 0:
+        msg = lib.lars_last_error().decode()
+        raise _ERRORS.get(status, RuntimeError)(msg)
+
+
+def default_options():
+    o = Options()
+    check(lib.lars_options_default(ctypes.byref(o)))
+    return o
+
+
+NAN = math.nan

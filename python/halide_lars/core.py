@@ -1,0 +1,99 @@
+"""A thin object over one C optimizer handle (no math here: everything runs in the library)."""
+import ctypes
+
+from . import _lib
+from ._lib import check, lib
+
+_OPTION_FIELDS = [name for name, _ in _lib.Options._fields_]
+_TEXT_OPTIONS = {"trust_mode", "step_order"}
+
+
+def make_options(**kwargs):
+    o = _lib.default_options()
+    for key, value in kwargs.items():
+        if key not in _OPTION_FIELDS:
+            raise TypeError(f"unknown option {key!r}")
+        if key == "trust_mode":
+            if value not in _lib.TRUST_MODES:
+                raise ValueError(f"trust_mode: {value!r}, expected 'clip', 'classic' or 'none'")
+            value = _lib.TRUST_MODES[value]
+        if value is None:
+            continue
+        field_type = dict(_lib.Options._fields_)[key]
+        setattr(o, key, field_type(value).value if field_type is not ctypes.c_double else float(value))
+    return o
+
+
+class Optimizer:
+    """Owns a lars_optimizer_t handle."""
+
+    def __init__(self, **options):
+        self._handle = ctypes.c_void_p()
+        check(lib.lars_create(ctypes.byref(make_options(**options)), ctypes.byref(self._handle)))
+
+    def close(self):
+        if self._handle:
+            check(lib.lars_destroy(self._handle))
+            self._handle = ctypes.c_void_p()
+
+    def __del__(self):
+        try:
+            self.close()
+        except Exception:  # noqa: BLE001 -- interpreter shutdown
+            pass
+
+    def add_group(self):
+        g = ctypes.c_int32()
+        check(lib.lars_add_param_group(self._handle, ctypes.byref(g)))
+        return g.value
+
+    def set_group_option(self, group, key, value):
+        if key in _TEXT_OPTIONS:
+            check(lib.lars_set_group_option_str(self._handle, group, key.encode(), str(value).encode()))
+        else:
+            check(lib.lars_set_group_option(self._handle, group, key.encode(), float(value)))
+
+    def add_param(self, name, param, grad, group):
+        check(lib.lars_add_param(self._handle, name.encode(), ctypes.byref(param),
+                                 ctypes.byref(grad) if grad is not None else None, group))
+
+    def set_grad(self, name, grad):
+        check(lib.lars_set_grad(self._handle, name.encode(),
+                                ctypes.byref(grad) if grad is not None else None))
+
+    def override(self, name, key, value):
+        if key in _TEXT_OPTIONS:
+            check(lib.lars_override_str(self._handle, name.encode(), key.encode(), str(value).encode()))
+        else:
+            check(lib.lars_override(self._handle, name.encode(), key.encode(), float(value)))
+
+    def step(self, cuda_stream=None):
+        check(lib.lars_step(self._handle, cuda_stream))
+
+    def param_step(self, name):
+        s = ctypes.c_int64()
+        check(lib.lars_param_step(self._handle, name.encode(), ctypes.byref(s)))
+        return s.value
+
+    def momentum(self, name, numel):
+        out = (ctypes.c_float * numel)()
+        check(lib.lars_get_momentum(self._handle, name.encode(), out, numel))
+        return out
+
+    def state_size(self):
+        b = ctypes.c_int64()
+        check(lib.lars_state_size(self._handle, ctypes.byref(b)))
+        return b.value
+
+    def save_state(self):
+        size = ctypes.c_size_t()
+        check(lib.lars_save_state(self._handle, None, 0, ctypes.byref(size)))
+        buf = (ctypes.c_uint8 * size.value)()
+        check(lib.lars_save_state(self._handle, buf, size.value, ctypes.byref(size)))
+        return bytes(buf)
+
+    def load_state(self, data):
+        if not isinstance(data, (bytes, bytearray)):
+            raise TypeError(f"checkpoint must be bytes, got {type(data).__name__}")
+        buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
+        check(lib.lars_load_state(self._handle, buf, len(data)))

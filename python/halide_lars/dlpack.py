@@ -1,0 +1,52 @@
+"""DLTensor views (zero-copy) of numpy arrays and torch tensors for the C ABI."""
+import ctypes
+
+from . import _lib
+
+
+class TensorRef:
+    """A DLTensor describing existing memory; keeps its shape/strides arrays alive."""
+
+    def __init__(self, data_ptr, shape, strides, dtype_code, bits, device_type, device_id):
+        self.shape = (ctypes.c_int64 * max(len(shape), 1))(*shape)
+        self.strides = (ctypes.c_int64 * max(len(strides), 1))(*strides)
+        self.dl = _lib.DLTensor()
+        self.dl.data = data_ptr
+        self.dl.device = _lib.DLDevice(device_type, device_id)
+        self.dl.ndim = len(shape)
+        self.dl.dtype = _lib.DLDataType(dtype_code, bits, 1)
+        self.dl.shape = self.shape
+        self.dl.strides = self.strides
+        self.dl.byte_offset = 0
+
+
+def from_numpy(a):
+    import numpy as np
+
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"expected a numpy.ndarray, got {type(a).__name__}")
+    codes = {np.dtype(np.float32): (_lib.kDLFloat, 32), np.dtype(np.float16): (_lib.kDLFloat, 16)}
+    if a.dtype not in codes:
+        raise TypeError(f"dtype {a.dtype}: expected float32 or float16 (bfloat16: use torch)")
+    code, bits = codes[a.dtype]
+    strides = [s // a.itemsize for s in a.strides]  # DLPack strides count elements
+    return TensorRef(a.ctypes.data, a.shape, strides, code, bits, _lib.kDLCPU, 0)
+
+
+def from_torch(t):
+    import torch
+
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"expected a torch.Tensor, got {type(t).__name__}")
+    codes = {torch.float32: (_lib.kDLFloat, 32), torch.float16: (_lib.kDLFloat, 16),
+             torch.bfloat16: (_lib.kDLBfloat, 16)}
+    if t.dtype not in codes:
+        raise TypeError(f"dtype {t.dtype}: expected torch.float32, float16 or bfloat16")
+    code, bits = codes[t.dtype]
+    if t.device.type == "cpu":
+        dev, idx = _lib.kDLCPU, 0
+    elif t.device.type == "cuda":
+        dev, idx = _lib.kDLCUDA, t.device.index or 0
+    else:
+        raise ValueError(f"device {t.device}: expected cpu or cuda")
+    return TensorRef(t.data_ptr(), list(t.shape), list(t.stride()), code, bits, dev, idx)

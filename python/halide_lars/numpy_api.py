@@ -1,0 +1,51 @@
+"""numpy-level API: LARS over a dict of float32/float16 numpy arrays, updated in place."""
+import numpy as np
+
+from .core import Optimizer
+from .dlpack import from_numpy
+
+
+class NumpyLARS:
+    """LARS over named numpy arrays (updated in place).
+
+        opt = NumpyLARS({"w": w, "b": b}, lr=0.1, momentum=0.9, weight_decay=1e-4)
+        opt.override("b", "weight_decay", 0.0)
+        opt.step({"w": gw, "b": gb})        # arrays missing from the dict are skipped
+    """
+
+    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                 optim_bits=32, min_8bit_size=4096, percentile_clipping=100, max_unorm=0.02,
+                 trust_mode="clip", trust_coefficient=1e-3, eps=1e-8, block_wise=True,
+                 block_size=256):
+        if not isinstance(params, dict):
+            raise TypeError("params: expected a dict of name -> numpy array")
+        self._opt = Optimizer(lr=lr, momentum=momentum, dampening=dampening,
+                              weight_decay=weight_decay, nesterov=nesterov, optim_bits=optim_bits,
+                              min_8bit_size=min_8bit_size, percentile_clipping=percentile_clipping,
+                              max_unorm=max_unorm, trust_mode=trust_mode,
+                              trust_coefficient=trust_coefficient, eps=eps, block_wise=block_wise,
+                              block_size=block_size)
+        self._params = dict(params)
+        for name, a in self._params.items():
+            if not a.flags.c_contiguous:
+                raise ValueError(f"{name}: array is not contiguous")
+            self._opt.add_param(name, from_numpy(a).dl, None, 0)
+
+    def override(self, name, key, value):
+        self._opt.override(name, key, value)
+
+    def step(self, grads):
+        for name in self._params:
+            g = grads.get(name)
+            self._opt.set_grad(name, from_numpy(g).dl if g is not None else None)
+        self._opt.step()
+
+    def state(self, name):
+        return {"step": self._opt.param_step(name),
+                "momentum": np.ctypeslib.as_array(self._opt.momentum(name, self._params[name].size))}
+
+    def state_dict(self):
+        return self._opt.save_state()
+
+    def load_state_dict(self, data):
+        self._opt.load_state(data)

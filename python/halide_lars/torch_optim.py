@@ -1,0 +1,145 @@
+"""torch.optim.Optimizer subclasses with bitsandbytes' LARS, LARS8bit and LARS32bit signatures."""
+import torch
+
+from .core import Optimizer
+from .dlpack import from_torch
+
+_GROUP_KEYS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "optim_bits",
+               "min_8bit_size", "percentile_clipping", "max_unorm", "trust_mode",
+               "trust_coefficient", "eps", "block_wise", "block_size")
+
+
+class LARS(torch.optim.Optimizer):
+    """bitsandbytes.optim.LARS: every step runs in halide_lars (CPU or CUDA tensors, in place).
+
+    Extra keyword options (ours): trust_mode ('clip' | 'classic' | 'none'), trust_coefficient,
+    eps, block_wise, block_size. Per-parameter overrides: override_config(param, key, value).
+    """
+
+    def __init__(self, params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False,
+                 optim_bits=32, args=None, min_8bit_size=4096, percentile_clipping=100,
+                 max_unorm=0.02, trust_mode="clip", trust_coefficient=1e-3, eps=1e-8,
+                 block_wise=True, block_size=256):
+        if momentum == 0:
+            raise NotImplementedError("LARS without momentum is not supported")
+        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
+                        weight_decay=weight_decay, nesterov=nesterov, optim_bits=optim_bits,
+                        min_8bit_size=min_8bit_size, percentile_clipping=percentile_clipping,
+                        max_unorm=max_unorm, trust_mode=trust_mode,
+                        trust_coefficient=trust_coefficient, eps=eps, block_wise=block_wise,
+                        block_size=block_size)
+        if args is not None:  # bitsandbytes' config object overrides the keyword options
+            for k in _GROUP_KEYS:
+                if hasattr(args, k):
+                    defaults[k] = getattr(args, k)
+        super().__init__(params, defaults)
+        self._opt = Optimizer(**{k: defaults[k] for k in _GROUP_KEYS})
+        self._names = {}
+        self._synced = []
+        for gi, group in enumerate(self.param_groups):
+            cg = 0 if gi == 0 else self._opt.add_group()
+            self._synced.append({})
+            self._sync_group(gi, cg)
+            for pi, p in enumerate(group["params"]):
+                if not p.is_contiguous():
+                    raise ValueError(f"parameter {pi} of group {gi} is not contiguous")
+                name = f"g{gi}.p{pi}"
+                self._names[p] = (name, cg)
+                self._opt.add_param(name, from_torch(p.data).dl, None, cg)
+
+    def _sync_group(self, gi, cg):
+        group = self.param_groups[gi]
+        for key in _GROUP_KEYS:
+            if self._synced[gi].get(key) != group[key]:
+                self._opt.set_group_option(cg, key, group[key])
+                self._synced[gi][key] = group[key]
+
+    def override_config(self, param, key, value):
+        """bitsandbytes GlobalOptimManager.override_config for one parameter of this optimizer."""
+        if param not in self._names:
+            raise KeyError("parameter is not managed by this optimizer")
+        self._opt.override(self._names[param][0], key, value)
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        stream = None
+        refs = []  # DLTensor views alive until the step returns
+        for gi, group in enumerate(self.param_groups):
+            self._sync_group(gi, 0 if gi == 0 else gi)
+            for p in group["params"]:
+                name = self._names[p][0]
+                if p.grad is None:
+                    self._opt.set_grad(name, None)
+                    continue
+                if p.grad.is_sparse:
+                    raise TypeError("sparse gradients are not supported")
+                g = p.grad if p.grad.is_contiguous() else p.grad.contiguous()
+                refs.append(g)
+                ref = from_torch(g)
+                refs.append(ref)
+                self._opt.set_grad(name, ref.dl)
+                if p.is_cuda and stream is None:
+                    stream = torch.cuda.current_stream(p.device).cuda_stream
+        self._opt.step(stream)
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is not None:
+                    self.state[p]["step"] = self._opt.param_step(self._names[p][0])
+        return loss
+
+    def state_dict(self):
+        """torch's layout plus, per parameter, bitsandbytes' names: step and state1 (the momentum
+        as fp32; dequantized for 8-bit state). The exact state (8-bit codes, absmax, percentile
+        ring) travels in 'halide_lars_checkpoint' (bytes)."""
+        for group in self.param_groups:
+            for p in group["params"]:
+                name = self._names[p][0]
+                st = self.state[p]
+                st["step"] = self._opt.param_step(name)
+                st["state1"] = torch.tensor(list(self._opt.momentum(name, p.numel())),
+                                            dtype=torch.float32).reshape(p.shape)
+        sd = super().state_dict()
+        sd["halide_lars_checkpoint"] = self._opt.save_state()
+        return sd
+
+    def load_state_dict(self, state_dict):
+        blob = state_dict.get("halide_lars_checkpoint")
+        if blob is None:
+            raise ValueError("state_dict has no 'halide_lars_checkpoint' (not saved by halide_lars)")
+        self._opt.load_state(bytes(blob))
+        # torch's own bookkeeping (param_groups); keep our fp32/uint8 state as is -- the plain
+        # torch.optim.Optimizer.load_state_dict would cast state tensors to the param dtype.
+        groups = state_dict["param_groups"]
+        if len(groups) != len(self.param_groups):
+            raise ValueError("state_dict has a different number of parameter groups")
+        for group, saved in zip(self.param_groups, groups):
+            for k in _GROUP_KEYS:
+                group[k] = saved[k]
+        for gi in range(len(self.param_groups)):
+            self._synced[gi] = {}
+        for group in self.param_groups:
+            for p in group["params"]:
+                self.state[p]["step"] = self._opt.param_step(self._names[p][0])
+
+
+class LARS8bit(LARS):
+    """bitsandbytes.optim.LARS8bit: 8-bit blockwise momentum (block_wise=False for the
+    bitsandbytes per-tensor layout)."""
+
+    def __init__(self, params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False,
+                 args=None, min_8bit_size=4096, percentile_clipping=100, max_unorm=0.02, **kw):
+        super().__init__(params, lr, momentum, dampening, weight_decay, nesterov, 8, args,
+                         min_8bit_size, percentile_clipping, max_unorm, **kw)
+
+
+class LARS32bit(LARS):
+    """bitsandbytes.optim.LARS32bit: fp32 momentum."""
+
+    def __init__(self, params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False,
+                 args=None, min_8bit_size=4096, percentile_clipping=100, max_unorm=0.02, **kw):
+        super().__init__(params, lr, momentum, dampening, weight_decay, nesterov, 32, args,
+                         min_8bit_size, percentile_clipping, max_unorm, **kw)

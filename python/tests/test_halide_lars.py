@@ -1,0 +1,201 @@
+"""halide_lars from Python (ctypes over libhalide_lars.so), against a float64 reference of
+../shared/lars_spec.md written here in numpy."""
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import halide_lars
+
+
+def reference_step(p, g, m, step, lr, momentum, dampening=0.0, weight_decay=0.0,
+                   nesterov=False, max_unorm=0.02):
+    """One LARS step (clip trust mode, no percentile clipping) in float64."""
+    d = g + weight_decay * p
+    m = d.copy() if step == 1 else momentum * m + (1 - dampening) * d
+    u = d + momentum * m if nesterov else m
+    scale = 1.0
+    if max_unorm > 0:
+        pn, un = np.linalg.norm(p), np.linalg.norm(u)
+        if un > max_unorm * pn:
+            scale = max_unorm * pn / un
+    return p - lr * scale * u, m
+
+
+def test_interpreter_and_library():
+    assert sys.executable.startswith("/usr/bin/python3"), sys.executable
+    assert halide_lars.ABI_VERSION == 1
+    assert "halide_lars" in halide_lars.__version__
+
+
+def make_data(n=512, d=20, classes=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, d)).astype(np.float32)
+    w = rng.normal(size=(d, classes))
+    y = np.argmax(x @ w + 0.3 * rng.normal(size=(n, classes)), axis=1)
+    return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def test_mlp_training_matches_the_float64_reference():
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    x, y = make_data()
+    model = torch.nn.Sequential(torch.nn.Linear(20, 32), torch.nn.ReLU(), torch.nn.Linear(32, 4))
+    opt = halide_lars.LARS(model.parameters(), lr=0.5, momentum=0.9, weight_decay=1e-4)
+    params = list(model.parameters())
+    ref_p = [p.detach().double().numpy().copy() for p in params]
+    ref_m = [None] * len(params)
+    losses = []
+    for step in range(1, 41):
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        grads = [p.grad.detach().double().numpy().copy() for p in params]
+        before = [p.detach().double().numpy().copy() for p in params]
+        opt.step()
+        for i, p in enumerate(params):
+            # The reference steps from the same parameters and gradients (teacher forcing), with
+            # its own float64 momentum carried across steps.
+            ref_p[i], ref_m[i] = reference_step(before[i], grads[i], ref_m[i], step, lr=0.5,
+                                                momentum=0.9, weight_decay=1e-4)
+            got = p.detach().double().numpy()
+            err = np.linalg.norm(got - ref_p[i]) / np.linalg.norm(ref_p[i])
+            assert err < 1e-5, (step, i, err)
+        losses.append(loss.item())
+    assert losses[-1] < 0.85 * losses[0], losses  # it actually trains
+    assert opt.state[params[0]]["step"] == 40
+
+
+def test_param_groups_closure_schedulers_and_overrides():
+    torch.manual_seed(1)
+    w = torch.nn.Parameter(torch.randn(300))
+    b = torch.nn.Parameter(torch.randn(10))
+    opt = halide_lars.LARS32bit([{"params": [w]}, {"params": [b], "lr": 0.01}], lr=0.1,
+                                momentum=0.9, weight_decay=0.1)
+    opt.override_config(b, "weight_decay", 0.0)
+    sched = torch.optim.lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    mw = mb = None
+    for step in range(1, 6):
+        gw, gb = torch.randn(300), torch.randn(10)
+        w0, b0 = w.detach().double().numpy().copy(), b.detach().double().numpy().copy()
+        lr_w, lr_b = opt.param_groups[0]["lr"], opt.param_groups[1]["lr"]
+
+        def closure():
+            w.grad, b.grad = gw.clone(), gb.clone()
+            return torch.tensor(1.0)
+
+        assert opt.step(closure).item() == 1.0
+        sched.step()
+        rw, mw = reference_step(w0, gw.double().numpy(), mw, step, lr_w, 0.9, weight_decay=0.1)
+        rb, mb = reference_step(b0, gb.double().numpy(), mb, step, lr_b, 0.9, weight_decay=0.0)
+        assert np.allclose(w.detach().numpy(), rw, rtol=1e-5, atol=1e-6), step
+        assert np.allclose(b.detach().numpy(), rb, rtol=1e-5, atol=1e-6), step
+
+
+def test_parameters_without_gradient_are_skipped():
+    a, b = torch.nn.Parameter(torch.ones(50)), torch.nn.Parameter(torch.ones(50))
+    opt = halide_lars.LARS([a, b], lr=0.1, momentum=0.9)
+    a.grad = torch.full((50,), 0.5)
+    opt.step()
+    assert torch.equal(b.detach(), torch.ones(50))
+    assert not torch.equal(a.detach(), torch.ones(50))
+
+
+def test_state_dict_round_trip_continues_bit_for_bit():
+    torch.manual_seed(2)
+    x, y = make_data(seed=3)
+
+    def build():
+        torch.manual_seed(5)
+        m = torch.nn.Sequential(torch.nn.Linear(20, 300), torch.nn.ReLU(), torch.nn.Linear(300, 4))
+        return m, halide_lars.LARS8bit(m.parameters(), lr=0.2, momentum=0.9, percentile_clipping=50)
+
+    def train(model, opt, steps):
+        for _ in range(steps):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+
+    m1, o1 = build()
+    train(m1, o1, 3)
+    sd = o1.state_dict()
+    weights = [p.detach().clone() for p in m1.parameters()]
+    assert sd["state"][0]["state1"].dtype == torch.float32
+    assert isinstance(sd["halide_lars_checkpoint"], bytes)
+    train(m1, o1, 4)
+
+    m2, o2 = build()
+    with torch.no_grad():
+        for p, w in zip(m2.parameters(), weights):
+            p.copy_(w)
+    o2.load_state_dict(sd)
+    train(m2, o2, 4)
+    for p1, p2 in zip(m1.parameters(), m2.parameters()):
+        assert torch.equal(p1, p2)
+
+
+def test_bad_input_raises_with_the_c_message():
+    with pytest.raises(NotImplementedError, match="LARS without momentum"):
+        halide_lars.LARS([torch.nn.Parameter(torch.ones(3))], lr=0.1)
+    with pytest.raises(ValueError, match="lr: -1"):
+        halide_lars.LARS([torch.nn.Parameter(torch.ones(3))], lr=-1.0, momentum=0.9)
+    with pytest.raises(ValueError, match="percentile_clipping"):
+        halide_lars.LARS([torch.nn.Parameter(torch.ones(3))], lr=0.1, momentum=0.9,
+                         percentile_clipping=0)
+    with pytest.raises(TypeError, match="torch.float32, float16 or bfloat16"):
+        halide_lars.LARS([torch.nn.Parameter(torch.ones(3, dtype=torch.float64))], lr=0.1,
+                         momentum=0.9)
+    with pytest.raises(ValueError, match="not contiguous"):
+        halide_lars.LARS([torch.nn.Parameter(torch.ones(4, 4).t())], lr=0.1, momentum=0.9)
+    p = torch.nn.Parameter(torch.ones(8))
+    opt = halide_lars.LARS([p], lr=0.1, momentum=0.9)
+    # torch itself refuses such .grad assignments; other bindings can pass them to the C ABI.
+    from halide_lars.dlpack import from_torch
+    wrong_size, wrong_dtype = torch.ones(9), torch.ones(8, dtype=torch.float16)
+    with pytest.raises(ValueError, match="9 elements, param has 8"):
+        opt._opt.set_grad("g0.p0", from_torch(wrong_size).dl)
+    with pytest.raises(ValueError, match="dtype f16, param is f32"):
+        opt._opt.set_grad("g0.p0", from_torch(wrong_dtype).dl)
+    with pytest.raises(KeyError, match="no parameter named"):
+        opt._opt.set_grad("nope", from_torch(torch.ones(8)).dl)
+    opt.step()  # no gradient: nothing happens
+    assert torch.equal(p.detach(), torch.ones(8)), "a refused call changed the parameter"
+    with pytest.raises(ValueError, match="checkpoint"):
+        opt._opt.load_state(b"garbage")
+    with pytest.raises(TypeError):
+        opt._opt.load_state("not bytes")
+
+
+def test_bf16_and_fp16_parameters():
+    for dtype in (torch.bfloat16, torch.float16):
+        p = torch.nn.Parameter(torch.linspace(-1, 1, 1000).to(dtype))
+        opt = halide_lars.LARS([p], lr=0.1, momentum=0.9)
+        p.grad = torch.linspace(1, -1, 1000).to(dtype)
+        before = p.detach().double().numpy()
+        opt.step()
+        ref, _ = reference_step(before, p.grad.double().numpy(), None, 1, 0.1, 0.9)
+        got = p.detach().double().numpy()
+        assert np.max(np.abs(got - ref)) <= 2 ** -7 * np.max(np.abs(ref)), dtype
+
+
+def test_numpy_api():
+    rng = np.random.default_rng(4)
+    w = rng.normal(size=1000).astype(np.float32)
+    b = rng.normal(size=10).astype(np.float32)
+    opt = halide_lars.NumpyLARS({"w": w, "b": b}, lr=0.1, momentum=0.9, weight_decay=0.01)
+    opt.override("b", "trust_mode", "none")
+    m = None
+    for step in range(1, 4):
+        gw = rng.normal(size=1000).astype(np.float32)
+        w0 = w.astype(np.float64)
+        opt.step({"w": gw})  # b has no gradient: skipped
+        ref, m = reference_step(w0, gw.astype(np.float64), m, step, 0.1, 0.9, weight_decay=0.01)
+        assert np.allclose(w, ref, rtol=1e-5, atol=1e-6)
+    assert opt.state("w")["step"] == 3 and opt.state("b")["step"] == 0
+    blob = opt.state_dict()
+    opt.load_state_dict(blob)
+    with pytest.raises(TypeError):
+        halide_lars.NumpyLARS({"w": w.astype(np.float64)}, lr=0.1, momentum=0.9)
