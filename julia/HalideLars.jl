@@ -1,0 +1,183 @@
+# HalideLars: Julia bindings over the halide_lars C ABI (c_api/lars_c.h), one `ccall` wrapper per
+# C function, mirroring the header mechanically. UNTESTED here (no Julia on the build machines):
+# //tests:abi_surface_test checks that every function and every lars_options_t field of the
+# header is bound below with the same number of arguments.
+#
+#   using .HalideLars
+#   opt = HalideLars.LARS(Dict("w" => w); lr=0.1, momentum=0.9)   # w::Vector{Float32}
+#   HalideLars.step!(opt, Dict("w" => gw))
+module HalideLars
+
+const libhalide_lars = get(ENV, "HALIDE_LARS_LIB", "libhalide_lars.so")
+
+# --- DLPack ----------------------------------------------------------------------------------
+struct DLDevice
+    device_type::Cint
+    device_id::Int32
+end
+
+struct DLDataType
+    code::UInt8
+    bits::UInt8
+    lanes::UInt16
+end
+
+struct DLTensor
+    data::Ptr{Cvoid}
+    device::DLDevice
+    ndim::Int32
+    dtype::DLDataType
+    shape::Ptr{Int64}
+    strides::Ptr{Int64}
+    byte_offset::UInt64
+end
+
+const kDLCPU = Cint(1)
+const kDLCUDA = Cint(2)
+const kDLFloat = UInt8(2)
+
+# --- lars_options_t (field order = the C struct) ----------------------------------------------
+mutable struct Options
+    lr::Cdouble
+    momentum::Cdouble
+    dampening::Cdouble
+    weight_decay::Cdouble
+    nesterov::Int32
+    optim_bits::Int32
+    min_8bit_size::Int64
+    percentile_clipping::Int32
+    max_unorm::Cdouble
+    trust_mode::Int32
+    trust_coefficient::Cdouble
+    eps::Cdouble
+    block_wise::Int32
+    block_size::Int32
+end
+
+Options() = Options(NaN, 0, 0, 0, 0, 32, 4096, 100, 0.02, 0, 1e-3, 1e-8, 1, 256)
+
+# --- Raw bindings: one per C function -----------------------------------------------------------
+lars_abi_version() = ccall((:lars_abi_version, libhalide_lars), Int32, ())
+lars_version() = unsafe_string(ccall((:lars_version, libhalide_lars), Cstring, ()))
+lars_last_error() = unsafe_string(ccall((:lars_last_error, libhalide_lars), Cstring, ()))
+lars_options_default(o::Ref{Options}) =
+    ccall((:lars_options_default, libhalide_lars), Cint, (Ref{Options},), o)
+lars_create(o::Ref{Options}, out::Ref{Ptr{Cvoid}}) =
+    ccall((:lars_create, libhalide_lars), Cint, (Ref{Options}, Ref{Ptr{Cvoid}}), o, out)
+lars_destroy(opt::Ptr{Cvoid}) = ccall((:lars_destroy, libhalide_lars), Cint, (Ptr{Cvoid},), opt)
+lars_add_param_group(opt, group::Ref{Int32}) =
+    ccall((:lars_add_param_group, libhalide_lars), Cint, (Ptr{Cvoid}, Ref{Int32}), opt, group)
+lars_set_group_option(opt, group, key, value) =
+    ccall((:lars_set_group_option, libhalide_lars), Cint, (Ptr{Cvoid}, Int32, Cstring, Cdouble),
+          opt, group, key, value)
+lars_set_group_option_str(opt, group, key, value) =
+    ccall((:lars_set_group_option_str, libhalide_lars), Cint,
+          (Ptr{Cvoid}, Int32, Cstring, Cstring), opt, group, key, value)
+lars_add_param(opt, name, param, grad, group) =
+    ccall((:lars_add_param, libhalide_lars), Cint,
+          (Ptr{Cvoid}, Cstring, Ptr{DLTensor}, Ptr{DLTensor}, Int32), opt, name, param, grad, group)
+lars_set_grad(opt, name, grad) =
+    ccall((:lars_set_grad, libhalide_lars), Cint, (Ptr{Cvoid}, Cstring, Ptr{DLTensor}),
+          opt, name, grad)
+lars_override(opt, name, key, value) =
+    ccall((:lars_override, libhalide_lars), Cint, (Ptr{Cvoid}, Cstring, Cstring, Cdouble),
+          opt, name, key, value)
+lars_override_str(opt, name, key, value) =
+    ccall((:lars_override_str, libhalide_lars), Cint, (Ptr{Cvoid}, Cstring, Cstring, Cstring),
+          opt, name, key, value)
+lars_step(opt, stream) =
+    ccall((:lars_step, libhalide_lars), Cint, (Ptr{Cvoid}, Ptr{Cvoid}), opt, stream)
+lars_param_step(opt, name, step::Ref{Int64}) =
+    ccall((:lars_param_step, libhalide_lars), Cint, (Ptr{Cvoid}, Cstring, Ref{Int64}),
+          opt, name, step)
+lars_get_momentum(opt, name, out, n) =
+    ccall((:lars_get_momentum, libhalide_lars), Cint, (Ptr{Cvoid}, Cstring, Ptr{Float32}, Csize_t),
+          opt, name, out, n)
+lars_state_size(opt, bytes::Ref{Int64}) =
+    ccall((:lars_state_size, libhalide_lars), Cint, (Ptr{Cvoid}, Ref{Int64}), opt, bytes)
+lars_save_state(opt, buffer, capacity, size::Ref{Csize_t}) =
+    ccall((:lars_save_state, libhalide_lars), Cint, (Ptr{Cvoid}, Ptr{UInt8}, Csize_t, Ref{Csize_t}),
+          opt, buffer, capacity, size)
+lars_load_state(opt, data, size) =
+    ccall((:lars_load_state, libhalide_lars), Cint, (Ptr{Cvoid}, Ptr{UInt8}, Csize_t),
+          opt, data, size)
+lars_save_state_file(opt, path) =
+    ccall((:lars_save_state_file, libhalide_lars), Cint, (Ptr{Cvoid}, Cstring), opt, path)
+lars_load_state_file(opt, path) =
+    ccall((:lars_load_state_file, libhalide_lars), Cint, (Ptr{Cvoid}, Cstring), opt, path)
+
+# --- Errors: lars_status_t -> Julia exceptions ------------------------------------------------
+struct LarsError <: Exception
+    code::Cint
+    msg::String
+end
+Base.showerror(io::IO, e::LarsError) = print(io, "halide_lars error ", e.code, ": ", e.msg)
+
+function check(status::Cint)
+    status == 0 && return nothing
+    msg = lars_last_error()
+    status == 3 && throw(ArgumentError(msg))  # INVALID_ARGUMENT
+    status == 5 && throw(KeyError(msg))       # NOT_FOUND
+    throw(LarsError(status, msg))
+end
+
+# --- A small high-level API over Array{Float32} (and CuArray pointers via `pointer`) ----------
+mutable struct LARS
+    handle::Ptr{Cvoid}
+    params::Dict{String,Any}
+    shapes::Dict{String,Vector{Int64}}
+end
+
+function dltensor(a::AbstractArray{Float32}, shape::Vector{Int64}; device=kDLCPU, id=0)
+    DLTensor(Ptr{Cvoid}(pointer(a)), DLDevice(device, id), Int32(1), DLDataType(kDLFloat, 32, 1),
+             pointer(shape), Ptr{Int64}(C_NULL), UInt64(0))
+end
+
+function LARS(params::Dict{String,<:AbstractArray{Float32}}; lr, momentum=0.0, dampening=0.0,
+              weight_decay=0.0, nesterov=false, optim_bits=32, min_8bit_size=4096,
+              percentile_clipping=100, max_unorm=0.02, trust_mode=0, trust_coefficient=1e-3,
+              eps=1e-8, block_wise=true, block_size=256)
+    o = Ref(Options(lr, momentum, dampening, weight_decay, nesterov, optim_bits, min_8bit_size,
+                    percentile_clipping, max_unorm, trust_mode, trust_coefficient, eps,
+                    block_wise, block_size))
+    h = Ref{Ptr{Cvoid}}(C_NULL)
+    check(lars_create(o, h))
+    opt = LARS(h[], Dict{String,Any}(), Dict{String,Vector{Int64}}())
+    finalizer(x -> lars_destroy(x.handle), opt)
+    for (name, a) in params
+        opt.params[name] = a
+        opt.shapes[name] = Int64[length(a)]
+        t = Ref(dltensor(a, opt.shapes[name]))
+        GC.@preserve a check(lars_add_param(opt.handle, name, t, Ptr{DLTensor}(C_NULL), Int32(0)))
+    end
+    opt
+end
+
+function step!(opt::LARS, grads::Dict{String,<:AbstractArray{Float32}})
+    refs = Any[]
+    for name in keys(opt.params)
+        if haskey(grads, name)
+            g = grads[name]
+            shape = Int64[length(g)]
+            t = Ref(dltensor(g, shape))
+            push!(refs, (g, shape, t))
+            check(lars_set_grad(opt.handle, name, t))
+        else
+            check(lars_set_grad(opt.handle, name, Ptr{DLTensor}(C_NULL)))
+        end
+    end
+    GC.@preserve refs check(lars_step(opt.handle, C_NULL))
+    nothing
+end
+
+function save_state(opt::LARS)
+    n = Ref{Csize_t}(0)
+    check(lars_save_state(opt.handle, Ptr{UInt8}(C_NULL), 0, n))
+    buf = Vector{UInt8}(undef, n[])
+    check(lars_save_state(opt.handle, buf, n[], n))
+    buf
+end
+
+load_state!(opt::LARS, data::Vector{UInt8}) = check(lars_load_state(opt.handle, data, length(data)))
+
+end # module

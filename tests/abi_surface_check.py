@@ -1,0 +1,45 @@
+"""Checks the ABI surface of halide_lars:
+ 1. libhalide_lars.so exports exactly the functions declared in lars_c.h (no Halide runtime,
+    no kernels, no C++);
+ 2. julia/HalideLars.jl binds every one of them (ccall with the same number of arguments) and
+    mirrors every field of lars_options_t in order.
+Usage: abi_surface_check.py LIB.so lars_c.h HalideLars.jl
+"""
+import re
+import subprocess
+import sys
+
+lib, header, julia = sys.argv[1:4]
+h = open(header).read()
+decls = {}
+for m in re.finditer(r"\b(?:lars_status_t|int32_t|const char\*)\s+(lars_[a-z_]+)\(([^)]*)\);", h):
+    args = m.group(2).strip()
+    decls[m.group(1)] = 0 if args in ("", "void") else args.count(",") + 1
+assert len(decls) >= 20, decls
+
+out = subprocess.run(["nm", "-D", "--defined-only", lib], capture_output=True, text=True, check=True)
+exported = {line.split()[-1] for line in out.stdout.splitlines() if " T " in line}
+errors = []
+if exported != set(decls):
+    errors.append(f"exports differ from lars_c.h: extra {sorted(exported - set(decls))[:10]}, "
+                  f"missing {sorted(set(decls) - exported)}")
+
+jl = open(julia).read()
+for name, nargs in decls.items():
+    m = re.search(r"ccall\(\(:%s, libhalide_lars\),\s*\w+(?:\{\w+\})?,\s*\(([^)]*)\)" % name, jl)
+    if not m:
+        errors.append(f"julia: no ccall for {name}")
+        continue
+    types = [t for t in m.group(1).split(",") if t.strip()]
+    if len(types) != nargs:
+        errors.append(f"julia: {name} binds {len(types)} arguments, lars_c.h has {nargs}")
+
+fields = re.findall(r"^\s+\w+\s+(\w+);", re.search(r"typedef struct \{(.*?)\} lars_options_t;", h, re.S).group(1), re.M)
+jfields = re.findall(r"^\s+(\w+)::", re.search(r"mutable struct Options\n(.*?)\nend", jl, re.S).group(1), re.M)
+if fields != jfields:
+    errors.append(f"julia Options fields {jfields} != lars_options_t {fields}")
+
+if errors:
+    print("\n".join(errors))
+    sys.exit(1)
+print(f"OK: {len(decls)} functions exported and bound in Julia; {len(fields)} option fields mirrored")

@@ -1,0 +1,171 @@
+// The C ABI (c_api/lars_c.h): a table of bad DLPack tensors and bad calls, each an error code
+// with a message naming the problem and no change; handle lifecycle; checkpoints through C.
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "halide_lars/lars_c.h"
+
+namespace {
+
+struct Tensor {
+  std::vector<float> data;
+  std::vector<int64_t> shape, strides;
+  DLTensor dl{};
+  explicit Tensor(int64_t n, float value = 1.0f) : data(n, value), shape{n} {
+    dl.data = data.data();
+    dl.device = {kDLCPU, 0};
+    dl.ndim = 1;
+    dl.dtype = {kDLFloat, 32, 1};
+    dl.shape = shape.data();
+  }
+};
+
+lars_optimizer_t* Make() {
+  lars_options_t o;
+  EXPECT_EQ(lars_options_default(&o), LARS_OK);
+  o.lr = 0.1;
+  o.momentum = 0.9;
+  lars_optimizer_t* opt = nullptr;
+  EXPECT_EQ(lars_create(&o, &opt), LARS_OK) << lars_last_error();
+  return opt;
+}
+
+TEST(CApi, DefaultsAreBitsandbytes) {
+  lars_options_t o;
+  ASSERT_EQ(lars_options_default(&o), LARS_OK);
+  EXPECT_TRUE(std::isnan(o.lr));
+  EXPECT_EQ(o.momentum, 0.0);
+  EXPECT_EQ(o.optim_bits, 32);
+  EXPECT_EQ(o.min_8bit_size, 4096);
+  EXPECT_EQ(o.percentile_clipping, 100);
+  EXPECT_EQ(o.max_unorm, 0.02);
+  lars_optimizer_t* opt = nullptr;
+  EXPECT_EQ(lars_create(&o, &opt), LARS_INVALID_ARGUMENT);
+  EXPECT_STREQ(lars_last_error(), "lr: required (no default)");
+  EXPECT_EQ(opt, nullptr);
+  o.lr = 0.1;
+  EXPECT_EQ(lars_create(&o, &opt), LARS_UNIMPLEMENTED);  // momentum 0, as bitsandbytes
+  EXPECT_NE(std::string(lars_last_error()).find("LARS without momentum"), std::string::npos);
+  EXPECT_EQ(lars_abi_version(), LARS_C_ABI_VERSION);
+}
+
+TEST(CApi, BadTensorsAreRejectedWithTheirReason) {
+  lars_optimizer_t* opt = Make();
+  struct Case {
+    const char* what;
+    void (*mutate)(Tensor*);
+    const char* message;
+  };
+  const Case cases[] = {
+      {"float64", [](Tensor* t) { t->dl.dtype = {kDLFloat, 64, 1}; }, "expected float32, float16 or bfloat16"},
+      {"int32", [](Tensor* t) { t->dl.dtype = {kDLInt, 32, 1}; }, "dtype code 0"},
+      {"lanes", [](Tensor* t) { t->dl.dtype.lanes = 4; }, "4 lanes"},
+      {"device", [](Tensor* t) { t->dl.device = {kDLVulkan, 0}; }, "device type 7"},
+      {"null data", [](Tensor* t) { t->dl.data = nullptr; }, "null data with 64 elements"},
+      {"non-contiguous", [](Tensor* t) {
+         t->shape = {8, 8};
+         t->strides = {1, 8};
+         t->dl.ndim = 2;
+         t->dl.shape = t->shape.data();
+         t->dl.strides = t->strides.data();
+       }, "not contiguous"},
+      {"negative extent", [](Tensor* t) { t->shape[0] = -1; }, "negative extent"},
+      {"misaligned", [](Tensor* t) { t->dl.byte_offset = 2; }, "not aligned"},
+      {"bad ndim", [](Tensor* t) { t->dl.ndim = 1; t->dl.shape = nullptr; }, "bad shape"},
+  };
+  for (const Case& c : cases) {
+    Tensor p(64), g(64);
+    c.mutate(&p);
+    EXPECT_NE(lars_add_param(opt, c.what, &p.dl, &g.dl, 0), LARS_OK) << c.what;
+    EXPECT_NE(std::string(lars_last_error()).find(c.message), std::string::npos)
+        << c.what << ": " << lars_last_error();
+  }
+  Tensor p(64), g(64);
+  EXPECT_EQ(lars_add_param(opt, "w", nullptr, &g.dl, 0), LARS_INVALID_ARGUMENT);
+  EXPECT_EQ(lars_add_param(opt, nullptr, &p.dl, &g.dl, 0), LARS_INVALID_ARGUMENT);
+  EXPECT_EQ(lars_add_param(opt, "w", &p.dl, &g.dl, 5), LARS_OUT_OF_RANGE);
+  // A 2-D contiguous tensor (strides given explicitly) is fine.
+  Tensor p2(64), g2(64);
+  p2.shape = {8, 8};
+  p2.strides = {8, 1};
+  p2.dl.ndim = 2;
+  p2.dl.shape = p2.shape.data();
+  p2.dl.strides = p2.strides.data();
+  ASSERT_EQ(lars_add_param(opt, "w2d", &p2.dl, &g2.dl, 0), LARS_OK) << lars_last_error();
+  EXPECT_EQ(lars_add_param(opt, "w2d", &p2.dl, &g2.dl, 0), LARS_ALREADY_EXISTS);
+  // Nothing but w2d was registered: a step changes only w2d.
+  ASSERT_EQ(lars_step(opt, nullptr), LARS_OK);
+  int64_t step = -1;
+  ASSERT_EQ(lars_param_step(opt, "w2d", &step), LARS_OK);
+  EXPECT_EQ(step, 1);
+  EXPECT_EQ(lars_param_step(opt, "w", &step), LARS_NOT_FOUND);
+  for (float v : p.data) EXPECT_EQ(v, 1.0f);
+  EXPECT_EQ(lars_destroy(opt), LARS_OK);
+}
+
+TEST(CApi, HandlesAreCheckedNeverDereferencedBlindly) {
+  lars_optimizer_t* opt = Make();
+  ASSERT_EQ(lars_destroy(opt), LARS_OK);
+  EXPECT_EQ(lars_step(opt, nullptr), LARS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(lars_last_error()).find("not a live handle"), std::string::npos);
+  EXPECT_EQ(lars_destroy(opt), LARS_INVALID_ARGUMENT);  // double destroy
+  EXPECT_EQ(lars_destroy(nullptr), LARS_OK);
+  int fake = 0;
+  EXPECT_EQ(lars_step(reinterpret_cast<lars_optimizer_t*>(&fake), nullptr), LARS_INVALID_ARGUMENT);
+  EXPECT_EQ(lars_step(nullptr, nullptr), LARS_INVALID_ARGUMENT);
+  int64_t bytes;
+  EXPECT_EQ(lars_state_size(nullptr, &bytes), LARS_INVALID_ARGUMENT);
+}
+
+TEST(CApi, StepGroupsOverridesAndCheckpointsThroughC) {
+  lars_optimizer_t* opt = Make();
+  Tensor w(100, 0.5f), gw(100, 0.25f), b(10, 0.5f), gb(10, 0.25f);
+  int32_t group = -1;
+  ASSERT_EQ(lars_add_param_group(opt, &group), LARS_OK);
+  EXPECT_EQ(group, 1);
+  ASSERT_EQ(lars_set_group_option(opt, group, "lr", 0.01), LARS_OK);
+  EXPECT_EQ(lars_set_group_option(opt, group, "lr", -1.0), LARS_INVALID_ARGUMENT);
+  ASSERT_EQ(lars_set_group_option_str(opt, group, "trust_mode", "classic"), LARS_OK);
+  EXPECT_EQ(lars_set_group_option_str(opt, group, "trust_mode", "lamb"), LARS_INVALID_ARGUMENT);
+  ASSERT_EQ(lars_add_param(opt, "w", &w.dl, &gw.dl, 0), LARS_OK);
+  ASSERT_EQ(lars_add_param(opt, "b", &b.dl, nullptr, group), LARS_OK);  // no gradient yet
+  ASSERT_EQ(lars_override(opt, "w", "weight_decay", 0.0), LARS_OK);
+  EXPECT_EQ(lars_override(opt, "w", "no_such_option", 1.0), LARS_INVALID_ARGUMENT);
+  ASSERT_EQ(lars_step(opt, nullptr), LARS_OK);
+  int64_t step;
+  ASSERT_EQ(lars_param_step(opt, "b", &step), LARS_OK);
+  EXPECT_EQ(step, 0);
+  ASSERT_EQ(lars_set_grad(opt, "b", &gb.dl), LARS_OK);
+  ASSERT_EQ(lars_step(opt, nullptr), LARS_OK);
+  // Save, keep training, load, retrain: identical.
+  size_t size = 0;
+  ASSERT_EQ(lars_save_state(opt, nullptr, 0, &size), LARS_OK);
+  std::vector<uint8_t> ckpt(size);
+  EXPECT_EQ(lars_save_state(opt, ckpt.data(), size - 1, &size), LARS_OUT_OF_RANGE);
+  ASSERT_EQ(lars_save_state(opt, ckpt.data(), ckpt.size(), &size), LARS_OK);
+  const std::vector<float> w_saved = w.data, b_saved = b.data;
+  ASSERT_EQ(lars_step(opt, nullptr), LARS_OK);
+  const std::vector<float> w_after = w.data;
+  w.data = w_saved;
+  b.data = b_saved;
+  ASSERT_EQ(lars_load_state(opt, ckpt.data(), ckpt.size()), LARS_OK);
+  ASSERT_EQ(lars_step(opt, nullptr), LARS_OK);
+  EXPECT_EQ(w.data, w_after);
+  ckpt[ckpt.size() / 2] ^= 1;
+  EXPECT_EQ(lars_load_state(opt, ckpt.data(), ckpt.size()), LARS_DATA_LOSS);
+  EXPECT_EQ(lars_load_state(opt, nullptr, 10), LARS_INVALID_ARGUMENT);
+  std::vector<float> m(100);
+  ASSERT_EQ(lars_get_momentum(opt, "w", m.data(), m.size()), LARS_OK);
+  EXPECT_NE(m[0], 0.0f);
+  EXPECT_EQ(lars_get_momentum(opt, "w", m.data(), 99), LARS_INVALID_ARGUMENT);
+  const std::string path = ::testing::TempDir() + "/c_api.ckpt";
+  ASSERT_EQ(lars_save_state_file(opt, path.c_str()), LARS_OK);
+  ASSERT_EQ(lars_load_state_file(opt, path.c_str()), LARS_OK);
+  EXPECT_EQ(lars_load_state_file(opt, "/no/such/file"), LARS_NOT_FOUND);
+  ASSERT_EQ(lars_destroy(opt), LARS_OK);
+}
+
+}  // namespace
