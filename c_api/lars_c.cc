@@ -148,6 +148,7 @@ halide_lars::LarsOptions ToOptions(const lars_options_t& o) {
   out.eps = o.eps;
   out.block_wise = o.block_wise != 0;
   out.block_size = o.block_size;
+  out.nonfinite = static_cast<halide_lars::Nonfinite>(o.nonfinite);
   return out;
 }
 
@@ -179,6 +180,7 @@ lars_status_t lars_options_default(lars_options_t* options) {
     options->eps = d.eps;
     options->block_wise = d.block_wise;
     options->block_size = d.block_size;
+    options->nonfinite = static_cast<int32_t>(d.nonfinite);
     return absl::OkStatus();
   });
 }
@@ -310,6 +312,18 @@ lars_status_t lars_param_step(lars_optimizer_t* opt, const char* name, int64_t* 
     absl::StatusOr<halide_lars::ParamStateSnapshot> st = opt->lars.GetState(name);
     if (!st.ok()) return st.status();
     *step_out = st->step;
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_param_skipped_steps(lars_optimizer_t* opt, const char* name, int64_t* out) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
+    if (out == nullptr) return absl::InvalidArgumentError("out: null");
+    absl::StatusOr<halide_lars::ParamStateSnapshot> st = opt->lars.GetState(name);
+    if (!st.ok()) return st.status();
+    *out = st->skipped_steps;
     return absl::OkStatus();
   });
 }

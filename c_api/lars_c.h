@@ -49,6 +49,14 @@ typedef enum {
 
 typedef enum { LARS_TRUST_CLIP = 0, LARS_TRUST_CLASSIC = 1, LARS_TRUST_NONE = 2 } lars_trust_mode_t;
 
+/* A gradient with NaN/Inf: skip that parameter's step (state bit-identical, counted), fail the
+ * whole step changing nothing, or let it propagate (bitsandbytes). */
+typedef enum {
+  LARS_NONFINITE_SKIP = 0,
+  LARS_NONFINITE_ERROR = 1,
+  LARS_NONFINITE_PROPAGATE = 2
+} lars_nonfinite_t;
+
 /* Options with bitsandbytes' names and defaults (see lars_options_default). */
 typedef struct {
   double lr; /* required: NaN (the default) means "not set" and lars_create fails */
@@ -65,6 +73,7 @@ typedef struct {
   double eps;
   int32_t block_wise;
   int32_t block_size;
+  int32_t nonfinite; /* lars_nonfinite_t */
 } lars_options_t;
 
 typedef struct lars_optimizer lars_optimizer_t;
@@ -78,7 +87,7 @@ const char* lars_last_error(void);
 
 /* bitsandbytes defaults: lr unset (NaN), momentum 0, dampening 0, weight_decay 0, nesterov 0,
  * optim_bits 32, min_8bit_size 4096, percentile_clipping 100, max_unorm 0.02; ours: trust_mode
- * clip, trust_coefficient 0.001, eps 1e-8, block_wise 1, block_size 256. */
+ * clip, trust_coefficient 0.001, eps 1e-8, block_wise 1, block_size 256, nonfinite skip. */
 lars_status_t lars_options_default(lars_options_t* options);
 
 /* Creates an optimizer with `options` as the defaults (param group 0). */
@@ -113,6 +122,8 @@ lars_status_t lars_step(lars_optimizer_t* opt, void* cuda_stream);
 /* Steps taken by a parameter, and its momentum as fp32 (dequantized for 8-bit state) copied to
  * host memory of `n` floats (n must equal the parameter's element count). */
 lars_status_t lars_param_step(lars_optimizer_t* opt, const char* name, int64_t* step_out);
+/* Steps of `name` skipped for a non-finite gradient (nonfinite = skip). */
+lars_status_t lars_param_skipped_steps(lars_optimizer_t* opt, const char* name, int64_t* out);
 lars_status_t lars_get_momentum(lars_optimizer_t* opt, const char* name, float* out, size_t n);
 
 /* Bytes of optimizer state on all devices. */

@@ -52,9 +52,10 @@ mutable struct Options
     eps::Cdouble
     block_wise::Int32
     block_size::Int32
+    nonfinite::Int32
 end
 
-Options() = Options(NaN, 0, 0, 0, 0, 32, 4096, 100, 0.02, 0, 1e-3, 1e-8, 1, 256)
+Options() = Options(NaN, 0, 0, 0, 0, 32, 4096, 100, 0.02, 0, 1e-3, 1e-8, 1, 256, 0)
 
 # --- Raw bindings: one per C function -----------------------------------------------------------
 lars_abi_version() = ccall((:lars_abi_version, libhalide_lars), Int32, ())
@@ -90,6 +91,9 @@ lars_step(opt, stream) =
 lars_param_step(opt, name, step::Ref{Int64}) =
     ccall((:lars_param_step, libhalide_lars), Cint, (Ptr{Cvoid}, Cstring, Ref{Int64}),
           opt, name, step)
+lars_param_skipped_steps(opt, name, out::Ref{Int64}) =
+    ccall((:lars_param_skipped_steps, libhalide_lars), Cint, (Ptr{Cvoid}, Cstring, Ref{Int64}),
+          opt, name, out)
 lars_get_momentum(opt, name, out, n) =
     ccall((:lars_get_momentum, libhalide_lars), Cint, (Ptr{Cvoid}, Cstring, Ptr{Float32}, Csize_t),
           opt, name, out, n)
@@ -136,10 +140,10 @@ end
 function LARS(params::Dict{String,<:AbstractArray{Float32}}; lr, momentum=0.0, dampening=0.0,
               weight_decay=0.0, nesterov=false, optim_bits=32, min_8bit_size=4096,
               percentile_clipping=100, max_unorm=0.02, trust_mode=0, trust_coefficient=1e-3,
-              eps=1e-8, block_wise=true, block_size=256)
+              eps=1e-8, block_wise=true, block_size=256, nonfinite=0)
     o = Ref(Options(lr, momentum, dampening, weight_decay, nesterov, optim_bits, min_8bit_size,
                     percentile_clipping, max_unorm, trust_mode, trust_coefficient, eps,
-                    block_wise, block_size))
+                    block_wise, block_size, nonfinite))
     h = Ref{Ptr{Cvoid}}(C_NULL)
     check(lars_create(o, h))
     opt = LARS(h[], Dict{String,Any}(), Dict{String,Vector{Int64}}())

@@ -181,7 +181,7 @@ absl::StatusOr<std::string> Lars::SaveState() const {
     LARS_ASSIGN_OR_RETURN(std::vector<float> norms, Download<float>(p->norms));
     LARS_ASSIGN_OR_RETURN(std::vector<float> gscale, Download<float>(p->gscale));
     LARS_ASSIGN_OR_RETURN(std::vector<float> ring, Download<float>(p->ring));
-    LARS_ASSIGN_OR_RETURN(std::vector<float> gnorm, Download<float>(p->gnorm));
+    const std::vector<float> gnorm;  // scratch ({Σg², max|g|} of the pending step): not state
     w.PutArray(momentum);
     w.PutArray(codes);
     w.PutArray(absmax);
@@ -286,7 +286,7 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
         (p.kind == static_cast<uint8_t>(StateKind::kTensor8) && p.codes.size() == n &&
          p.momentum.empty() && p.absmax.empty() && p.norms.size() == 4);
     if (!ok_kind || p.gscale.size() != 1 || !(p.ring.empty() || p.ring.size() == 100) ||
-        !(p.gnorm.empty() || p.gnorm.size() == 2) || p.ring.empty() != p.gnorm.empty()) {
+        !(p.gnorm.empty() || p.gnorm.size() == 2)) {
       return Corrupt(absl::StrCat(where, "inconsistent state arrays"));
     }
     ParamSlot probe;
@@ -311,12 +311,11 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
     LARS_ASSIGN_OR_RETURN(s.codes, Upload(d, DType::kU8, p.codes));
     LARS_ASSIGN_OR_RETURN(s.absmax, Upload(d, DType::kF32, p.absmax));
     LARS_ASSIGN_OR_RETURN(s.norms, Upload(d, DType::kF32, p.norms));
-    if (s.kind == StateKind::kTensor8) {
-      LARS_ASSIGN_OR_RETURN(s.scratch_norms, Upload(d, DType::kF32, std::vector<float>(4, 0.0f)));
-    }
+    LARS_ASSIGN_OR_RETURN(s.scratch_norms,
+                          Upload(d, DType::kF32, std::vector<float>(p.norms.size(), 0.0f)));
     LARS_ASSIGN_OR_RETURN(s.gscale, Upload(d, DType::kF32, p.gscale));
     LARS_ASSIGN_OR_RETURN(s.ring, Upload(d, DType::kF32, p.ring));
-    LARS_ASSIGN_OR_RETURN(s.gnorm, Upload(d, DType::kF32, p.gnorm));
+    LARS_ASSIGN_OR_RETURN(s.gnorm, Upload(d, DType::kF32, std::vector<float>(2, 0.0f)));
   }
   impl_->defaults = defaults;
   impl_->group_overrides = std::move(groups);

@@ -116,8 +116,27 @@ absl::Status Lars::Step(const ExecContext& exec) {
   for (auto& [slot, options] : work) {
     LARS_RETURN_IF_ERROR(internal::PrepareStep(slot, options, exec));
   }
-  for (auto& [slot, options] : work) {
-    LARS_RETURN_IF_ERROR(internal::StepParam(slot, options, exec));
+  // Phase 1 (no state changes): the passes that read gradients first, and the non-finite check
+  // (nonfinite=error must leave every parameter untouched, so all checks come before any update).
+  std::vector<internal::StepPlan> plans(work.size());
+  std::vector<bool> finite(work.size(), true);
+  for (size_t i = 0; i < work.size(); ++i) {
+    auto& [slot, options] = work[i];
+    LARS_ASSIGN_OR_RETURN(bool ok, internal::CheckGradient(slot, options, exec, &plans[i]));
+    finite[i] = ok;
+    if (!ok && options.nonfinite == Nonfinite::kError) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          slot->name, ": gradient has NaN or Inf (nonfinite=error): no parameter was updated"));
+    }
+  }
+  // Phase 2: the updates; nonfinite=skip leaves such parameters bit-identical and counts it.
+  for (size_t i = 0; i < work.size(); ++i) {
+    auto& [slot, options] = work[i];
+    if (!finite[i]) {
+      ++slot->skipped_steps;
+      continue;
+    }
+    LARS_RETURN_IF_ERROR(internal::FinishStep(slot, options, exec, plans[i]));
   }
   return absl::OkStatus();
 }
@@ -137,6 +156,12 @@ std::vector<std::string> Lars::ParamNames() const {
   std::vector<std::string> names;
   for (const auto& p : impl_->params) names.push_back(p->name);
   return names;
+}
+
+int64_t Lars::SkippedSteps() const {
+  int64_t n = 0;
+  for (const auto& p : impl_->params) n += p->skipped_steps;
+  return n;
 }
 
 int64_t Lars::StateBytes() const {

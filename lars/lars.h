@@ -46,6 +46,7 @@ struct ParamStateSnapshot {
   std::vector<float> absmax;       // blockwise: absmax1, one per block; per-tensor: {max1}
   std::vector<float> gnorm_vec;    // percentile ring (100 squared gradient norms), if enabled
   float unorm = 0.0f;              // |u| of the last step when the trust clip is on (unorm_vec)
+  int64_t skipped_steps = 0;       // steps skipped for a non-finite gradient (nonfinite=skip)
   LarsOptions options;             // the options in effect (defaults, group, overrides)
 };
 
@@ -86,6 +87,9 @@ class Lars {
   // Copies of one parameter's state and effective options.
   absl::StatusOr<ParamStateSnapshot> GetState(absl::string_view name) const;
   absl::StatusOr<LarsOptions> EffectiveOptions(absl::string_view name) const;
+
+  // Steps skipped for non-finite gradients, over all parameters.
+  int64_t SkippedSteps() const;
 
   // Names of the registered parameters, in registration order.
   std::vector<std::string> ParamNames() const;

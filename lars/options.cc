@@ -39,6 +39,18 @@ absl::string_view StepOrderName(StepOrder s) {
   return "unknown";
 }
 
+absl::string_view NonfiniteName(Nonfinite n) {
+  switch (n) {
+    case Nonfinite::kSkip:
+      return "skip";
+    case Nonfinite::kError:
+      return "error";
+    case Nonfinite::kPropagate:
+      return "propagate";
+  }
+  return "unknown";
+}
+
 absl::Status ValidateOptions(const LarsOptions& o) {
   if (!o.lr.has_value()) return absl::InvalidArgumentError("lr: required (no default)");
   if (!(*o.lr >= 0.0) || !std::isfinite(*o.lr)) return Bad("lr", *o.lr, ">= 0");
@@ -69,6 +81,10 @@ absl::Status ValidateOptions(const LarsOptions& o) {
   }
   if (!(o.eps >= 0.0) || !std::isfinite(o.eps)) return Bad("eps", o.eps, ">= 0");
   if (o.block_size != 256 && o.block_size != 2048) return Bad("block_size", o.block_size, "256 or 2048");
+  if (o.nonfinite != Nonfinite::kSkip && o.nonfinite != Nonfinite::kError &&
+      o.nonfinite != Nonfinite::kPropagate) {
+    return Bad("nonfinite", static_cast<int>(o.nonfinite), "skip, error or propagate");
+  }
   if (o.step_order != StepOrder::kAuto && o.step_order != StepOrder::kNormsFirst &&
       o.step_order != StepOrder::kMomentumFirst) {
     return Bad("step_order", static_cast<int>(o.step_order), "auto, norms_first or momentum_first");
@@ -86,7 +102,7 @@ const std::vector<std::string>& OptionNames() {
   static const std::vector<std::string>* names = new std::vector<std::string>{
       "lr",           "momentum",   "dampening",         "weight_decay", "nesterov",
       "optim_bits",   "min_8bit_size", "percentile_clipping", "max_unorm", "trust_mode",
-      "trust_coefficient", "eps",   "block_wise", "block_size", "step_order"};
+      "trust_coefficient", "eps",   "block_wise", "block_size", "step_order", "nonfinite"};
   return *names;
 }
 
@@ -107,6 +123,16 @@ absl::Status SetOption(LarsOptions* o, absl::string_view key, const OptionValue&
           absl::StrCat("trust_mode: ", v.ToString(), ", expected \"clip\", \"classic\" or \"none\""));
     }
     return absl::OkStatus();
+  }
+  if (key == "nonfinite") {
+    for (Nonfinite n : {Nonfinite::kSkip, Nonfinite::kError, Nonfinite::kPropagate}) {
+      if (v.is_text() && v.text() == NonfiniteName(n)) {
+        o->nonfinite = n;
+        return absl::OkStatus();
+      }
+    }
+    return absl::InvalidArgumentError(absl::StrCat(
+        "nonfinite: ", v.ToString(), ", expected \"skip\", \"error\" or \"propagate\""));
   }
   if (key == "step_order") {
     for (StepOrder s : {StepOrder::kAuto, StepOrder::kNormsFirst, StepOrder::kMomentumFirst}) {
@@ -182,6 +208,7 @@ OptionOverrides OptionsAsOverrides(const LarsOptions& o) {
   out.emplace_back("block_wise", o.block_wise);
   out.emplace_back("block_size", o.block_size);
   out.emplace_back("step_order", std::string(StepOrderName(o.step_order)));
+  out.emplace_back("nonfinite", std::string(NonfiniteName(o.nonfinite)));
   return out;
 }
 

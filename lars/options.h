@@ -33,6 +33,16 @@ enum class StepOrder { kAuto = 0, kNormsFirst = 1, kMomentumFirst = 2 };
 
 absl::string_view StepOrderName(StepOrder s);  // "auto", "norms_first", "momentum_first"
 
+// What a step does with a gradient that holds NaN or Inf (or whose sum of squares overflows).
+//   kSkip (default): that parameter's step is skipped: parameter and state stay bit-identical,
+//       its step count does not advance, its skipped-step counter does.
+//   kError: Step() fails naming the parameter and changes nothing (no parameter is stepped).
+//   kPropagate: bitsandbytes' behaviour (NaN flows into the parameter and state).
+// skip/error read one float per parameter back to the host each step (a sync on GPUs).
+enum class Nonfinite { kSkip = 0, kError = 1, kPropagate = 2 };
+
+absl::string_view NonfiniteName(Nonfinite n);  // "skip", "error", "propagate"
+
 struct LarsOptions {
   std::optional<double> lr;  // required (no default, as bitsandbytes)
   double momentum = 0.0;     // must be > 0: "LARS without momentum is not supported"
@@ -50,6 +60,7 @@ struct LarsOptions {
   bool block_wise = true;            // 8-bit state: per-block absmax (false: bitsandbytes' per-tensor)
   int block_size = 256;              // 8-bit blockwise state: elements per absmax (256 or 2048)
   StepOrder step_order = StepOrder::kAuto;
+  Nonfinite nonfinite = Nonfinite::kSkip;
 };
 
 // InvalidArgument naming the first bad option (Unimplemented for momentum = 0, as bitsandbytes'

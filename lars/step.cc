@@ -168,12 +168,12 @@ absl::Status AllocateState(ParamSlot* slot, const LarsOptions& options) {
   } else if (slot->kind == StateKind::kTensor8) {
     LARS_ASSIGN_OR_RETURN(slot->codes, DeviceBuffer::Allocate(d, DType::kU8, slot->param.numel));
     LARS_RETURN_IF_ERROR(Fill<uint8_t>(slot->codes, kZeroCode, {}));
-    LARS_ASSIGN_OR_RETURN(slot->scratch_norms, AllocFilled(d, 4, 0.0f));
     norms = 4;  // + max1
   } else {
     LARS_ASSIGN_OR_RETURN(slot->momentum, AllocFilled(d, slot->param.numel, 0.0f));
   }
   LARS_ASSIGN_OR_RETURN(slot->norms, AllocFilled(d, norms, 0.0f));
+  LARS_ASSIGN_OR_RETURN(slot->scratch_norms, AllocFilled(d, norms, 0.0f));
   LARS_ASSIGN_OR_RETURN(slot->gscale, AllocFilled(d, 1, 1.0f));
   slot->gscale_is_one = true;
   return absl::OkStatus();
@@ -232,6 +232,9 @@ absl::Status PrepareStep(ParamSlot* slot, const LarsOptions& options, const Exec
   }
   if (options.percentile_clipping < 100 && slot->ring.view().numel == 0) {
     LARS_ASSIGN_OR_RETURN(slot->ring, AllocFilled(slot->param.device, kRing, 0.0f));
+  }
+  if ((options.percentile_clipping < 100 || options.nonfinite != Nonfinite::kPropagate) &&
+      slot->gnorm.view().numel == 0) {
     LARS_ASSIGN_OR_RETURN(slot->gnorm, AllocFilled(slot->param.device, 2, 0.0f));
   }
   if (options.percentile_clipping == 100 && !slot->gscale_is_one) {
@@ -241,7 +244,108 @@ absl::Status PrepareStep(ParamSlot* slot, const LarsOptions& options, const Exec
   return absl::OkStatus();
 }
 
-absl::Status StepParam(ParamSlot* slot, const LarsOptions& o, const ExecContext& exec) {
+namespace {
+
+// Σg² of the gradient into slot->gnorm ({Σg², max|g|}).
+absl::Status GradNormPass(ParamSlot* slot, const ExecContext& exec) {
+  return SumSqMaxAbs(slot->grad, slot->gnorm.view(), exec);
+}
+
+absl::StatusOr<float> ReadFloat(const DeviceBuffer& b, int index) {
+  std::vector<float> v(b.view().numel);
+  LARS_RETURN_IF_ERROR(b.CopyToHost(v.data()));
+  return v[index];
+}
+
+// The kernel arguments every pass shares.
+struct Scalars {
+  float lr, momentum, dampening, weight_decay;
+  bool first;
+};
+
+Scalars MakeScalars(const LarsOptions& o, int64_t step) {
+  return {static_cast<float>(*o.lr), static_cast<float>(o.momentum),
+          static_cast<float>(o.dampening), static_cast<float>(o.weight_decay), step == 1};
+}
+
+// The state kind's norms pass, writing into slot->scratch_norms (no state is modified).
+absl::Status NormsPass(ParamSlot* slot, const LarsOptions& o, const ExecContext& exec) {
+  const DType dtype = slot->param.dtype;
+  const DeviceType dev = slot->param.device.type;
+  const std::string suffix = absl::StrCat("_", DTypeName(dtype), "_", DeviceTypeName(dev));
+  const Scalars k = MakeScalars(o, slot->step + 1);
+  CallContext ctx;
+  LARS_RETURN_IF_ERROR(MakeCallContext(slot->param.device, exec, &ctx));
+  BufferView p(slot->param, &ctx), g(slot->grad, &ctx), gscale(slot->gscale.view(), &ctx);
+  BufferView out(slot->scratch_norms.view(), &ctx);
+  for (BufferView* b : {&p, &g, &gscale, &out}) LARS_RETURN_IF_ERROR(b->status());
+  if (slot->kind == StateKind::kFp32) {
+    BufferView m(slot->momentum.view(), &ctx);
+    LARS_RETURN_IF_ERROR(m.status());
+    LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLarsNorms>(dtype, dev));
+    return HalideError(absl::StrCat("lars_norms", suffix),
+                       kernel(&ctx, p.raw(), g.raw(), m.raw(), gscale.raw(), k.momentum,
+                              k.dampening, k.weight_decay, o.nesterov, k.first, out.raw()),
+                       ctx);
+  }
+  LARS_ASSIGN_OR_RETURN(DeviceCodebook book, GetDeviceCodebook(slot->param.device));
+  BufferView codes(slot->codes.view(), &ctx), code(book.code, &ctx);
+  LARS_RETURN_IF_ERROR(codes.status());
+  LARS_RETURN_IF_ERROR(code.status());
+  if (slot->kind == StateKind::kTensor8) {
+    BufferView prev(slot->norms.view(), &ctx);
+    LARS_RETURN_IF_ERROR(prev.status());
+    LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLars8bitTensorNorms>(dtype, dev));
+    return HalideError(absl::StrCat("lars8bit_tensor_norms", suffix),
+                       kernel(&ctx, p.raw(), g.raw(), codes.raw(), prev.raw(), code.raw(),
+                              gscale.raw(), k.momentum, k.dampening, k.weight_decay, o.nesterov,
+                              k.first, out.raw()),
+                       ctx);
+  }
+  const char* variant = QuantBlockVariant(slot->block_size);
+  BufferView absmax(slot->absmax.view(), &ctx);
+  LARS_RETURN_IF_ERROR(absmax.status());
+  LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLars8bitNorms>(dtype, dev, variant));
+  return HalideError(absl::StrCat("lars8bit_norms", suffix, variant[0] ? "_" : "", variant),
+                     kernel(&ctx, p.raw(), g.raw(), codes.raw(), absmax.raw(), code.raw(),
+                            gscale.raw(), k.momentum, k.dampening, k.weight_decay, o.nesterov,
+                            k.first, out.raw()),
+                     ctx);
+}
+
+// Per-tensor 8-bit state always needs its norms pass (it produces the new scale).
+bool RunsNormsPass(const ParamSlot& slot, const LarsOptions& o) {
+  return slot.kind == StateKind::kTensor8 || NeedsNorms(o);
+}
+
+}  // namespace
+
+absl::StatusOr<bool> CheckGradient(ParamSlot* slot, const LarsOptions& o, const ExecContext& exec,
+                                   StepPlan* plan) {
+  *plan = StepPlan();
+  if (slot->param.numel == 0) return true;
+  const bool check = o.nonfinite != Nonfinite::kPropagate;
+  if (o.percentile_clipping < 100) {
+    // Σg² is needed first anyway; the ring is only written in FinishStep.
+    LARS_RETURN_IF_ERROR(GradNormPass(slot, exec));
+    if (!check) return true;
+    LARS_ASSIGN_OR_RETURN(float gsq, ReadFloat(slot->gnorm, 0));
+    return std::isfinite(gsq);
+  }
+  if (!check) return true;
+  if (RunsNormsPass(*slot, o)) {
+    LARS_RETURN_IF_ERROR(NormsPass(slot, o, exec));
+    plan->norms_done = true;
+    LARS_ASSIGN_OR_RETURN(float gsq, ReadFloat(slot->scratch_norms, 2));
+    return std::isfinite(gsq);
+  }
+  LARS_RETURN_IF_ERROR(GradNormPass(slot, exec));
+  LARS_ASSIGN_OR_RETURN(float gsq, ReadFloat(slot->gnorm, 0));
+  return std::isfinite(gsq);
+}
+
+absl::Status FinishStep(ParamSlot* slot, const LarsOptions& o, const ExecContext& exec,
+                        const StepPlan& plan) {
   const int64_t step = slot->step + 1;
   if (slot->param.numel == 0) {
     slot->step = step;
@@ -250,12 +354,12 @@ absl::Status StepParam(ParamSlot* slot, const LarsOptions& o, const ExecContext&
   const DType dtype = slot->param.dtype;
   const DeviceType dev = slot->param.device.type;
   const std::string suffix = absl::StrCat("_", DTypeName(dtype), "_", DeviceTypeName(dev));
+  const Scalars k = MakeScalars(o, step);
   CallContext ctx;
   LARS_RETURN_IF_ERROR(MakeCallContext(slot->param.device, exec, &ctx));
 
-  // 1. Percentile clipping: Σg² and the ring -> gscale, all on the device.
+  // 1. Percentile clipping: the ring and the gradient scale, on the device (Σg² is in gnorm).
   if (o.percentile_clipping < 100) {
-    LARS_RETURN_IF_ERROR(SumSqMaxAbs(slot->grad, slot->gnorm.view(), exec));
     LARS_ASSIGN_OR_RETURN(auto clip, FindKernel<Op::kPercentileClip>(DType::kF32, dev));
     BufferView ring(slot->ring.view(), &ctx), gnorm(slot->gnorm.view(), &ctx);
     BufferView ring_out(slot->ring.view(), &ctx), gscale(slot->gscale.view(), &ctx);
@@ -268,126 +372,90 @@ absl::Status StepParam(ParamSlot* slot, const LarsOptions& o, const ExecContext&
     slot->gscale_is_one = false;
   }
 
-  const float lr = static_cast<float>(*o.lr), momentum = static_cast<float>(o.momentum);
-  const float dampening = static_cast<float>(o.dampening);
-  const float weight_decay = static_cast<float>(o.weight_decay);
-  const bool first = step == 1;
-
-  if (slot->kind == StateKind::kTensor8) {
-    // 2. bitsandbytes' per-tensor 8-bit state: norms + new max1 (with the old max1), then the
-    //    update; this step's norms become `norms` (the next step's old max1).
-    LARS_ASSIGN_OR_RETURN(DeviceCodebook book, GetDeviceCodebook(slot->param.device));
-    BufferView p(slot->param, &ctx), g(slot->grad, &ctx), codes(slot->codes.view(), &ctx);
-    BufferView prev(slot->norms.view(), &ctx), next(slot->scratch_norms.view(), &ctx);
-    BufferView code(book.code, &ctx), mids(book.mids, &ctx), lut(book.lut, &ctx, kLutType);
-    BufferView gscale(slot->gscale.view(), &ctx), p_out(slot->param, &ctx);
-    BufferView codes_out(slot->codes.view(), &ctx);
-    for (BufferView* b : {&p, &g, &codes, &prev, &next, &code, &mids, &lut, &gscale, &p_out,
-                          &codes_out}) {
+  // 2. Momentum-first (CPU, clip mode, no pending check): m' while reducing, then p.
+  if (slot->kind == StateKind::kFp32 && !plan.norms_done &&
+      UseMomentumFirst(o, dtype, dev)) {
+    LARS_ASSIGN_OR_RETURN(auto lars_momentum, FindKernel<Op::kLarsMomentum>(dtype, dev));
+    LARS_ASSIGN_OR_RETURN(auto lars_apply, FindKernel<Op::kLarsApply>(dtype, dev));
+    BufferView p(slot->param, &ctx), g(slot->grad, &ctx), m(slot->momentum.view(), &ctx);
+    BufferView gscale(slot->gscale.view(), &ctx), norms(slot->scratch_norms.view(), &ctx);
+    BufferView m_out(slot->momentum.view(), &ctx), p_out(slot->param, &ctx);
+    for (BufferView* b : {&p, &g, &m, &gscale, &norms, &m_out, &p_out}) {
       LARS_RETURN_IF_ERROR(b->status());
     }
-    LARS_ASSIGN_OR_RETURN(auto tnorms, FindKernel<Op::kLars8bitTensorNorms>(dtype, dev));
-    LARS_ASSIGN_OR_RETURN(auto tupdate, FindKernel<Op::kLars8bitTensorUpdate>(dtype, dev));
     LARS_RETURN_IF_ERROR(HalideError(
-        absl::StrCat("lars8bit_tensor_norms", suffix),
-        tnorms(&ctx, p.raw(), g.raw(), codes.raw(), prev.raw(), code.raw(), gscale.raw(),
-               momentum, dampening, weight_decay, o.nesterov, first, next.raw()),
+        absl::StrCat("lars_momentum", suffix),
+        lars_momentum(&ctx, p.raw(), g.raw(), m.raw(), gscale.raw(), k.momentum, k.dampening,
+                      k.weight_decay, o.nesterov, k.first, m_out.raw(), norms.raw()),
         ctx));
     LARS_RETURN_IF_ERROR(HalideError(
-        absl::StrCat("lars8bit_tensor_update", suffix),
-        tupdate(&ctx, p.raw(), g.raw(), codes.raw(), prev.raw(), code.raw(), mids.raw(),
-                lut.raw(), gscale.raw(), next.raw(), lr, momentum, dampening, weight_decay,
-                o.nesterov, first, static_cast<int32_t>(o.trust_mode),
-                static_cast<float>(o.max_unorm), p_out.raw(), codes_out.raw()),
+        absl::StrCat("lars_apply", suffix),
+        lars_apply(&ctx, p.raw(), g.raw(), m.raw(), gscale.raw(), norms.raw(), k.lr, k.momentum,
+                   k.weight_decay, o.nesterov, static_cast<float>(o.max_unorm), p_out.raw()),
         ctx));
     std::swap(slot->norms, slot->scratch_norms);
     slot->step = step;
     return absl::OkStatus();
   }
 
-  if (slot->kind == StateKind::kBlockwise8) {
-    // 2. Norms over the dequantized momentum, then the per-block fused update.
-    const char* variant = QuantBlockVariant(slot->block_size);
-    const std::string vsuffix = absl::StrCat(suffix, variant[0] ? "_" : "", variant);
+  // 3. The norms pass (unless CheckGradient ran it), then the update reading scratch_norms.
+  const bool norms_pass = RunsNormsPass(*slot, o);
+  if (norms_pass && !plan.norms_done) LARS_RETURN_IF_ERROR(NormsPass(slot, o, exec));
+  const float max_unorm = static_cast<float>(o.max_unorm);
+  const int32_t trust_mode = static_cast<int32_t>(o.trust_mode);
+  BufferView p(slot->param, &ctx), g(slot->grad, &ctx), gscale(slot->gscale.view(), &ctx);
+  // Without a norms pass the update reads the previous norms (unused by its trust mode).
+  BufferView norms(norms_pass ? slot->scratch_norms.view() : slot->norms.view(), &ctx);
+  BufferView p_out(slot->param, &ctx);
+  for (BufferView* b : {&p, &g, &gscale, &norms, &p_out}) LARS_RETURN_IF_ERROR(b->status());
+
+  if (slot->kind == StateKind::kFp32) {
+    LARS_ASSIGN_OR_RETURN(auto lars_update, FindKernel<Op::kLarsUpdate>(dtype, dev));
+    BufferView m(slot->momentum.view(), &ctx), m_out(slot->momentum.view(), &ctx);
+    LARS_RETURN_IF_ERROR(m.status());
+    LARS_RETURN_IF_ERROR(m_out.status());
+    LARS_RETURN_IF_ERROR(HalideError(
+        absl::StrCat("lars_update", suffix),
+        lars_update(&ctx, p.raw(), g.raw(), m.raw(), gscale.raw(), norms.raw(), k.lr, k.momentum,
+                    k.dampening, k.weight_decay, o.nesterov, k.first, trust_mode, max_unorm,
+                    static_cast<float>(o.trust_coefficient), static_cast<float>(o.eps),
+                    p_out.raw(), m_out.raw()),
+        ctx));
+  } else {
     LARS_ASSIGN_OR_RETURN(DeviceCodebook book, GetDeviceCodebook(slot->param.device));
-    BufferView p(slot->param, &ctx), g(slot->grad, &ctx), codes(slot->codes.view(), &ctx);
-    BufferView absmax(slot->absmax.view(), &ctx), code(book.code, &ctx), mids(book.mids, &ctx);
-    BufferView lut(book.lut, &ctx, kLutType);
-    BufferView gscale(slot->gscale.view(), &ctx), norms(slot->norms.view(), &ctx);
-    BufferView p_out(slot->param, &ctx), codes_out(slot->codes.view(), &ctx);
-    BufferView absmax_out(slot->absmax.view(), &ctx);
-    for (BufferView* b : {&p, &g, &codes, &absmax, &code, &mids, &lut, &gscale, &norms, &p_out,
-                          &codes_out, &absmax_out}) {
+    BufferView codes(slot->codes.view(), &ctx), codes_out(slot->codes.view(), &ctx);
+    BufferView code(book.code, &ctx), mids(book.mids, &ctx), lut(book.lut, &ctx, kLutType);
+    for (BufferView* b : {&codes, &codes_out, &code, &mids, &lut}) {
       LARS_RETURN_IF_ERROR(b->status());
     }
-    if (NeedsNorms(o)) {
-      LARS_ASSIGN_OR_RETURN(auto norms8, FindKernel<Op::kLars8bitNorms>(dtype, dev, variant));
+    if (slot->kind == StateKind::kTensor8) {
+      BufferView prev(slot->norms.view(), &ctx);
+      LARS_RETURN_IF_ERROR(prev.status());
+      LARS_ASSIGN_OR_RETURN(auto update, FindKernel<Op::kLars8bitTensorUpdate>(dtype, dev));
       LARS_RETURN_IF_ERROR(HalideError(
-          absl::StrCat("lars8bit_norms", vsuffix),
-          norms8(&ctx, p.raw(), g.raw(), codes.raw(), absmax.raw(), code.raw(), gscale.raw(),
-                 momentum, dampening, weight_decay, o.nesterov, first, norms.raw()),
+          absl::StrCat("lars8bit_tensor_update", suffix),
+          update(&ctx, p.raw(), g.raw(), codes.raw(), prev.raw(), code.raw(), mids.raw(),
+                 lut.raw(), gscale.raw(), norms.raw(), k.lr, k.momentum, k.dampening,
+                 k.weight_decay, o.nesterov, k.first, trust_mode, max_unorm, p_out.raw(),
+                 codes_out.raw()),
+          ctx));
+    } else {
+      const char* variant = QuantBlockVariant(slot->block_size);
+      BufferView absmax(slot->absmax.view(), &ctx), absmax_out(slot->absmax.view(), &ctx);
+      LARS_RETURN_IF_ERROR(absmax.status());
+      LARS_RETURN_IF_ERROR(absmax_out.status());
+      LARS_ASSIGN_OR_RETURN(auto update, FindKernel<Op::kLars8bitUpdate>(dtype, dev, variant));
+      LARS_RETURN_IF_ERROR(HalideError(
+          absl::StrCat("lars8bit_update", suffix, variant[0] ? "_" : "", variant),
+          update(&ctx, p.raw(), g.raw(), codes.raw(), absmax.raw(), code.raw(), mids.raw(),
+                 lut.raw(), gscale.raw(), norms.raw(), k.lr, k.momentum, k.dampening,
+                 k.weight_decay, o.nesterov, k.first, trust_mode, max_unorm,
+                 static_cast<float>(o.trust_coefficient), static_cast<float>(o.eps), p_out.raw(),
+                 codes_out.raw(), absmax_out.raw()),
           ctx));
     }
-    LARS_ASSIGN_OR_RETURN(auto update8, FindKernel<Op::kLars8bitUpdate>(dtype, dev, variant));
-    LARS_RETURN_IF_ERROR(HalideError(
-        absl::StrCat("lars8bit_update", vsuffix),
-        update8(&ctx, p.raw(), g.raw(), codes.raw(), absmax.raw(), code.raw(), mids.raw(),
-                lut.raw(), gscale.raw(), norms.raw(), lr, momentum, dampening, weight_decay, o.nesterov,
-                first, static_cast<int32_t>(o.trust_mode), static_cast<float>(o.max_unorm),
-                static_cast<float>(o.trust_coefficient), static_cast<float>(o.eps), p_out.raw(),
-                codes_out.raw(), absmax_out.raw()),
-        ctx));
-    slot->step = step;
-    return absl::OkStatus();
   }
-
-  BufferView p(slot->param, &ctx), g(slot->grad, &ctx), m(slot->momentum.view(), &ctx);
-  BufferView gscale(slot->gscale.view(), &ctx), norms(slot->norms.view(), &ctx);
-  for (BufferView* b : {&p, &g, &m, &gscale, &norms}) LARS_RETURN_IF_ERROR(b->status());
-
-  if (UseMomentumFirst(o, dtype, dev)) {
-    // 2'. m' written while {Σp², Σu², Σg²} are reduced (one pass), then p from m'.
-    LARS_ASSIGN_OR_RETURN(auto lars_momentum, FindKernel<Op::kLarsMomentum>(dtype, dev));
-    LARS_ASSIGN_OR_RETURN(auto lars_apply, FindKernel<Op::kLarsApply>(dtype, dev));
-    BufferView m_out(slot->momentum.view(), &ctx), p_out(slot->param, &ctx);
-    LARS_RETURN_IF_ERROR(m_out.status());
-    LARS_RETURN_IF_ERROR(p_out.status());
-    LARS_RETURN_IF_ERROR(HalideError(
-        absl::StrCat("lars_momentum", suffix),
-        lars_momentum(&ctx, p.raw(), g.raw(), m.raw(), gscale.raw(), momentum, dampening,
-                      weight_decay, o.nesterov, first, m_out.raw(), norms.raw()),
-        ctx));
-    LARS_RETURN_IF_ERROR(HalideError(
-        absl::StrCat("lars_apply", suffix),
-        lars_apply(&ctx, p.raw(), g.raw(), m.raw(), gscale.raw(), norms.raw(), lr, momentum,
-                   weight_decay, o.nesterov, static_cast<float>(o.max_unorm), p_out.raw()),
-        ctx));
-    slot->step = step;
-    return absl::OkStatus();
-  }
-
-  // 2. Norms pass (only when the trust mode needs it): {Σp², Σu², Σg²} before any write.
-  if (NeedsNorms(o)) {
-    LARS_ASSIGN_OR_RETURN(auto lars_norms, FindKernel<Op::kLarsNorms>(dtype, dev));
-    LARS_RETURN_IF_ERROR(HalideError(
-        absl::StrCat("lars_norms", suffix),
-        lars_norms(&ctx, p.raw(), g.raw(), m.raw(), gscale.raw(), momentum, dampening,
-                   weight_decay, o.nesterov, first, norms.raw()),
-        ctx));
-  }
-
-  // 3. The update, in place: p and m in one loop nest.
-  LARS_ASSIGN_OR_RETURN(auto lars_update, FindKernel<Op::kLarsUpdate>(dtype, dev));
-  BufferView p_out(slot->param, &ctx), m_out(slot->momentum.view(), &ctx);
-  LARS_RETURN_IF_ERROR(p_out.status());
-  LARS_RETURN_IF_ERROR(m_out.status());
-  LARS_RETURN_IF_ERROR(HalideError(
-      absl::StrCat("lars_update", suffix),
-      lars_update(&ctx, p.raw(), g.raw(), m.raw(), gscale.raw(), norms.raw(), lr, momentum,
-                  dampening, weight_decay, o.nesterov, first, static_cast<int32_t>(o.trust_mode),
-                  static_cast<float>(o.max_unorm), static_cast<float>(o.trust_coefficient),
-                  static_cast<float>(o.eps), p_out.raw(), m_out.raw()),
-      ctx));
+  if (norms_pass) std::swap(slot->norms, slot->scratch_norms);
   slot->step = step;
   return absl::OkStatus();
 }
@@ -395,6 +463,7 @@ absl::Status StepParam(ParamSlot* slot, const LarsOptions& o, const ExecContext&
 absl::StatusOr<ParamStateSnapshot> Snapshot(const ParamSlot& slot, const LarsOptions& options) {
   ParamStateSnapshot s;
   s.step = slot.step;
+  s.skipped_steps = slot.skipped_steps;
   s.kind = slot.kind;
   s.options = options;
   s.momentum.resize(slot.param.numel);

@@ -29,7 +29,8 @@ struct ParamSlot {
   DeviceBuffer codes;     // 8-bit: u8 x numel (state1)
   DeviceBuffer absmax;    // 8-bit: f32 x ceil(numel / block_size) (absmax1)
   DeviceBuffer norms;     // f32 x 3 ({Σp², Σu², Σg²} of the last step), x 4 for kTensor8 (+ max1)
-  DeviceBuffer scratch_norms;  // kTensor8: the next step's norms (swapped with `norms`)
+  DeviceBuffer scratch_norms;  // this step's norms until the update is done (then swapped)
+  int64_t skipped_steps = 0;
   DeviceBuffer gscale;    // f32 x 1: percentile-clipping gradient scale (1 when off)
   bool gscale_is_one = true;
   DeviceBuffer gnorm;     // f32 x 2: {Σg², max|g|} (percentile clipping only)
@@ -57,8 +58,18 @@ absl::Status AllocateState(ParamSlot* slot, const LarsOptions& options);
 // the momentum keeps its previous representation.
 absl::Status PrepareStep(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec);
 
-// Runs the kernels of one step and counts it.
-absl::Status StepParam(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec);
+// A step in two phases. CheckGradient modifies no state: it runs the passes that read the
+// gradient before anything is written (Σg² for percentile clipping, or the norms pass into
+// scratch, or a Σg² pass) and reports whether the gradient is finite (true when options say
+// nonfinite=propagate, without reading anything back). FinishStep runs the rest (percentile
+// ring, remaining passes, the update) and counts the step.
+struct StepPlan {
+  bool norms_done = false;  // the norms pass already ran into scratch_norms
+};
+absl::StatusOr<bool> CheckGradient(ParamSlot* slot, const LarsOptions& options,
+                                   const ExecContext& exec, StepPlan* plan);
+absl::Status FinishStep(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec,
+                        const StepPlan& plan);
 
 absl::StatusOr<ParamStateSnapshot> Snapshot(const ParamSlot& slot, const LarsOptions& options);
 

@@ -267,9 +267,9 @@ TEST(Lars8bitState, SmallTensorsKeepFp32StateAndOverridesWork) {
   EXPECT_EQ(opt->GetState("below_min")->kind, StateKind::kFp32);
   EXPECT_EQ(opt->GetState("big")->kind, StateKind::kBlockwise8);
   EXPECT_EQ(opt->GetState("big_overridden")->kind, StateKind::kFp32);
-  // 4095 (fp32) + 9999 (fp32) + 10000 (8-bit: codes + 40 absmax) + 20000 (fp32), + 16 B of
-  // per-tensor scalars each.
-  EXPECT_EQ(opt->StateBytes(), 4 * 4095 + 4 * 9999 + (10000 + 4 * 40) + 4 * 20000 + 4 * 16);
+  // 4095 (fp32) + 9999 (fp32) + 10000 (8-bit: codes + 40 absmax) + 20000 (fp32), + 36 B of
+  // per-tensor scalars each (norms and their scratch, gradient scale, {Σg², max|g|}).
+  EXPECT_EQ(opt->StateBytes(), 4 * 4095 + 4 * 9999 + (10000 + 4 * 40) + 4 * 20000 + 4 * 36);
 }
 
 TEST(Lars8bitState, StateBytesPerParamIsOnePlus4OverB) {
@@ -279,7 +279,8 @@ TEST(Lars8bitState, StateBytesPerParamIsOnePlus4OverB) {
     const int64_t n = int64_t{1} << 20;
     Tensor t(DType::kF32, Device::Cpu(), std::vector<double>(n, 0.5));
     ASSERT_TRUE(opt->AddParam("w", t.p.view(), t.g.view()).ok());
-    const double per_param = static_cast<double>(opt->StateBytes() - 16) / n;
+    // Minus 28 B of per-tensor scalars (norms, their scratch, the gradient scale).
+    const double per_param = static_cast<double>(opt->StateBytes() - 28) / n;
     EXPECT_DOUBLE_EQ(per_param, 1.0 + 4.0 / B) << "B=" << B;
   }
 }

@@ -51,10 +51,12 @@ class Options(ctypes.Structure):
         ("eps", ctypes.c_double),
         ("block_wise", ctypes.c_int32),
         ("block_size", ctypes.c_int32),
+        ("nonfinite", ctypes.c_int32),
     ]
 
 
 TRUST_MODES = {"clip": 0, "classic": 1, "none": 2}
+NONFINITE = {"skip": 0, "error": 1, "propagate": 2}
 
 _P = ctypes.c_void_p
 _S = ctypes.c_char_p
@@ -78,6 +80,7 @@ FUNCTIONS = {
     "lars_override_str": (ctypes.c_int, [_P, _S, _S, _S]),
     "lars_step": (ctypes.c_int, [_P, _P]),
     "lars_param_step": (ctypes.c_int, [_P, _S, ctypes.POINTER(_I64)]),
+    "lars_param_skipped_steps": (ctypes.c_int, [_P, _S, ctypes.POINTER(_I64)]),
     "lars_get_momentum": (ctypes.c_int, [_P, _S, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t]),
     "lars_state_size": (ctypes.c_int, [_P, ctypes.POINTER(_I64)]),
     "lars_save_state": (ctypes.c_int, [_P, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]),

@@ -5,7 +5,7 @@ from . import _lib
 from ._lib import check, lib
 
 _OPTION_FIELDS = [name for name, _ in _lib.Options._fields_]
-_TEXT_OPTIONS = {"trust_mode", "step_order"}
+_TEXT_OPTIONS = {"trust_mode", "step_order", "nonfinite"}
 
 
 def make_options(**kwargs):
@@ -17,6 +17,10 @@ def make_options(**kwargs):
             if value not in _lib.TRUST_MODES:
                 raise ValueError(f"trust_mode: {value!r}, expected 'clip', 'classic' or 'none'")
             value = _lib.TRUST_MODES[value]
+        if key == "nonfinite":
+            if value not in _lib.NONFINITE:
+                raise ValueError(f"nonfinite: {value!r}, expected 'skip', 'error' or 'propagate'")
+            value = _lib.NONFINITE[value]
         if value is None:
             continue
         field_type = dict(_lib.Options._fields_)[key]
@@ -73,6 +77,11 @@ class Optimizer:
     def param_step(self, name):
         s = ctypes.c_int64()
         check(lib.lars_param_step(self._handle, name.encode(), ctypes.byref(s)))
+        return s.value
+
+    def skipped_steps(self, name):
+        s = ctypes.c_int64()
+        check(lib.lars_param_skipped_steps(self._handle, name.encode(), ctypes.byref(s)))
         return s.value
 
     def momentum(self, name, numel):

@@ -6,20 +6,21 @@ from .dlpack import from_torch
 
 _GROUP_KEYS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "optim_bits",
                "min_8bit_size", "percentile_clipping", "max_unorm", "trust_mode",
-               "trust_coefficient", "eps", "block_wise", "block_size")
+               "trust_coefficient", "eps", "block_wise", "block_size", "nonfinite")
 
 
 class LARS(torch.optim.Optimizer):
     """bitsandbytes.optim.LARS: every step runs in halide_lars (CPU or CUDA tensors, in place).
 
     Extra keyword options (ours): trust_mode ('clip' | 'classic' | 'none'), trust_coefficient,
-    eps, block_wise, block_size. Per-parameter overrides: override_config(param, key, value).
+    eps, block_wise, block_size, nonfinite ('skip' | 'error' | 'propagate': what a NaN/Inf
+    gradient does; 'skip' leaves that parameter and its state untouched). Per-parameter overrides: override_config(param, key, value).
     """
 
     def __init__(self, params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False,
                  optim_bits=32, args=None, min_8bit_size=4096, percentile_clipping=100,
                  max_unorm=0.02, trust_mode="clip", trust_coefficient=1e-3, eps=1e-8,
-                 block_wise=True, block_size=256):
+                 block_wise=True, block_size=256, nonfinite="skip"):
         if momentum == 0:
             raise NotImplementedError("LARS without momentum is not supported")
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
@@ -27,7 +28,7 @@ class LARS(torch.optim.Optimizer):
                         min_8bit_size=min_8bit_size, percentile_clipping=percentile_clipping,
                         max_unorm=max_unorm, trust_mode=trust_mode,
                         trust_coefficient=trust_coefficient, eps=eps, block_wise=block_wise,
-                        block_size=block_size)
+                        block_size=block_size, nonfinite=nonfinite)
         if args is not None:  # bitsandbytes' config object overrides the keyword options
             for k in _GROUP_KEYS:
                 if hasattr(args, k):

@@ -169,6 +169,25 @@ def test_bad_input_raises_with_the_c_message():
         opt._opt.load_state("not bytes")
 
 
+def test_nonfinite_gradients():
+    p = torch.nn.Parameter(torch.ones(100))
+    q = torch.nn.Parameter(torch.ones(100))
+    opt = halide_lars.LARS([p, q], lr=0.1, momentum=0.9)  # nonfinite='skip' by default
+    p.grad = torch.ones(100)
+    p.grad[7] = float("nan")
+    q.grad = torch.ones(100)
+    opt.step()
+    assert torch.equal(p.detach(), torch.ones(100)), "skipped parameter changed"
+    assert not torch.equal(q.detach(), torch.ones(100))
+    assert opt._opt.skipped_steps("g0.p0") == 1
+    err = halide_lars.LARS([p], lr=0.1, momentum=0.9, nonfinite="error")
+    p.grad[7] = float("inf")
+    with pytest.raises(ValueError, match="gradient has NaN or Inf"):
+        err.step()
+    with pytest.raises(ValueError, match="nonfinite"):
+        halide_lars.LARS([p], lr=0.1, momentum=0.9, nonfinite="ignore")
+
+
 def test_bf16_and_fp16_parameters():
     for dtype in (torch.bfloat16, torch.float16):
         p = torch.nn.Parameter(torch.linspace(-1, 1, 1000).to(dtype))
