@@ -66,8 +66,9 @@ Halide::Expr FromF32(DType d, const Halide::Expr& f);
 Halide::Expr QuantizeIndex(const Halide::Expr& v, const Halide::Func& mids, const Halide::Func& code,
                            const Halide::Func& lut);
 
-// v = x / absmax as the quantizer wants it: +0 for an all-zero block (absmax 0), so such a
-// block quantizes to the zero code and dequantizes to exactly 0.
+// v = x / absmax as the quantizer wants it: +0 for an all-zero block (absmax 0) -- and for a
+// block whose absmax is subnormal (< 2^-126, where 1/absmax overflows) -- so such a block
+// quantizes to the zero code and dequantizes to exactly 0.
 Halide::Expr NormalizeForQuantize(const Halide::Expr& x, const Halide::Expr& absmax);
 
 // In-place Tuple outputs ({p', m'} over {p, m}): Halide assumes outputs do not alias inputs,

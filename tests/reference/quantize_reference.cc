@@ -51,7 +51,8 @@ Quantized QuantizeBlockwise(const std::vector<double>& x, int block) {
     q.absmax[b] = a;
     const float inv = 1.0f / a;
     for (size_t i = b * block; i < end; ++i) {
-      const float v = a > 0.0f ? static_cast<float>(x[i]) * inv : 0.0f;
+      // Subnormal absmax: the block quantizes as zero (1/absmax would overflow).
+      const float v = a >= 1.17549435e-38f ? static_cast<float>(x[i]) * inv : 0.0f;
       q.codes[i] = QuantizeValue(code, v);
     }
   }

@@ -22,7 +22,8 @@ struct Quantized {
   std::vector<float> absmax;
 };
 
-// Per block of B: absmax = max |x| (exact), v = x * fp32(1/absmax) in fp32 (0 for a zero block).
+// Per block of B: absmax = max |x| (exact), v = x * fp32(1/absmax) in fp32 (0 for a block whose
+// absmax is zero or subnormal).
 Quantized QuantizeBlockwise(const std::vector<double>& x, int block);
 std::vector<double> DequantizeBlockwise(const Quantized& q, int block);
 
