@@ -12,6 +12,7 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <cstdio>
 #include <map>
@@ -36,6 +37,18 @@ constexpr double kLars8BytesPerParam = 23.0;
 constexpr float kLr = 0.1f, kMomentum = 0.9f, kWd = 1e-4f, kMaxUnorm = 0.02f;
 
 int64_t N() { return absl::GetFlag(FLAGS_n); }
+
+// bench/torch_lars.py, from the runfiles (bazel run) or the source tree.
+std::string TorchScript() {
+  for (const char* p : {"bench/torch_lars.py", "../bench/torch_lars.py"}) {
+    if (FILE* f = std::fopen(p, "r")) {
+      std::fclose(f);
+      return p;
+    }
+  }
+  const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  return std::string(ws ? ws : ".") + "/bench/torch_lars.py";
+}
 
 std::vector<float> RandomVector(int64_t n, uint32_t seed) {
   std::vector<float> v(n);
@@ -217,6 +230,25 @@ class RatioReporter : public benchmark::ConsoleReporter {
     for (const auto& [name, v] : gbs_) {
       std::printf("  %-24s %8.2f %10.3f %10.3f %10.3f\n", name.c_str(), v, triad > 0 ? v / triad : 0,
                   stream > 0 ? v / stream : 0, hand > 0 ? v / hand : 0);
+    }
+    // torch 1.13 CPU (2 threads) running the same step, measured now by the companion script.
+    const std::string cmd = "/usr/bin/python3 " + TorchScript() + " " + std::to_string(N()) +
+                            " 2>/dev/null";
+    if (FILE* f = popen(cmd.c_str(), "r")) {
+      char line[256] = {0};
+      double torch_gbps = 0, torch_ms = 0;
+      if (std::fgets(line, sizeof(line), f) != nullptr &&
+          std::sscanf(line, "torch_lars_gbps %lf %lf", &torch_gbps, &torch_ms) == 2) {
+        const double hl = get("BM_HalideLars/f32/propagate");
+        const double hd = get("BM_HalideLars/f32");
+        std::printf("  %-24s %8.2f %10.3f   (%.1f ms/step)\n", "torch 1.13 CPU (python)", torch_gbps,
+                    triad > 0 ? torch_gbps / triad : 0, torch_ms);
+        std::printf("  halide_lars f32 vs torch CPU: %.2fx (defaults), %.2fx (propagate)\n",
+                    hd / torch_gbps, hl / torch_gbps);
+      } else {
+        std::printf("  torch baseline unavailable (python3-torch missing?)\n");
+      }
+      pclose(f);
     }
     const double naive = get("BM_NaiveScalar");
     const double hl = get("BM_HalideLars/f32");

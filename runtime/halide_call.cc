@@ -54,6 +54,9 @@ void InstallHandlers() {
     halide_set_cuda_acquire_context(AcquireCudaContext);
     halide_set_cuda_release_context(ReleaseCudaContext);
     halide_set_cuda_get_stream(GetCudaStream);
+    // Kernels' internal GPU scratch (reduction partials) is cached between calls instead of
+    // cuMemAlloc/cuMemFree (or clCreateBuffer) on every step.
+    halide_reuse_device_allocations(nullptr, true);
   });
 }
 
