@@ -23,6 +23,16 @@
 namespace halide_lars {
 namespace generators {
 
+// The contract of a kernel's same-length tensors: dense, 1-D, starting at 0, every one with
+// `first`'s extent (Halide checks it at run time); estimates of 2^24 for the autoscheduler.
+template <typename First, typename... Rest>
+void ConstrainSameLength(First& first, Rest&... rest) {
+  first.dim(0).set_min(0).set_stride(1);
+  first.set_estimates({{0, 1 << 24}});
+  (rest.dim(0).set_min(0).set_stride(1).set_extent(first.dim(0).extent()), ...);
+  (rest.set_estimates({{0, 1 << 24}}), ...);
+}
+
 // Tensor element types. 16-bit floats travel as their uint16 bit patterns on every backend and
 // are converted with the exact integer helpers below: OpenCL devices without cl_khr_fp16 (pocl,
 // NVIDIA) cannot load `half`, and one storage type keeps the kernel ABI identical across CPU,

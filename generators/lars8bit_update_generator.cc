@@ -18,13 +18,8 @@ using namespace Halide;
 // The input contract shared by both kernels.
 template <typename P, typename G, typename C, typename A>
 void ConstrainState(P& p, G& g, C& codes, A& absmax, int block) {
-  p.dim(0).set_min(0).set_stride(1);
-  g.dim(0).set_min(0).set_stride(1).set_extent(p.dim(0).extent());
-  codes.dim(0).set_min(0).set_stride(1).set_extent(p.dim(0).extent());
+  ConstrainSameLength(p, g, codes);
   absmax.dim(0).set_min(0).set_stride(1).set_extent((p.dim(0).extent() + block - 1) / block);
-  p.set_estimates({{0, 1 << 24}});
-  g.set_estimates({{0, 1 << 24}});
-  codes.set_estimates({{0, 1 << 24}});
   absmax.set_estimates({{0, (1 << 24) / block}});
 }
 
@@ -252,15 +247,11 @@ class Lars8bitTensorNorms : public Generator<Lars8bitTensorNorms<D>> {
   }
 
   void schedule() {
-    p.dim(0).set_min(0).set_stride(1);
-    g.dim(0).set_min(0).set_stride(1).set_extent(p.dim(0).extent());
-    codes.dim(0).set_min(0).set_stride(1).set_extent(p.dim(0).extent());
+    ConstrainSameLength(p, g, codes);
     scale.dim(0).set_bounds(0, 4);
     code.dim(0).set_bounds(0, 256);
     gscale.dim(0).set_bounds(0, 1);
     out.dim(0).set_bounds(0, 4).set_stride(1);
-    for (auto* b : {&p, &g}) b->set_estimates({{0, 1 << 24}});
-    codes.set_estimates({{0, 1 << 24}});
     scale.set_estimates({{0, 4}});
     code.set_estimates({{0, 256}});
     gscale.set_estimates({{0, 1}});
@@ -322,9 +313,7 @@ class Lars8bitTensorUpdate : public Generator<Lars8bitTensorUpdate<D>> {
   }
 
   void schedule() {
-    p.dim(0).set_min(0).set_stride(1);
-    g.dim(0).set_min(0).set_stride(1).set_extent(p.dim(0).extent());
-    codes.dim(0).set_min(0).set_stride(1).set_extent(p.dim(0).extent());
+    ConstrainSameLength(p, g, codes);
     scale.dim(0).set_bounds(0, 4);
     code.dim(0).set_bounds(0, 256);
     mids.dim(0).set_bounds(0, 256);
@@ -335,8 +324,6 @@ class Lars8bitTensorUpdate : public Generator<Lars8bitTensorUpdate<D>> {
     std::vector<OutputImageParam> outs = out_func.output_buffers();
     outs[0].dim(0).set_min(0).set_extent(p.dim(0).extent());
     for (OutputImageParam& o : outs) o.dim(0).set_stride(1);
-    for (auto* b : {&p, &g}) b->set_estimates({{0, 1 << 24}});
-    codes.set_estimates({{0, 1 << 24}});
     for (auto* b : {&code, &mids}) b->set_estimates({{0, 256}});
     lut.set_estimates({{0, 65536}});
     scale.set_estimates({{0, 4}});

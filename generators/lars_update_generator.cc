@@ -51,14 +51,9 @@ class LarsNorms : public Generator<LarsNorms<D>> {
   }
 
   void schedule() {
-    for (auto* b : {&p, &g}) b->dim(0).set_min(0).set_stride(1);
-    m.dim(0).set_min(0).set_stride(1);
-    g.dim(0).set_extent(p.dim(0).extent());
-    m.dim(0).set_extent(p.dim(0).extent());
+    ConstrainSameLength(p, g, m);
     gscale.dim(0).set_bounds(0, 1);
     out.dim(0).set_bounds(0, 3).set_stride(1);
-    for (auto* b : {&p, &g}) b->set_estimates({{0, 1 << 24}});
-    m.set_estimates({{0, 1 << 24}});
     gscale.set_estimates({{0, 1}});
     out.set_estimates({{0, 3}});
     if (auto_schedule) return;
@@ -118,10 +113,7 @@ class LarsUpdate : public Generator<LarsUpdate<D>> {
   }
 
   void schedule() {
-    for (auto* b : {&p, &g}) b->dim(0).set_min(0).set_stride(1);
-    m.dim(0).set_min(0).set_stride(1);
-    g.dim(0).set_extent(p.dim(0).extent());
-    m.dim(0).set_extent(p.dim(0).extent());
+    ConstrainSameLength(p, g, m);
     gscale.dim(0).set_bounds(0, 1);
     norms.dim(0).set_bounds(0, 3);
     // Tuple outputs share the first buffer's min and extent (Halide checks the others).
@@ -130,8 +122,6 @@ class LarsUpdate : public Generator<LarsUpdate<D>> {
     outs[0].dim(0).set_min(0).set_extent(p.dim(0).extent());
     for (OutputImageParam& o : outs) o.dim(0).set_stride(1);
     out.set_estimates({{0, 1 << 24}});
-    for (auto* b : {&p, &g}) b->set_estimates({{0, 1 << 24}});
-    m.set_estimates({{0, 1 << 24}});
     gscale.set_estimates({{0, 1}});
     norms.set_estimates({{0, 3}});
     if (auto_schedule) return;
@@ -184,16 +174,9 @@ class LarsMomentum : public Generator<LarsMomentum<D>> {
   }
 
   void schedule() {
-    for (auto* b : {&p, &g}) b->dim(0).set_min(0).set_stride(1);
-    m.dim(0).set_min(0).set_stride(1);
-    g.dim(0).set_extent(p.dim(0).extent());
-    m.dim(0).set_extent(p.dim(0).extent());
-    m_out.dim(0).set_min(0).set_stride(1).set_extent(p.dim(0).extent());
+    ConstrainSameLength(p, g, m, m_out);
     gscale.dim(0).set_bounds(0, 1);
     norms.dim(0).set_bounds(0, 3).set_stride(1);
-    for (auto* b : {&p, &g}) b->set_estimates({{0, 1 << 24}});
-    m.set_estimates({{0, 1 << 24}});
-    m_out.set_estimates({{0, 1 << 24}});
     gscale.set_estimates({{0, 1}});
     norms.set_estimates({{0, 3}});
     if (auto_schedule) return;
@@ -259,16 +242,9 @@ class LarsApply : public Generator<LarsApply<D>> {
   }
 
   void schedule() {
-    for (auto* b : {&p, &g}) b->dim(0).set_min(0).set_stride(1);
-    m.dim(0).set_min(0).set_stride(1);
-    g.dim(0).set_extent(p.dim(0).extent());
-    m.dim(0).set_extent(p.dim(0).extent());
-    p_out.dim(0).set_min(0).set_stride(1).set_extent(p.dim(0).extent());
+    ConstrainSameLength(p, g, m, p_out);
     gscale.dim(0).set_bounds(0, 1);
     norms.dim(0).set_bounds(0, 3);
-    for (auto* b : {&p, &g}) b->set_estimates({{0, 1 << 24}});
-    m.set_estimates({{0, 1 << 24}});
-    p_out.set_estimates({{0, 1 << 24}});
     gscale.set_estimates({{0, 1}});
     norms.set_estimates({{0, 3}});
     if (auto_schedule) return;

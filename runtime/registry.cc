@@ -3,6 +3,7 @@
 #include <type_traits>
 
 #include "absl/strings/str_cat.h"
+#include "runtime/kernel_tokens.h"
 #include "generators/all_kernels.h"  // generated: every header named in kernels.inc
 
 namespace halide_lars {
@@ -11,24 +12,7 @@ namespace {
 // "_b2048" -> "b2048", "" -> "" (string literals: static storage).
 constexpr const char* VariantName(const char* token) { return token[0] == '_' ? token + 1 : token; }
 
-constexpr Op kOp_norms = Op::kNorms;
-constexpr Op kOp_lars_norms = Op::kLarsNorms;
-constexpr Op kOp_lars_update = Op::kLarsUpdate;
-constexpr Op kOp_percentile_clip = Op::kPercentileClip;
-constexpr Op kOp_lars_momentum = Op::kLarsMomentum;
-constexpr Op kOp_lars_apply = Op::kLarsApply;
-constexpr Op kOp_quantize_blockwise = Op::kQuantizeBlockwise;
-constexpr Op kOp_dequantize_blockwise = Op::kDequantizeBlockwise;
-constexpr Op kOp_lars8bit_norms = Op::kLars8bitNorms;
-constexpr Op kOp_lars8bit_update = Op::kLars8bitUpdate;
-constexpr Op kOp_lars8bit_tensor_norms = Op::kLars8bitTensorNorms;
-constexpr Op kOp_lars8bit_tensor_update = Op::kLars8bitTensorUpdate;
-constexpr DType kDType_f32 = DType::kF32;
-constexpr DType kDType_f16 = DType::kF16;
-constexpr DType kDType_bf16 = DType::kBF16;
-constexpr DeviceType kDevice_cpu = DeviceType::kCPU;
-constexpr DeviceType kDevice_cuda = DeviceType::kCUDA;
-constexpr DeviceType kDevice_opencl = DeviceType::kOpenCL;
+using namespace kernel_tokens;  // NOLINT: kernels.inc rows name tokens
 
 // Every row's generated symbol must have exactly its op's signature.
 #define LARS_KERNEL_VARIANT(op, dtype, backend, variant)                                   \

@@ -19,14 +19,6 @@ namespace {
 using testing::FromValues;
 using testing::ReadValues;
 
-std::vector<double> Random(int64_t n, uint32_t seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> d(-1, 1);
-  std::vector<double> v(n);
-  for (double& x : v) x = d(rng);
-  return v;
-}
-
 LarsOptions Options() {
   LarsOptions o;
   o.lr = 0.1;
@@ -46,8 +38,8 @@ struct Model {
 
   Model(const Device& dev, uint32_t seed) {
     for (size_t i = 0; i < names.size(); ++i) {
-      p.push_back(testing::ToDevice(FromValues(dtypes[i], Random(sizes[i], seed + i)), dev));
-      g.push_back(testing::ToDevice(FromValues(dtypes[i], Random(sizes[i], 99)), dev));
+      p.push_back(testing::ToDevice(FromValues(dtypes[i], testing::UniformValues(sizes[i], seed + i, -1, 1)), dev));
+      g.push_back(testing::ToDevice(FromValues(dtypes[i], testing::UniformValues(sizes[i], 99, -1, 1)), dev));
     }
   }
   absl::StatusOr<Lars> MakeOptimizer() {
@@ -69,7 +61,7 @@ struct Model {
   }
   void Step(Lars* opt, int step) {
     for (size_t i = 0; i < names.size(); ++i) {
-      testing::HostTensor h = FromValues(dtypes[i], Random(sizes[i], 1000 * step + i));
+      testing::HostTensor h = FromValues(dtypes[i], testing::UniformValues(sizes[i], 1000 * step + i, -1, 1));
       ASSERT_TRUE(g[i].CopyFromHost(h.bytes.data()).ok());
     }
     const absl::Status s = opt->Step();

@@ -1,5 +1,7 @@
 #include "tests/cpu_subtargets.h"
 
+#include "runtime/kernel_tokens.h"
+
 // Declarations of the sub-functions of every default CPU row (GPU rows and variants expand to
 // nothing: a variant only changes GeneratorParams of a schedule its default row already tests).
 #define LARS_KERNEL_VARIANT(op, dtype, backend, variant)
@@ -20,21 +22,7 @@ namespace halide_lars {
 namespace testing {
 namespace {
 
-constexpr Op kOp_norms = Op::kNorms;
-constexpr Op kOp_lars_norms = Op::kLarsNorms;
-constexpr Op kOp_lars_update = Op::kLarsUpdate;
-constexpr Op kOp_percentile_clip = Op::kPercentileClip;
-constexpr Op kOp_lars_momentum = Op::kLarsMomentum;
-constexpr Op kOp_lars_apply = Op::kLarsApply;
-constexpr Op kOp_quantize_blockwise = Op::kQuantizeBlockwise;
-constexpr Op kOp_dequantize_blockwise = Op::kDequantizeBlockwise;
-constexpr Op kOp_lars8bit_norms = Op::kLars8bitNorms;
-constexpr Op kOp_lars8bit_update = Op::kLars8bitUpdate;
-constexpr Op kOp_lars8bit_tensor_norms = Op::kLars8bitTensorNorms;
-constexpr Op kOp_lars8bit_tensor_update = Op::kLars8bitTensorUpdate;
-constexpr DType kDType_f32 = DType::kF32;
-constexpr DType kDType_f16 = DType::kF16;
-constexpr DType kDType_bf16 = DType::kBF16;
+using namespace kernel_tokens;  // NOLINT: kernels.inc rows name tokens
 
 bool HasAvx2Fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
 bool HasSse41() { return __builtin_cpu_supports("sse4.1"); }

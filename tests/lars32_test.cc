@@ -22,19 +22,11 @@ namespace {
 
 using reference::LarsRefState;
 using testing::FromValues;
+using testing::RelErr;
 using testing::ReadValues;
 
 // f32 tolerances (norm-wise relative error of p and m): CPU 1e-6, GPU schedules 1e-5.
 double Tolerance(DeviceType d) { return d == DeviceType::kCPU ? 1e-6 : 1e-5; }
-
-double RelErr(const std::vector<double>& got, const std::vector<double>& want) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    num += (got[i] - want[i]) * (got[i] - want[i]);
-    den += want[i] * want[i];
-  }
-  return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
-}
 
 // One parameter on a device, its gradient buffer, and the reference's copy.
 struct TestTensor {
@@ -61,22 +53,6 @@ struct TestTensor {
     return h.values;
   }
 };
-
-std::vector<double> Random(int64_t n, uint32_t seed, double lo, double hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> d(lo, hi);
-  std::vector<double> v(n);
-  for (double& x : v) x = d(rng);
-  return v;
-}
-
-// A gradient that depends on the parameter (a noisy quadratic bowl), so trajectories are real.
-std::vector<double> Gradient(const std::vector<double>& p, int step, uint32_t seed) {
-  std::vector<double> noise = Random(static_cast<int64_t>(p.size()), seed * 7919 + step, -0.5, 0.5);
-  std::vector<double> g(p.size());
-  for (size_t i = 0; i < p.size(); ++i) g[i] = 0.8 * (p[i] - 0.25) + noise[i];
-  return g;
-}
 
 struct Backend {
   DType dtype;
@@ -117,7 +93,7 @@ void RunAndCompare(const Backend& b, const LarsOptions& o, int64_t n, int steps,
   const Device dev{b.device, 0};
   absl::StatusOr<Lars> opt = Lars::Create(o);
   ASSERT_TRUE(opt.ok()) << opt.status();
-  TestTensor t("w", b.dtype, dev, Random(n, seed, -1.0, 1.0));
+  TestTensor t("w", b.dtype, dev, testing::UniformValues(n, seed, -1.0, 1.0));
   ASSERT_TRUE(opt->AddParam("w", t.p.view(), t.g.view()).ok());
   const double tol = Tolerance(b.device);
   for (int step = 1; step <= steps; ++step) {
@@ -130,9 +106,9 @@ void RunAndCompare(const Backend& b, const LarsOptions& o, int64_t n, int steps,
       t.ref_state.m.assign(s->momentum.begin(), s->momentum.end());
       if (!s->gnorm_vec.empty()) t.ref_state.gnorm_vec.assign(s->gnorm_vec.begin(), s->gnorm_vec.end());
     }
-    const std::vector<double> g_kernel = t.SetGrad(Gradient(kernel_p, step, seed));
+    const std::vector<double> g_kernel = t.SetGrad(testing::BowlGradient(kernel_p, step, seed));
     const std::vector<double> g_ref =
-        b.dtype == DType::kF32 ? FromValues(b.dtype, Gradient(t.ref_p, step, seed)).values : g_kernel;
+        b.dtype == DType::kF32 ? FromValues(b.dtype, testing::BowlGradient(t.ref_p, step, seed)).values : g_kernel;
     ASSERT_TRUE(opt->Step().ok()) << what << " step " << step;
     reference::LarsStep(o, b.dtype, g_ref, &t.ref_p, &t.ref_state);
 
@@ -232,13 +208,13 @@ TEST_P(Lars32Test, PercentileClippingFollowsTheRing) {
     o.max_unorm = 0.0;
     absl::StatusOr<Lars> opt = Lars::Create(o);
     ASSERT_TRUE(opt.ok());
-    TestTensor t("w", GetParam().dtype, dev, Random(257, 4, -1, 1));
+    TestTensor t("w", GetParam().dtype, dev, testing::UniformValues(257, 4, -1, 1));
     ASSERT_TRUE(opt->AddParam("w", t.p.view(), t.g.view()).ok());
     std::mt19937 rng(pct);
     std::uniform_real_distribution<double> log_scale(-1.0, 1.0);
     int clipped = 0;
     for (int step = 1; step <= 130; ++step) {
-      std::vector<double> g = Random(257, 1000 + step, -1, 1);
+      std::vector<double> g = testing::UniformValues(257, 1000 + step, -1, 1);
       const double scale = std::pow(10.0, log_scale(rng));
       for (double& v : g) v *= scale;
       if (GetParam().dtype != DType::kF32) t.ref_p = ReadValues(t.p);
@@ -281,12 +257,12 @@ TEST_P(Lars32Test, ZeroParamsAndZeroGradsNeverGiveNaN) {
     ASSERT_TRUE(opt.ok());
     // zero params with a gradient; params with a zero gradient; both zero.
     TestTensor zp("zero_p", GetParam().dtype, dev, std::vector<double>(300, 0.0));
-    TestTensor zg("zero_g", GetParam().dtype, dev, Random(300, 1, -1, 1));
+    TestTensor zg("zero_g", GetParam().dtype, dev, testing::UniformValues(300, 1, -1, 1));
     TestTensor zz("zero_both", GetParam().dtype, dev, std::vector<double>(300, 0.0));
     std::vector<TestTensor*> all = {&zp, &zg, &zz};
     for (TestTensor* t : all) ASSERT_TRUE(opt->AddParam(t->name, t->p.view(), t->g.view()).ok());
     for (int step = 1; step <= 3; ++step) {
-      const std::vector<double> gp = zp.SetGrad(Random(300, 10 + step, -1, 1));
+      const std::vector<double> gp = zp.SetGrad(testing::UniformValues(300, 10 + step, -1, 1));
       const std::vector<double> g0(300, 0.0);
       zg.SetGrad(g0);
       zz.SetGrad(g0);
@@ -320,10 +296,10 @@ TEST_P(Lars32Test, BitIdenticalAcrossRuns) {
     o.percentile_clipping = 20;
     absl::StatusOr<Lars> opt = Lars::Create(o);
     ASSERT_TRUE(opt.ok());
-    TestTensor t("w", GetParam().dtype, dev, Random((1 << 16) + 5, 77, -1, 1));
+    TestTensor t("w", GetParam().dtype, dev, testing::UniformValues((1 << 16) + 5, 77, -1, 1));
     ASSERT_TRUE(opt->AddParam("w", t.p.view(), t.g.view()).ok());
     for (int step = 1; step <= 5; ++step) {
-      t.SetGrad(Random((1 << 16) + 5, 500 + step, -1, 1));
+      t.SetGrad(testing::UniformValues((1 << 16) + 5, 500 + step, -1, 1));
       ASSERT_TRUE(opt->Step().ok());
     }
     std::vector<double> r = ReadValues(t.p);
@@ -345,11 +321,11 @@ INSTANTIATE_TEST_SUITE_P(AllKernels, Lars32Test, ::testing::ValuesIn(AllBackends
 TEST(Lars32, ParametersWithoutGradientAreSkipped) {
   absl::StatusOr<Lars> opt = Lars32bit::Create(Base());
   ASSERT_TRUE(opt.ok());
-  TestTensor a("a", DType::kF32, Device::Cpu(), Random(100, 1, -1, 1));
-  TestTensor b("b", DType::kF32, Device::Cpu(), Random(100, 2, -1, 1));
+  TestTensor a("a", DType::kF32, Device::Cpu(), testing::UniformValues(100, 1, -1, 1));
+  TestTensor b("b", DType::kF32, Device::Cpu(), testing::UniformValues(100, 2, -1, 1));
   ASSERT_TRUE(opt->AddParam("a", a.p.view(), a.g.view()).ok());
   ASSERT_TRUE(opt->AddParam("b", b.p.view(), TensorView{}).ok());  // no gradient yet
-  a.SetGrad(Random(100, 3, -1, 1));
+  a.SetGrad(testing::UniformValues(100, 3, -1, 1));
   const std::vector<double> b_before = ReadValues(b.p);
   ASSERT_TRUE(opt->Step().ok());
   EXPECT_EQ(ReadValues(b.p), b_before);
@@ -360,7 +336,7 @@ TEST(Lars32, ParametersWithoutGradientAreSkipped) {
   for (float m : b_state->momentum) EXPECT_EQ(m, 0.0f);
   // Gradient given, then removed again.
   ASSERT_TRUE(opt->SetGrad("b", b.g.view()).ok());
-  b.SetGrad(Random(100, 4, -1, 1));
+  b.SetGrad(testing::UniformValues(100, 4, -1, 1));
   ASSERT_TRUE(opt->Step().ok());
   EXPECT_EQ(opt->GetState("b")->step, 1);
   ASSERT_TRUE(opt->SetGrad("a", TensorView{}).ok());
@@ -388,9 +364,9 @@ TEST(Lars32, OverridesAndGroupsAreApplied) {
   ASSERT_TRUE(opt.ok());
   absl::StatusOr<int> slow = opt->AddParamGroup({{"lr", 0.01}, {"trust_mode", "classic"}});
   ASSERT_TRUE(slow.ok());
-  TestTensor w("w", DType::kF32, Device::Cpu(), Random(500, 1, -1, 1));
-  TestTensor bias("bias", DType::kF32, Device::Cpu(), Random(50, 2, -1, 1));
-  TestTensor emb("emb", DType::kF32, Device::Cpu(), Random(700, 3, -1, 1));
+  TestTensor w("w", DType::kF32, Device::Cpu(), testing::UniformValues(500, 1, -1, 1));
+  TestTensor bias("bias", DType::kF32, Device::Cpu(), testing::UniformValues(50, 2, -1, 1));
+  TestTensor emb("emb", DType::kF32, Device::Cpu(), testing::UniformValues(700, 3, -1, 1));
   ASSERT_TRUE(opt->AddParam("w", w.p.view(), w.g.view()).ok());
   ASSERT_TRUE(opt->AddParam("bias", bias.p.view(), bias.g.view()).ok());
   ASSERT_TRUE(opt->AddParam("emb", emb.p.view(), emb.g.view(), *slow).ok());
@@ -416,7 +392,7 @@ TEST(Lars32, OverridesAndGroupsAreApplied) {
       emb.options.lr = 0.005;
     }
     for (TestTensor* t : {&w, &bias, &emb}) {
-      const std::vector<double> g = t->SetGrad(Gradient(t->ref_p, step, 9));
+      const std::vector<double> g = t->SetGrad(testing::BowlGradient(t->ref_p, step, 9));
       reference::LarsStep(t->options, DType::kF32, g, &t->ref_p, &t->ref_state);
     }
     ASSERT_TRUE(opt->Step().ok());
@@ -425,9 +401,9 @@ TEST(Lars32, OverridesAndGroupsAreApplied) {
     }
   }
   // The override really changed the result: the bias with the default options would differ.
-  TestTensor check("bias", DType::kF32, Device::Cpu(), Random(50, 2, -1, 1));
+  TestTensor check("bias", DType::kF32, Device::Cpu(), testing::UniformValues(50, 2, -1, 1));
   for (int step = 1; step <= 20; ++step) {
-    reference::LarsStep(o, DType::kF32, FromValues(DType::kF32, Gradient(check.ref_p, step, 9)).values,
+    reference::LarsStep(o, DType::kF32, FromValues(DType::kF32, testing::BowlGradient(check.ref_p, step, 9)).values,
                         &check.ref_p, &check.ref_state);
   }
   EXPECT_GT(RelErr(ReadValues(bias.p), check.ref_p), 1e-3);
@@ -455,7 +431,7 @@ TEST_P(Lars32ModelTest, ResNetShapedSetMatchesTheReferenceOver100Steps) {
   std::vector<std::unique_ptr<TestTensor>> tensors;
   uint32_t seed = 1;
   for (const auto& [name, n] : shapes) {
-    tensors.push_back(std::make_unique<TestTensor>(name, DType::kF32, dev, Random(n, seed++, -0.5, 0.5)));
+    tensors.push_back(std::make_unique<TestTensor>(name, DType::kF32, dev, testing::UniformValues(n, seed++, -0.5, 0.5)));
     TestTensor& t = *tensors.back();
     ASSERT_TRUE(opt->AddParam(name, t.p.view(), t.g.view()).ok());
     t.options = o;
@@ -468,9 +444,9 @@ TEST_P(Lars32ModelTest, ResNetShapedSetMatchesTheReferenceOver100Steps) {
   }
   for (int step = 1; step <= 100; ++step) {
     for (auto& t : tensors) {
-      std::vector<double> g = Gradient(ReadValues(t->p), step, 3);
+      std::vector<double> g = testing::BowlGradient(ReadValues(t->p), step, 3);
       t->SetGrad(g);
-      g = FromValues(DType::kF32, Gradient(t->ref_p, step, 3)).values;
+      g = FromValues(DType::kF32, testing::BowlGradient(t->ref_p, step, 3)).values;
       reference::LarsStep(t->options, DType::kF32, g, &t->ref_p, &t->ref_state);
     }
     ASSERT_TRUE(opt->Step().ok());

@@ -22,31 +22,8 @@ namespace halide_lars {
 namespace {
 
 using testing::FromValues;
+using testing::RelErr;
 using testing::ReadValues;
-
-std::vector<double> Random(int64_t n, uint32_t seed, double lo, double hi) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<double> d(lo, hi);
-  std::vector<double> v(n);
-  for (double& x : v) x = d(rng);
-  return v;
-}
-
-std::vector<double> Gradient(const std::vector<double>& p, int step, uint32_t seed) {
-  std::vector<double> noise = Random(static_cast<int64_t>(p.size()), seed * 7919 + step, -0.5, 0.5);
-  std::vector<double> g(p.size());
-  for (size_t i = 0; i < p.size(); ++i) g[i] = 0.8 * (p[i] - 0.25) + noise[i];
-  return g;
-}
-
-double RelErr(const std::vector<double>& got, const std::vector<double>& want) {
-  double num = 0, den = 0;
-  for (size_t i = 0; i < got.size(); ++i) {
-    num += (got[i] - want[i]) * (got[i] - want[i]);
-    den += want[i] * want[i];
-  }
-  return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
-}
 
 struct Case {
   DType dtype;
@@ -104,7 +81,7 @@ void CheckStep(const Case& c, const LarsOptions& o, int64_t n, int steps, uint32
   const Device dev{c.device, 0};
   absl::StatusOr<Lars> opt = Lars::Create(o);
   ASSERT_TRUE(opt.ok()) << opt.status();
-  Tensor t(c.dtype, dev, Random(n, seed, -1, 1));
+  Tensor t(c.dtype, dev, testing::UniformValues(n, seed, -1, 1));
   ASSERT_TRUE(opt->AddParam("w", t.p.view(), t.g.view()).ok());
   ASSERT_EQ(opt->GetState("w")->kind,
             o.block_wise ? StateKind::kBlockwise8 : StateKind::kTensor8);
@@ -118,7 +95,7 @@ void CheckStep(const Case& c, const LarsOptions& o, int64_t n, int steps, uint32
     ASSERT_TRUE(before.ok());
     ref.m.assign(before->momentum.begin(), before->momentum.end());  // the dequantized state
     ref.step = step - 1;
-    const std::vector<double> g = t.SetGrad(Gradient(p, step, seed));
+    const std::vector<double> g = t.SetGrad(testing::BowlGradient(p, step, seed));
     const std::vector<double> p_before = p;
     const absl::Status st = opt->Step();
     ASSERT_TRUE(st.ok()) << st;
@@ -210,7 +187,7 @@ TEST(Lars8bitTrajectory, StaysCloseToLars32Over100Steps) {
     for (int B : {256, 2048}) {
       const Device dev{d, 0};
       const int64_t n = 50000;
-      const std::vector<double> init = Random(n, 5, -1, 1);
+      const std::vector<double> init = testing::UniformValues(n, 5, -1, 1);
       std::vector<std::vector<double>> finals;
       for (int bits : {32, 8, 0}) {  // 0: 8-bit per-tensor (block_wise=false)
         LarsOptions o = Options8(B);
@@ -222,7 +199,7 @@ TEST(Lars8bitTrajectory, StaysCloseToLars32Over100Steps) {
         Tensor t(DType::kF32, dev, init);
         ASSERT_TRUE(opt->AddParam("w", t.p.view(), t.g.view()).ok());
         for (int step = 1; step <= 100; ++step) {
-          t.SetGrad(Gradient(ReadValues(t.p), step, 8));
+          t.SetGrad(testing::BowlGradient(ReadValues(t.p), step, 8));
           const absl::Status st = opt->Step();
           ASSERT_TRUE(st.ok()) << st;
         }
@@ -256,12 +233,12 @@ TEST(Lars8bitState, SmallTensorsKeepFp32StateAndOverridesWork) {
       {"below_4096", 4095}, {"below_min", 9999}, {"big", 10000}, {"big_overridden", 20000}};
   ts.reserve(shapes.size());
   for (const auto& [name, n] : shapes) {
-    ts.emplace_back(DType::kF32, Device::Cpu(), Random(n, 1, -1, 1));
+    ts.emplace_back(DType::kF32, Device::Cpu(), testing::UniformValues(n, 1, -1, 1));
     ASSERT_TRUE(opt->AddParam(name, ts.back().p.view(), ts.back().g.view()).ok());
   }
   ASSERT_TRUE(opt->OverrideConfig("big_overridden", "optim_bits", 32).ok());
   ASSERT_TRUE(opt->Step().ok() || true);
-  for (Tensor& t : ts) t.SetGrad(Random(t.p.view().numel, 2, -1, 1));
+  for (Tensor& t : ts) t.SetGrad(testing::UniformValues(t.p.view().numel, 2, -1, 1));
   ASSERT_TRUE(opt->Step().ok());
   EXPECT_EQ(opt->GetState("below_4096")->kind, StateKind::kFp32);
   EXPECT_EQ(opt->GetState("below_min")->kind, StateKind::kFp32);
@@ -289,9 +266,9 @@ TEST(Lars8bitState, StateBytesPerParamIsOnePlus4OverB) {
 TEST(Lars8bitState, OverrideConvertsTheStateBetweenSteps) {
   absl::StatusOr<Lars> opt = Lars::Create(Options8(256));
   ASSERT_TRUE(opt.ok());
-  Tensor t(DType::kF32, Device::Cpu(), Random(8192, 4, -1, 1));
+  Tensor t(DType::kF32, Device::Cpu(), testing::UniformValues(8192, 4, -1, 1));
   ASSERT_TRUE(opt->AddParam("w", t.p.view(), t.g.view()).ok());
-  t.SetGrad(Random(8192, 5, -1, 1));
+  t.SetGrad(testing::UniformValues(8192, 5, -1, 1));
   ASSERT_TRUE(opt->Step().ok());
   const std::vector<float> m8 = opt->GetState("w")->momentum;
   ASSERT_TRUE(opt->OverrideConfig("w", "optim_bits", 32).ok());
@@ -315,7 +292,7 @@ TEST(Lars8bitState, PerTensorModeRefusesClassicAndLateSwitches) {
   o.trust_mode = TrustMode::kClassic;
   absl::StatusOr<Lars> opt = Lars::Create(o);
   ASSERT_TRUE(opt.ok());
-  Tensor t(DType::kF32, Device::Cpu(), Random(8192, 4, -1, 1));
+  Tensor t(DType::kF32, Device::Cpu(), testing::UniformValues(8192, 4, -1, 1));
   const absl::Status s = opt->AddParam("w", t.p.view(), t.g.view());
   EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
   EXPECT_TRUE(opt->ParamNames().empty());
@@ -325,7 +302,7 @@ TEST(Lars8bitState, PerTensorModeRefusesClassicAndLateSwitches) {
   ASSERT_TRUE(opt2->AddParam("w", t.p.view(), t.g.view()).ok());
   ASSERT_TRUE(opt2->OverrideConfig("w", "block_wise", false).ok());  // before any step: fine
   EXPECT_EQ(opt2->GetState("w")->kind, StateKind::kBlockwise8);      // applied at the next step
-  t.SetGrad(Random(8192, 5, -1, 1));
+  t.SetGrad(testing::UniformValues(8192, 5, -1, 1));
   ASSERT_TRUE(opt2->Step().ok());
   EXPECT_EQ(opt2->GetState("w")->kind, StateKind::kTensor8);
   EXPECT_EQ(opt2->OverrideConfig("w", "block_wise", true).code(),

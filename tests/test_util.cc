@@ -84,6 +84,31 @@ std::vector<double> ReadValues(const DeviceBuffer& b) {
   return out;
 }
 
+std::vector<double> UniformValues(int64_t n, uint32_t seed, double lo, double hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> d(lo, hi);
+  std::vector<double> v(n);
+  for (double& x : v) x = d(rng);
+  return v;
+}
+
+double RelErr(const std::vector<double>& got, const std::vector<double>& want) {
+  double num = 0, den = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    num += (got[i] - want[i]) * (got[i] - want[i]);
+    den += want[i] * want[i];
+  }
+  return den == 0 ? std::sqrt(num) : std::sqrt(num / den);
+}
+
+std::vector<double> BowlGradient(const std::vector<double>& p, int step, uint32_t seed) {
+  const std::vector<double> noise =
+      UniformValues(static_cast<int64_t>(p.size()), seed * 7919 + step, -0.5, 0.5);
+  std::vector<double> g(p.size());
+  for (size_t i = 0; i < p.size(); ++i) g[i] = 0.8 * (p[i] - 0.25) + noise[i];
+  return g;
+}
+
 double Ulp(DType dtype, double v) {
   const int mantissa = dtype == DType::kF16 ? 10 : dtype == DType::kBF16 ? 7 : 23;
   const double a = std::max(std::fabs(v), dtype == DType::kF16 ? std::ldexp(1.0, -14)

@@ -33,6 +33,16 @@ HostTensor FromValues(DType dtype, const std::vector<double>& values);
 // The exact values a device tensor of any dtype holds.
 std::vector<double> ReadValues(const DeviceBuffer& b);
 
+// n values uniform in [lo, hi), deterministic in `seed`.
+std::vector<double> UniformValues(int64_t n, uint32_t seed, double lo, double hi);
+
+// Norm-wise relative error |got - want| / |want| (absolute when want is 0).
+double RelErr(const std::vector<double>& got, const std::vector<double>& want);
+
+// The gradient of a noisy quadratic bowl at p (0.8 (p - 0.25) + noise(step, seed)), so that
+// optimizer trajectories depend on the parameters they reach.
+std::vector<double> BowlGradient(const std::vector<double>& p, int step, uint32_t seed);
+
 // One unit in the last place of `dtype` at |v| (subnormal spacing below the smallest normal).
 double Ulp(DType dtype, double v);
 
