@@ -46,7 +46,7 @@ class Writer {
   template <typename T>
   void PutArray(const std::vector<T>& v) {
     Put<uint64_t>(v.size());
-    out_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
+    if (!v.empty()) out_.append(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T));
   }
   void PutOptions(const OptionOverrides& o) {
     Put<uint32_t>(static_cast<uint32_t>(o.size()));
@@ -88,7 +88,7 @@ class Reader {
     uint64_t n;
     if (!Get(&n) || n > kMaxElements || (in_.size() - pos_) / sizeof(T) < n) return false;
     v->resize(n);
-    std::memcpy(v->data(), in_.data() + pos_, n * sizeof(T));
+    if (n > 0) std::memcpy(v->data(), in_.data() + pos_, n * sizeof(T));  // data() may be null
     pos_ += n * sizeof(T);
     return true;
   }

@@ -12,6 +12,7 @@ gcc -std=c99 -Wall -Wextra -pedantic -O2 -I"$out/include" -c "$main" -o "$out/ma
 sanitize=""
 # Under `bazel test --config=asan` the archive is ASan-instrumented: link the ASan runtime too.
 if nm "$lib" 2>/dev/null | grep " U __asan_init" >/dev/null; then sanitize="-fsanitize=address"; fi
+if nm "$lib" 2>/dev/null | grep " U __ubsan_handle" >/dev/null; then sanitize="$sanitize -fsanitize=undefined"; fi
 # shellcheck disable=SC2046
 g++ $sanitize "$out/main.o" "$lib" $(cat "$linkopts") -lm -o "$out/static_link_main"
 echo "built with: gcc -std=c99 ... && g++ main.o libhalide_lars.a $(cat "$linkopts" | cut -c1-60)..."
