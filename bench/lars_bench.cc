@@ -202,6 +202,57 @@ void BM_HalideLars(benchmark::State& state, DType dtype, StepOrder order, int op
                : "28 B/param");
 }
 
+// ResNet-50's 161 parameter tensors (25.6M params) from its published layer shapes.
+std::vector<int64_t> ResNet50Sizes() {
+  std::vector<int64_t> sizes = {64 * 3 * 7 * 7, 64, 64};  // conv1, bn1
+  int in = 64;
+  const int blocks[4] = {3, 4, 6, 3}, mids[4] = {64, 128, 256, 512};
+  for (int stage = 0; stage < 4; ++stage) {
+    const int mid = mids[stage], out = 4 * mid;
+    for (int b = 0; b < blocks[stage]; ++b) {
+      for (int64_t s : {int64_t{in} * mid, int64_t{mid}, int64_t{mid}, int64_t{mid} * mid * 9,
+                        int64_t{mid}, int64_t{mid}, int64_t{mid} * out, int64_t{out}, int64_t{out}}) {
+        sizes.push_back(s);
+      }
+      if (b == 0) {  // downsample conv + bn
+        for (int64_t s : {int64_t{in} * out, int64_t{out}, int64_t{out}}) sizes.push_back(s);
+      }
+      in = out;
+    }
+  }
+  sizes.push_back(1000 * 2048);  // fc
+  sizes.push_back(1000);
+  return sizes;
+}
+
+// One optimizer over tensors of the given sizes (each its own allocation), default options.
+void BM_LarsTensorSet(benchmark::State& state, std::vector<int64_t> sizes) {
+  std::vector<DeviceBuffer> p, g;
+  absl::StatusOr<Lars> opt = [] {
+    LarsOptions o;
+    o.lr = kLr;
+    o.momentum = kMomentum;
+    o.weight_decay = kWd;
+    return Lars::Create(o);
+  }();
+  int64_t total = 0;
+  for (size_t i = 0; i < sizes.size(); ++i) {
+    p.push_back(*DeviceBuffer::Allocate(Device::Cpu(), DType::kF32, sizes[i]));
+    g.push_back(*DeviceBuffer::Allocate(Device::Cpu(), DType::kF32, sizes[i]));
+    std::vector<float> init = RandomVector(sizes[i], static_cast<uint32_t>(i));
+    (void)p.back().CopyFromHost(init.data());
+    (void)g.back().CopyFromHost(init.data());
+    (void)opt->AddParam("t" + std::to_string(i), p.back().view(), g.back().view());
+    total += sizes[i];
+  }
+  (void)opt->Step();
+  for (auto _ : state) (void)opt->Step();
+  state.counters["tensors"] = static_cast<double>(sizes.size());
+  state.counters["GB/s"] = benchmark::Counter(kLarsBytesPerParam * total,
+                                              benchmark::Counter::kIsIterationInvariantRate);
+  state.SetLabel(std::to_string(total) + " params, defaults");
+}
+
 // Collects every run so the ratios can be printed after the table.
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
@@ -250,6 +301,11 @@ class RatioReporter : public benchmark::ConsoleReporter {
       }
       pclose(f);
     }
+    const double set = get("BM_LarsTensorSet/resnet50"), one = get("BM_LarsTensorSet/one_tensor");
+    if (set > 0 && one > 0) {
+      std::printf("  ResNet-50 set (161 tensors, per-tensor mode) step time / one tensor of equal "
+                  "size: %.2f\n", one / set);
+    }
     const double naive = get("BM_NaiveScalar");
     const double hl = get("BM_HalideLars/f32");
     if (naive > 0 && hl > 0) std::printf("  halide_lars f32 vs naive scalar: %.2fx\n", hl / naive);
@@ -284,6 +340,14 @@ int main(int argc, char** argv) {
   lars("BM_HalideLars/bf16", DType::kBF16, StepOrder::kAuto, 32, 256);
   lars("BM_HalideLars8bit/f32/b256", DType::kF32, StepOrder::kAuto, 8, 256);
   lars("BM_HalideLars8bit/f32/b2048", DType::kF32, StepOrder::kAuto, 8, 2048);
+  const std::vector<int64_t> resnet = ResNet50Sizes();
+  int64_t resnet_total = 0;
+  for (int64_t s : resnet) resnet_total += s;
+  benchmark::RegisterBenchmark("BM_LarsTensorSet/resnet50", BM_LarsTensorSet, resnet)
+      ->Unit(benchmark::kMillisecond)->UseRealTime();
+  benchmark::RegisterBenchmark("BM_LarsTensorSet/one_tensor", BM_LarsTensorSet,
+                               std::vector<int64_t>{resnet_total})
+      ->Unit(benchmark::kMillisecond)->UseRealTime();
   RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   reporter.Summary();
