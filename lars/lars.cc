@@ -116,8 +116,29 @@ absl::Status Lars::Step(const ExecContext& exec) {
   for (auto& [slot, options] : work) {
     LARS_RETURN_IF_ERROR(internal::PrepareStep(slot, options, exec));
   }
-  // Phase 1 (no state changes): the passes that read gradients first, and the non-finite check
-  // (nonfinite=error must leave every parameter untouched, so all checks come before any update).
+  // Phase 1 (no state changes) runs the passes that read a gradient first and checks it; phase 2
+  // writes. With nonfinite=error anywhere, every check precedes every write (nothing may change
+  // if any gradient is bad); otherwise each tensor's two phases run back to back, so its second
+  // pass finds the tensor still in cache.
+  bool any_error = false;
+  for (auto& [slot, options] : work) any_error |= options.nonfinite == Nonfinite::kError;
+  auto finish = [&](size_t i, bool finite, const internal::StepPlan& plan) -> absl::Status {
+    auto& [slot, options] = work[i];
+    if (!finite) {
+      ++slot->skipped_steps;  // nonfinite=skip: parameter and state stay bit-identical
+      return absl::OkStatus();
+    }
+    return internal::FinishStep(slot, options, exec, plan);
+  };
+  if (!any_error) {
+    for (size_t i = 0; i < work.size(); ++i) {
+      internal::StepPlan plan;
+      LARS_ASSIGN_OR_RETURN(bool finite,
+                            internal::CheckGradient(work[i].first, work[i].second, exec, &plan));
+      LARS_RETURN_IF_ERROR(finish(i, finite, plan));
+    }
+    return absl::OkStatus();
+  }
   std::vector<internal::StepPlan> plans(work.size());
   std::vector<bool> finite(work.size(), true);
   for (size_t i = 0; i < work.size(); ++i) {
@@ -129,15 +150,7 @@ absl::Status Lars::Step(const ExecContext& exec) {
           slot->name, ": gradient has NaN or Inf (nonfinite=error): no parameter was updated"));
     }
   }
-  // Phase 2: the updates; nonfinite=skip leaves such parameters bit-identical and counts it.
-  for (size_t i = 0; i < work.size(); ++i) {
-    auto& [slot, options] = work[i];
-    if (!finite[i]) {
-      ++slot->skipped_steps;
-      continue;
-    }
-    LARS_RETURN_IF_ERROR(internal::FinishStep(slot, options, exec, plans[i]));
-  }
+  for (size_t i = 0; i < work.size(); ++i) LARS_RETURN_IF_ERROR(finish(i, finite[i], plans[i]));
   return absl::OkStatus();
 }
 
