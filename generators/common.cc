@@ -104,6 +104,16 @@ Expr NormalizeForQuantize(const Expr& x, const Expr& absmax) {
   return select(absmax >= 1.17549435e-38f, x * (1.0f / absmax), 0.0f);
 }
 
+void ScheduleNormsKernel(Func acc, const RDom& r, Func out, bool gpu, int chunk, int lanes,
+                         int gpu_threads, int gpu_items) {
+  if (gpu) {
+    ScheduleReductionGpu(acc, r, gpu_threads, gpu_items);
+    out.gpu_single_thread();
+  } else {
+    ScheduleReductionCpu(acc, r, chunk, lanes);
+  }
+}
+
 void ScheduleInPlaceElementwise(Func out, Func vals, bool gpu, int chunk, int vector_width,
                                 int gpu_threads) {
   Var x = out.args()[0], xo("xo"), xi("xi"), xv("xv"), xl("xl");

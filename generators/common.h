@@ -105,6 +105,11 @@ void DefineSums(Halide::Func acc, const std::vector<Halide::Expr>& terms);
 void ScheduleReductionCpu(Halide::Func acc, const Halide::RDom& r, int chunk, int lanes);
 void ScheduleReductionGpu(Halide::Func acc, const Halide::RDom& r, int threads, int items);
 
+// The schedule of a "norms" kernel: `acc` (a 0-d Tuple reduction over r) reduced with the GPU or
+// CPU tree above, and its small output `out` (gathered from acc) on one GPU thread.
+void ScheduleNormsKernel(Halide::Func acc, const Halide::RDom& r, Halide::Func out, bool gpu,
+                         int chunk, int lanes, int gpu_threads, int gpu_items);
+
 }  // namespace generators
 }  // namespace halide_lars
 

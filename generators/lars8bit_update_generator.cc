@@ -69,12 +69,8 @@ class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
     gscale.set_estimates({{0, 1}});
     out.set_estimates({{0, 3}});
     if (auto_schedule) return;
-    if (get_target().has_gpu_feature()) {
-      ScheduleReductionGpu(acc_, r_, gpu_threads, gpu_items);
-      out.gpu_single_thread();
-    } else {
-      ScheduleReductionCpu(acc_, r_, chunk, vector_width);
-    }
+    ScheduleNormsKernel(acc_, r_, out, get_target().has_gpu_feature(), chunk, vector_width,
+                        gpu_threads, gpu_items);
   }
 
  private:
@@ -257,12 +253,8 @@ class Lars8bitTensorNorms : public Generator<Lars8bitTensorNorms<D>> {
     gscale.set_estimates({{0, 1}});
     out.set_estimates({{0, 4}});
     if (auto_schedule) return;
-    if (get_target().has_gpu_feature()) {
-      ScheduleReductionGpu(acc_, r_, gpu_threads, gpu_items);
-      out.gpu_single_thread();
-    } else {
-      ScheduleReductionCpu(acc_, r_, chunk, vector_width);
-    }
+    ScheduleNormsKernel(acc_, r_, out, get_target().has_gpu_feature(), chunk, vector_width,
+                        gpu_threads, gpu_items);
   }
 
  private:

@@ -45,12 +45,8 @@ class Norms : public Generator<Norms<D>> {
     x.set_estimates({{0, 1 << 24}});
     out.set_estimates({{0, 2}});
     if (auto_schedule) return;
-    if (get_target().has_gpu_feature()) {
-      ScheduleReductionGpu(acc_, r_, gpu_threads, gpu_items);
-      out.gpu_single_thread();
-    } else {
-      ScheduleReductionCpu(acc_, r_, chunk, vector_width);
-    }
+    ScheduleNormsKernel(acc_, r_, out, get_target().has_gpu_feature(), chunk, vector_width,
+                        gpu_threads, gpu_items);
   }
 
  private:
