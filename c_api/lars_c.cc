@@ -304,6 +304,44 @@ lars_status_t lars_step(lars_optimizer_t* opt, void* cuda_stream) {
   });
 }
 
+lars_status_t lars_set_shard(lars_optimizer_t* opt, const char* name, int64_t offset,
+                             int64_t full_numel) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
+    return opt->lars.SetShard(name, offset, full_numel);
+  });
+}
+
+lars_status_t lars_partials_size(lars_optimizer_t* opt, int64_t* n_out) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (n_out == nullptr) return absl::InvalidArgumentError("n_out: null");
+    *n_out = opt->lars.PartialsSize();
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_step_begin(lars_optimizer_t* opt, double* partials, int64_t n,
+                              void* cuda_stream) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    halide_lars::ExecContext exec;
+    exec.cuda_stream = cuda_stream;
+    return opt->lars.StepBegin(partials, n, exec);
+  });
+}
+
+lars_status_t lars_step_finish(lars_optimizer_t* opt, const double* partials, int64_t n,
+                               void* cuda_stream) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    halide_lars::ExecContext exec;
+    exec.cuda_stream = cuda_stream;
+    return opt->lars.StepFinish(partials, n, exec);
+  });
+}
+
 lars_status_t lars_param_step(lars_optimizer_t* opt, const char* name, int64_t* step_out) {
   return Guarded([&]() -> absl::Status {
     if (absl::Status s = CheckHandle(opt); !s.ok()) return s;

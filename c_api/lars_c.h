@@ -119,6 +119,20 @@ lars_status_t lars_override_str(lars_optimizer_t* opt, const char* name, const c
  * CUstream; NULL = the default stream) in the current device's primary context; no sync. */
 lars_status_t lars_step(lars_optimizer_t* opt, void* cuda_stream);
 
+/* Sharded parameters across processes (ZeRO, FSDP): see Lars::SetShard / StepBegin /
+ * StepFinish in lars/lars.h. `name` holds elements [offset, offset + numel) of a tensor of
+ * `full_numel` elements (before its first step). A sharded step: lars_step_begin fills
+ * `partials` (3 fp64 per registered parameter, registration order: Σp², Σu², Σg² of the local
+ * shard; lars_partials_size gives the count) and changes no state; the caller all-reduces them
+ * (SUM) across ranks; lars_step_finish(reduced) updates every parameter with a gradient. */
+lars_status_t lars_set_shard(lars_optimizer_t* opt, const char* name, int64_t offset,
+                             int64_t full_numel);
+lars_status_t lars_partials_size(lars_optimizer_t* opt, int64_t* n_out);
+lars_status_t lars_step_begin(lars_optimizer_t* opt, double* partials, int64_t n,
+                              void* cuda_stream);
+lars_status_t lars_step_finish(lars_optimizer_t* opt, const double* partials, int64_t n,
+                               void* cuda_stream);
+
 /* Steps taken by a parameter, and its momentum as fp32 (dequantized for 8-bit state) copied to
  * host memory of `n` floats (n must equal the parameter's element count). */
 lars_status_t lars_param_step(lars_optimizer_t* opt, const char* name, int64_t* step_out);

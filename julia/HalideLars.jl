@@ -88,6 +88,17 @@ lars_override_str(opt, name, key, value) =
           opt, name, key, value)
 lars_step(opt, stream) =
     ccall((:lars_step, libhalide_lars), Cint, (Ptr{Cvoid}, Ptr{Cvoid}), opt, stream)
+lars_set_shard(opt, name, offset, full_numel) =
+    ccall((:lars_set_shard, libhalide_lars), Cint, (Ptr{Cvoid}, Cstring, Int64, Int64),
+          opt, name, offset, full_numel)
+lars_partials_size(opt, n::Ref{Int64}) =
+    ccall((:lars_partials_size, libhalide_lars), Cint, (Ptr{Cvoid}, Ref{Int64}), opt, n)
+lars_step_begin(opt, partials, n, stream) =
+    ccall((:lars_step_begin, libhalide_lars), Cint, (Ptr{Cvoid}, Ptr{Float64}, Int64, Ptr{Cvoid}),
+          opt, partials, n, stream)
+lars_step_finish(opt, partials, n, stream) =
+    ccall((:lars_step_finish, libhalide_lars), Cint, (Ptr{Cvoid}, Ptr{Float64}, Int64, Ptr{Cvoid}),
+          opt, partials, n, stream)
 lars_param_step(opt, name, step::Ref{Int64}) =
     ccall((:lars_param_step, libhalide_lars), Cint, (Ptr{Cvoid}, Cstring, Ref{Int64}),
           opt, name, step)

@@ -1,5 +1,6 @@
 #include "lars/lars.h"
 
+#include <algorithm>
 #include <cmath>
 #include <utility>
 
@@ -104,6 +105,15 @@ absl::Status Lars::OverrideConfig(absl::string_view name, absl::string_view key,
 }
 
 absl::Status Lars::Step(const ExecContext& exec) {
+  if (impl_->sharded_step_open) {
+    return absl::FailedPreconditionError("Step: a sharded step is open (StepBegin without StepFinish)");
+  }
+  for (const auto& p : impl_->params) {
+    if (p->full_numel >= 0) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "Step: \"", p->name, "\" is a shard: use StepBegin, all-reduce, StepFinish"));
+    }
+  }
   // Validate everything and prepare every buffer first: nothing is modified on bad input.
   std::vector<std::pair<ParamSlot*, LarsOptions>> work;
   for (const auto& p : impl_->params) {
@@ -151,6 +161,131 @@ absl::Status Lars::Step(const ExecContext& exec) {
     }
   }
   for (size_t i = 0; i < work.size(); ++i) LARS_RETURN_IF_ERROR(finish(i, finite[i], plans[i]));
+  return absl::OkStatus();
+}
+
+absl::Status Lars::SetShard(absl::string_view name, int64_t offset, int64_t full_numel) {
+  LARS_ASSIGN_OR_RETURN(ParamSlot * slot, impl_->Find(name));
+  if (slot->step > 0 || impl_->sharded_step_open) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, ": SetShard after the first step (the state is per shard)"));
+  }
+  if (offset < 0 || full_numel < 0 || offset > full_numel ||
+      slot->param.numel > full_numel - offset) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        name, ": shard [", offset, ", ", offset + slot->param.numel, ") is not inside a tensor of ",
+        full_numel, " elements"));
+  }
+  LARS_ASSIGN_OR_RETURN(LarsOptions options, impl_->ParamOptions(*slot));
+  ParamSlot trial = ParamSlot();
+  trial.name = slot->name;
+  trial.param = slot->param;
+  trial.shard_offset = offset;
+  trial.full_numel = full_numel;
+  LARS_RETURN_IF_ERROR(internal::CheckSupported(trial, options));
+  // The state kind follows the whole tensor's size (every rank picks the same one).
+  LARS_RETURN_IF_ERROR(internal::AllocateState(&trial, options));
+  LARS_RETURN_IF_ERROR(internal::CheckShardable(trial, options));
+  slot->shard_offset = offset;
+  slot->full_numel = full_numel;
+  slot->kind = trial.kind;
+  slot->block_size = trial.block_size;
+  for (auto [to, from] : {std::pair{&slot->momentum, &trial.momentum},
+                          {&slot->codes, &trial.codes}, {&slot->absmax, &trial.absmax},
+                          {&slot->norms, &trial.norms}, {&slot->scratch_norms, &trial.scratch_norms},
+                          {&slot->gscale, &trial.gscale}}) {
+    *to = std::move(*from);
+  }
+  slot->gscale_is_one = trial.gscale_is_one;
+  return absl::OkStatus();
+}
+
+int64_t Lars::PartialsSize() const { return 3 * static_cast<int64_t>(impl_->params.size()); }
+
+absl::Status Lars::StepBegin(double* partials, int64_t n, const ExecContext& exec) {
+  if (impl_->sharded_step_open) {
+    return absl::FailedPreconditionError("StepBegin: the previous StepBegin has no StepFinish");
+  }
+  if (partials == nullptr && n > 0) return absl::InvalidArgumentError("partials: null");
+  if (n != PartialsSize()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "partials: ", n, " values for ", impl_->params.size(), " parameters (need ",
+        PartialsSize(), ": 3 per parameter)"));
+  }
+  std::vector<std::pair<ParamSlot*, LarsOptions>> work;
+  for (const auto& p : impl_->params) {
+    if (!p->HasGrad()) continue;
+    LARS_ASSIGN_OR_RETURN(LarsOptions options, impl_->ParamOptions(*p));
+    LARS_RETURN_IF_ERROR(internal::ValidateParamAndGrad(*p, p->grad));
+    LARS_RETURN_IF_ERROR(internal::CheckSupported(*p, options));
+    LARS_RETURN_IF_ERROR(internal::CheckShardable(*p, options));
+    work.emplace_back(p.get(), options);
+  }
+  for (auto& [slot, options] : work) {
+    LARS_RETURN_IF_ERROR(internal::PrepareStep(slot, options, exec));
+    LARS_RETURN_IF_ERROR(internal::CheckShardable(*slot, options));
+  }
+  std::vector<double> out(n, 0.0);
+  size_t w = 0;
+  for (size_t i = 0; i < impl_->params.size() && w < work.size(); ++i) {
+    if (impl_->params[i].get() != work[w].first) continue;
+    LARS_RETURN_IF_ERROR(
+        internal::ShardPartials(work[w].first, work[w].second, exec, &out[3 * i]));
+    ++w;
+  }
+  std::copy(out.begin(), out.end(), partials);
+  impl_->sharded_work = std::move(work);
+  impl_->sharded_step_open = true;
+  return absl::OkStatus();
+}
+
+absl::Status Lars::StepFinish(const double* partials, int64_t n, const ExecContext& exec) {
+  if (!impl_->sharded_step_open) {
+    return absl::FailedPreconditionError("StepFinish: no open sharded step (call StepBegin)");
+  }
+  if (partials == nullptr && n > 0) return absl::InvalidArgumentError("partials: null");
+  if (n != PartialsSize()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "partials: ", n, " values for ", impl_->params.size(), " parameters (need ",
+        PartialsSize(), ")"));
+  }
+  // Index of each participating slot in registration order.
+  std::vector<size_t> index;
+  for (size_t i = 0, w = 0; i < impl_->params.size() && w < impl_->sharded_work.size(); ++i) {
+    if (impl_->params[i].get() == impl_->sharded_work[w].first) {
+      index.push_back(i);
+      ++w;
+    }
+  }
+  // Every check precedes every write: the reduced Σg² decides for all ranks alike.
+  std::vector<bool> finite(index.size(), true);
+  for (size_t w = 0; w < index.size(); ++w) {
+    const double* q = &partials[3 * index[w]];
+    auto& [slot, options] = impl_->sharded_work[w];
+    if (q[0] < 0 || q[1] < 0 || q[2] < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          slot->name, ": reduced partial sums of squares are negative (not an all-reduce SUM "
+                      "of StepBegin's output?); the sharded step stays open"));
+    }
+    if (options.nonfinite == Nonfinite::kPropagate) continue;
+    finite[w] = std::isfinite(q[2]) && std::isfinite(static_cast<float>(q[2]));
+    if (!finite[w] && options.nonfinite == Nonfinite::kError) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          slot->name, ": gradient has NaN or Inf on some rank (nonfinite=error): no parameter "
+                      "was updated; the sharded step stays open"));
+    }
+  }
+  impl_->sharded_step_open = false;
+  auto work = std::move(impl_->sharded_work);
+  impl_->sharded_work.clear();
+  for (size_t w = 0; w < index.size(); ++w) {
+    auto& [slot, options] = work[w];
+    if (!finite[w]) {
+      ++slot->skipped_steps;
+      continue;
+    }
+    LARS_RETURN_IF_ERROR(internal::ShardFinish(slot, options, exec, &partials[3 * index[w]]));
+  }
   return absl::OkStatus();
 }
 

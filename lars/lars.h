@@ -109,6 +109,31 @@ class Lars {
   absl::Status SaveStateToFile(const std::string& path) const;
   absl::Status LoadStateFromFile(const std::string& path);
 
+  // Sharded parameters (ZeRO-1/2/3, FSDP flat-parameter shards) across processes. Each rank
+  // registers only its shard of a tensor (AddParam with the shard's view) and says where it lies:
+  // elements [offset, offset + numel) of a tensor of `full_numel` elements. With 8-bit blockwise
+  // state, `offset` and (unless the shard ends the tensor) the shard's length must be multiples
+  // of the block size, so quantization blocks never straddle ranks. A rank may own no element of
+  // a tensor (register an empty view): it still takes part in the exchange.
+  absl::Status SetShard(absl::string_view name, int64_t offset, int64_t full_numel);
+
+  // A step in two phases whose norms the caller's collective reduces:
+  //   StepBegin(partials)     per-tensor partial sums over the local shard, 3 per registered
+  //                           parameter in registration order: {Σp², Σu², Σg²} (0 for a parameter
+  //                           without a gradient). Changes no state.
+  //   all_reduce(partials, SUM) across ranks (torch.distributed, MPI, NCCL, JAX psum: the
+  //                           caller's engine; 24 bytes per tensor, independent of its size)
+  //   StepFinish(partials)    the update of every parameter from the global norms.
+  // Partials are fp64: each rank's partial is an fp32 tree sum from the kernel, and summing them
+  // in fp64 adds no rounding of its own, so the sharded step stays at fp32-rounding distance from
+  // the single-process one whatever the world size. Every rank must give the same parameters a
+  // gradient. Non-finite handling uses the reduced Σg², so all ranks skip (or fail) together.
+  // Percentile clipping and per-tensor 8-bit state need a second exchange and are Unimplemented
+  // in this mode. Step() stays the one-call path (same kernels) for unsharded use.
+  int64_t PartialsSize() const;
+  absl::Status StepBegin(double* partials, int64_t n, const ExecContext& exec = {});
+  absl::Status StepFinish(const double* partials, int64_t n, const ExecContext& exec = {});
+
   const LarsOptions& defaults() const;
 
  private:

@@ -4,6 +4,7 @@
 
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -21,6 +22,9 @@ struct Lars::Impl {
   std::vector<OptionOverrides> group_overrides;  // group 0: none
   std::vector<std::unique_ptr<ParamSlot>> params;
   absl::flat_hash_map<std::string, ParamSlot*> by_name;
+  // Between StepBegin and StepFinish: the parameters taking part and their options.
+  bool sharded_step_open = false;
+  std::vector<std::pair<ParamSlot*, LarsOptions>> sharded_work;
 
   absl::StatusOr<LarsOptions> GroupOptions(int group, const OptionOverrides* extra = nullptr) const {
     LarsOptions o = defaults;

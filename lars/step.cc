@@ -115,7 +115,7 @@ absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options) {
   LARS_RETURN_IF_ERROR(DeviceStatus(slot.param.device));
   const DType dtype = slot.param.dtype;
   const DeviceType dev = slot.param.device.type;
-  const StateKind kind = DesiredKind(options, slot.param.numel);
+  const StateKind kind = DesiredKind(options, FullNumel(slot));
   if (kind == StateKind::kTensor8) {
     if (options.trust_mode == TrustMode::kClassic) {
       return absl::UnimplementedError(absl::StrCat(
@@ -155,7 +155,7 @@ absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options) {
 
 absl::Status AllocateState(ParamSlot* slot, const LarsOptions& options) {
   const Device& d = slot->param.device;
-  slot->kind = DesiredKind(options, slot->param.numel);
+  slot->kind = DesiredKind(options, FullNumel(*slot));
   slot->momentum = DeviceBuffer();
   slot->codes = DeviceBuffer();
   slot->absmax = DeviceBuffer();
@@ -219,7 +219,7 @@ absl::Status ConvertState(ParamSlot* slot, StateKind kind, int block, const Exec
 }  // namespace
 
 absl::Status PrepareStep(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec) {
-  const StateKind want = DesiredKind(options, slot->param.numel);
+  const StateKind want = DesiredKind(options, FullNumel(*slot));
   if (want != slot->kind ||
       (want == StateKind::kBlockwise8 && options.block_size != slot->block_size)) {
     if (slot->step == 0 || want == StateKind::kTensor8 || slot->kind == StateKind::kTensor8) {
@@ -457,6 +457,56 @@ absl::Status FinishStep(ParamSlot* slot, const LarsOptions& o, const ExecContext
   }
   if (norms_pass) std::swap(slot->norms, slot->scratch_norms);
   slot->step = step;
+  return absl::OkStatus();
+}
+
+absl::Status CheckShardable(const ParamSlot& slot, const LarsOptions& o) {
+  if (o.percentile_clipping < 100) {
+    return absl::UnimplementedError(absl::StrCat(
+        slot.name, ": percentile clipping in a sharded step (the clipped Σu² needs the global "
+                   "Σg² first: a second exchange)"));
+  }
+  if (slot.kind == StateKind::kTensor8) {
+    return absl::UnimplementedError(absl::StrCat(
+        slot.name, ": per-tensor 8-bit state in a sharded step (use blockwise 8-bit state)"));
+  }
+  if (slot.kind == StateKind::kBlockwise8 && slot.full_numel >= 0) {
+    const int64_t b = slot.block_size;
+    const bool ends = slot.shard_offset + slot.param.numel == slot.full_numel;
+    if (slot.shard_offset % b != 0 || (!ends && slot.param.numel % b != 0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          slot.name, ": shard [", slot.shard_offset, ", ", slot.shard_offset + slot.param.numel,
+          ") of ", slot.full_numel, " elements does not start and end on a multiple of the 8-bit "
+          "block size ", b, " (blocks may not straddle ranks)"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ShardPartials(ParamSlot* slot, const LarsOptions& o, const ExecContext& exec,
+                           double out[3]) {
+  out[0] = out[1] = out[2] = 0.0;
+  if (slot->param.numel == 0) return absl::OkStatus();
+  LARS_RETURN_IF_ERROR(NormsPass(slot, o, exec));
+  float n[3];
+  LARS_RETURN_IF_ERROR(slot->scratch_norms.CopyToHost(n));  // synchronizes a CUDA stream
+  for (int i = 0; i < 3; ++i) out[i] = n[i];
+  return absl::OkStatus();
+}
+
+absl::Status ShardFinish(ParamSlot* slot, const LarsOptions& o, const ExecContext& exec,
+                         const double norms[3]) {
+  if (slot->param.numel > 0) {
+    std::vector<float> n(slot->scratch_norms.view().numel, 0.0f);
+    for (int i = 0; i < 3; ++i) n[i] = static_cast<float>(norms[i]);
+    LARS_RETURN_IF_ERROR(slot->scratch_norms.CopyFromHost(n.data()));
+  }
+  StepPlan plan;
+  plan.norms_done = true;
+  const bool norms_pass = RunsNormsPass(*slot, o);
+  LARS_RETURN_IF_ERROR(FinishStep(slot, o, exec, plan));
+  // Without a norms pass FinishStep keeps the previous norms; the sharded ones are the truth.
+  if (!norms_pass && slot->param.numel > 0) std::swap(slot->norms, slot->scratch_norms);
   return absl::OkStatus();
 }
 

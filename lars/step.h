@@ -36,8 +36,18 @@ struct ParamSlot {
   DeviceBuffer gnorm;     // f32 x 2: {Σg², max|g|} (percentile clipping only)
   DeviceBuffer ring;      // f32 x 100: gnorm_vec (percentile clipping only)
 
+  // Sharding (Lars::SetShard): this slot holds elements [shard_offset, shard_offset + numel) of
+  // a tensor of full_numel elements (-1: not sharded, the slot is the whole tensor).
+  int64_t shard_offset = 0;
+  int64_t full_numel = -1;
+
   bool HasGrad() const { return grad.data != nullptr || param.numel == 0; }
 };
+
+// Elements of the whole tensor (of which the slot may hold a shard).
+inline int64_t FullNumel(const ParamSlot& slot) {
+  return slot.full_numel >= 0 ? slot.full_numel : slot.param.numel;
+}
 
 // The state kind `options` ask for, for a tensor of `numel` elements.
 StateKind DesiredKind(const LarsOptions& options, int64_t numel);
@@ -70,6 +80,15 @@ absl::StatusOr<bool> CheckGradient(ParamSlot* slot, const LarsOptions& options,
                                    const ExecContext& exec, StepPlan* plan);
 absl::Status FinishStep(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec,
                         const StepPlan& plan);
+
+// Sharded steps: the norms pass of the local shard into scratch_norms, copied out as
+// {Σp², Σu², Σg²} (zeros for an empty shard), and the update from reduced norms (which are
+// written into scratch_norms first). Unimplemented for options the sharded step cannot honor.
+absl::Status CheckShardable(const ParamSlot& slot, const LarsOptions& options);
+absl::Status ShardPartials(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec,
+                           double out[3]);
+absl::Status ShardFinish(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec,
+                         const double norms[3]);
 
 absl::StatusOr<ParamStateSnapshot> Snapshot(const ParamSlot& slot, const LarsOptions& options);
 

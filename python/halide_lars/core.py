@@ -74,6 +74,21 @@ class Optimizer:
     def step(self, cuda_stream=None):
         check(lib.lars_step(self._handle, cuda_stream))
 
+    def set_shard(self, name, offset, full_numel):
+        check(lib.lars_set_shard(self._handle, name.encode(), int(offset), int(full_numel)))
+
+    def partials_size(self):
+        n = ctypes.c_int64()
+        check(lib.lars_partials_size(self._handle, ctypes.byref(n)))
+        return n.value
+
+    def step_begin(self, partials, cuda_stream=None):
+        """Fills `partials` (a ctypes c_double array of partials_size()) with local sums."""
+        check(lib.lars_step_begin(self._handle, partials, len(partials), cuda_stream))
+
+    def step_finish(self, partials, cuda_stream=None):
+        check(lib.lars_step_finish(self._handle, partials, len(partials), cuda_stream))
+
     def param_step(self, name):
         s = ctypes.c_int64()
         check(lib.lars_param_step(self._handle, name.encode(), ctypes.byref(s)))

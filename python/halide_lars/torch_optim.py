@@ -1,4 +1,6 @@
 """torch.optim.Optimizer subclasses with bitsandbytes' LARS, LARS8bit and LARS32bit signatures."""
+import ctypes
+
 import torch
 
 from .core import Optimizer
@@ -15,12 +17,25 @@ class LARS(torch.optim.Optimizer):
     Extra keyword options (ours): trust_mode ('clip' | 'classic' | 'none'), trust_coefficient,
     eps, block_wise, block_size, nonfinite ('skip' | 'error' | 'propagate': what a NaN/Inf
     gradient does; 'skip' leaves that parameter and its state untouched). Per-parameter overrides: override_config(param, key, value).
+
+    Sharded parameters (ZeRO, FSDP flat-parameter shards): pass process_group (a
+    torch.distributed group, or torch.distributed.group.WORLD) and shards, a dict mapping every
+    parameter this rank holds to (offset, full_numel): the parameter is elements
+    [offset, offset + numel) of a tensor of full_numel elements (with FSDP: the rank's slice of
+    the flat parameter, offset = rank * padded_shard_size, full_numel = the unpadded flat size).
+    Each step then computes per-tensor partial norms locally, all-reduces them (3 fp64 per
+    parameter: 24 bytes per tensor, whatever its size) with torch.distributed.all_reduce on
+    process_group, and finishes the step from the global norms. With 8-bit state, offsets and
+    (except the tensor's last shard) lengths must be multiples of block_size. A rank owning no
+    element of a tensor registers an empty tensor for it. Percentile clipping is not available
+    in this mode.
     """
 
     def __init__(self, params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False,
                  optim_bits=32, args=None, min_8bit_size=4096, percentile_clipping=100,
                  max_unorm=0.02, trust_mode="clip", trust_coefficient=1e-3, eps=1e-8,
-                 block_wise=True, block_size=256, nonfinite="skip"):
+                 block_wise=True, block_size=256, nonfinite="skip", process_group=None,
+                 shards=None):
         if momentum == 0:
             raise NotImplementedError("LARS without momentum is not supported")
         defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
@@ -47,6 +62,18 @@ class LARS(torch.optim.Optimizer):
                 name = f"g{gi}.p{pi}"
                 self._names[p] = (name, cg)
                 self._opt.add_param(name, from_torch(p.data).dl, None, cg)
+        self._process_group = process_group
+        if shards is not None and process_group is None:
+            raise ValueError("shards given without process_group")
+        if process_group is not None:
+            shards = shards or {}
+            for p, (name, _) in self._names.items():
+                if p not in shards:
+                    raise ValueError(f"process_group given but parameter {name} has no entry in "
+                                     "shards (offset, full_numel)")
+                offset, full = shards[p]
+                self._opt.set_shard(name, offset, full)
+            self._partials = (ctypes.c_double * self._opt.partials_size())()
 
     def _sync_group(self, gi, cg):
         group = self.param_groups[gi]
@@ -85,12 +112,29 @@ class LARS(torch.optim.Optimizer):
                 self._opt.set_grad(name, ref.dl)
                 if p.is_cuda and stream is None:
                     stream = torch.cuda.current_stream(p.device).cuda_stream
-        self._opt.step(stream)
+        if self._process_group is None:
+            self._opt.step(stream)
+        else:
+            self._sharded_step(stream)
         for group in self.param_groups:
             for p in group["params"]:
                 if p.grad is not None:
                     self.state[p]["step"] = self._opt.param_step(self._names[p][0])
         return loss
+
+    def _sharded_step(self, stream):
+        import torch.distributed as dist
+        self._opt.step_begin(self._partials, stream)
+        t = torch.frombuffer(self._partials, dtype=torch.float64)
+        devices = {p.device for p in self._names}
+        backend = dist.get_backend(self._process_group)
+        if backend == "nccl" and devices:  # NCCL reduces device tensors
+            dt = t.to(next(iter(devices)))
+            dist.all_reduce(dt, group=self._process_group)
+            t.copy_(dt.cpu())
+        else:
+            dist.all_reduce(t, group=self._process_group)
+        self._opt.step_finish(self._partials, stream)
 
     def state_dict(self):
         """torch's layout plus, per parameter, bitsandbytes' names: step and state1 (the momentum

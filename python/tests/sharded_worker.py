@@ -1,0 +1,64 @@
+"""One rank of a sharded halide_lars run over torch.distributed (gloo on 127.0.0.1).
+
+Usage: sharded_worker.py RANK WORLD PORT BITS TRUST_MODE OUT.pt
+Every tensor of the model is cut into WORLD uneven slices (block-aligned, one rank owning
+nothing of "bias"); the gradient is elementwise in the global index, so each rank computes its
+own slice's gradient without gathering. Writes this rank's final slices to OUT.pt.
+"""
+import sys
+
+import torch
+import torch.distributed as dist
+
+import halide_lars
+
+SIZES = {"w": 10007, "bias": 7, "v": 5000}
+
+
+def cuts(world):
+    if world == 2:
+        return {"w": [0, 3 * 256, 10007], "bias": [0, 7, 7], "v": [0, 4096, 5000]}
+    return {"w": [0, 256, 21 * 256, 10007], "bias": [0, 3, 7, 7], "v": [0, 0, 4864, 5000]}
+
+
+def init(name):
+    g = torch.Generator().manual_seed(sum(map(ord, name)))
+    return torch.rand(SIZES[name], generator=g, dtype=torch.float32) * 2 - 1
+
+
+def grad(p, offset, step):
+    idx = torch.arange(offset, offset + p.numel(), dtype=torch.float64)
+    noise = 0.1 * torch.sin(step * 1.7 + idx * 0.37)
+    return (0.8 * (p.double() - 0.25) + noise).float()
+
+
+OPTIONS = dict(lr=0.05, momentum=0.9, weight_decay=0.01, nesterov=True, block_size=256)
+STEPS = 20
+
+
+def main():
+    rank, world, port, bits = (int(a) for a in sys.argv[1:5])
+    trust, out = sys.argv[5], sys.argv[6]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
+                            world_size=world)
+    c = cuts(world)
+    params, shards, offsets = {}, {}, {}
+    for name in SIZES:
+        a, b = c[name][rank], c[name][rank + 1]
+        p = torch.nn.Parameter(init(name)[a:b].clone())
+        params[name] = p
+        shards[p] = (a, SIZES[name])
+        offsets[name] = a
+    opt = halide_lars.LARS(list(params.values()), optim_bits=bits, trust_mode=trust, process_group=dist.group.WORLD,
+                           shards=shards, **OPTIONS)
+    for step in range(1, STEPS + 1):
+        for name, p in params.items():
+            p.grad = grad(p.detach(), offsets[name], step)
+        opt.step()
+    torch.save({k: v.detach().clone() for k, v in params.items()}, out)
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    main()
