@@ -226,7 +226,9 @@ std::vector<int64_t> ResNet50Sizes() {
 }
 
 // One optimizer over tensors of the given sizes (each its own allocation), default options.
-void BM_LarsTensorSet(benchmark::State& state, std::vector<int64_t> sizes) {
+// two_phase: every tensor declared a shard (of itself) and stepped with StepBegin + StepFinish
+// (the sharded path, minus the all-reduce), to measure what the split costs on one process.
+void BM_LarsTensorSet(benchmark::State& state, std::vector<int64_t> sizes, bool two_phase) {
   std::vector<DeviceBuffer> p, g;
   absl::StatusOr<Lars> opt = [] {
     LarsOptions o;
@@ -245,8 +247,20 @@ void BM_LarsTensorSet(benchmark::State& state, std::vector<int64_t> sizes) {
     (void)opt->AddParam("t" + std::to_string(i), p.back().view(), g.back().view());
     total += sizes[i];
   }
-  (void)opt->Step();
-  for (auto _ : state) (void)opt->Step();
+  if (!two_phase) {
+    (void)opt->Step();
+    for (auto _ : state) (void)opt->Step();
+  } else {
+    for (size_t i = 0; i < sizes.size(); ++i) (void)opt->SetShard("t" + std::to_string(i), 0, sizes[i]);
+    std::vector<double> partials(opt->PartialsSize());
+    for (auto _ : state) {
+      if (!opt->StepBegin(partials.data(), partials.size()).ok() ||
+          !opt->StepFinish(partials.data(), partials.size()).ok()) {
+        state.SkipWithError("two-phase step failed");
+        break;
+      }
+    }
+  }
   state.counters["tensors"] = static_cast<double>(sizes.size());
   state.counters["GB/s"] = benchmark::Counter(kLarsBytesPerParam * total,
                                               benchmark::Counter::kIsIterationInvariantRate);
@@ -306,6 +320,11 @@ class RatioReporter : public benchmark::ConsoleReporter {
       std::printf("  ResNet-50 set (161 tensors, per-tensor mode) step time / one tensor of equal "
                   "size: %.2f\n", one / set);
     }
+    const double two = get("BM_LarsTensorSet/resnet50_two_phase");
+    if (set > 0 && two > 0) {
+      std::printf("  ResNet-50 set: two-phase (sharded) step time / one-call step: %.3f "
+                  "(exchange: 24 B/tensor = %zu B/step)\n", set / two, 24 * ResNet50Sizes().size());
+    }
     const double naive = get("BM_NaiveScalar");
     const double hl = get("BM_HalideLars/f32");
     if (naive > 0 && hl > 0) std::printf("  halide_lars f32 vs naive scalar: %.2fx\n", hl / naive);
@@ -343,10 +362,15 @@ int main(int argc, char** argv) {
   const std::vector<int64_t> resnet = ResNet50Sizes();
   int64_t resnet_total = 0;
   for (int64_t s : resnet) resnet_total += s;
-  benchmark::RegisterBenchmark("BM_LarsTensorSet/resnet50", BM_LarsTensorSet, resnet)
-      ->Unit(benchmark::kMillisecond)->UseRealTime();
+  // Interleaved so that bandwidth drift hits the compared pairs alike.
+  for (bool two_phase : {false, true}) {
+    benchmark::RegisterBenchmark(two_phase ? "BM_LarsTensorSet/resnet50_two_phase"
+                                           : "BM_LarsTensorSet/resnet50",
+                                 BM_LarsTensorSet, resnet, two_phase)
+        ->Unit(benchmark::kMillisecond)->UseRealTime();
+  }
   benchmark::RegisterBenchmark("BM_LarsTensorSet/one_tensor", BM_LarsTensorSet,
-                               std::vector<int64_t>{resnet_total})
+                               std::vector<int64_t>{resnet_total}, false)
       ->Unit(benchmark::kMillisecond)->UseRealTime();
   RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);

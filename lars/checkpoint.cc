@@ -1,7 +1,9 @@
-// Lars::SaveState / LoadState: the checkpoint format (little-endian, version 1).
+// Lars::SaveState / LoadState: the checkpoint format (little-endian, version 2; version 1, which
+// lacks the shard fields, still loads as unsharded).
 //   "HLARSCKP" | u32 version | options: defaults | u32 groups, each options |
 //   u32 params, each: string name | i32 group | options overrides | i64 step | u8 kind |
-//     i32 block_size | i32 dtype | i64 numel | f32[] momentum | u8[] codes | f32[] absmax |
+//     i32 block_size | i32 dtype | i64 numel | i64 shard_offset | i64 full_numel (-1: not a
+//     shard) | f32[] momentum | u8[] codes | f32[] absmax |
 //     f32[] norms | f32[] gscale | u8 gscale_is_one | f32[] ring | f32[] gnorm |
 //   u32 crc32 (zlib) of every byte before it.
 // options: u32 count, each: string key | u8 kind (0 number, 1 bool, 2 text) | f64 or string.
@@ -26,7 +28,8 @@ namespace halide_lars {
 namespace {
 
 constexpr char kMagic[8] = {'H', 'L', 'A', 'R', 'S', 'C', 'K', 'P'};
-constexpr uint32_t kVersion = 1;
+constexpr uint32_t kVersion = 2;
+constexpr uint32_t kOldestVersion = 1;
 // Generous bounds that a corrupted length field cannot exceed without being caught.
 constexpr uint64_t kMaxElements = uint64_t{1} << 31;
 constexpr uint32_t kMaxCount = 1 << 24;
@@ -132,6 +135,7 @@ struct SavedParam {
   int32_t block_size = 0;
   int32_t dtype = 0;
   int64_t numel = 0;
+  int64_t shard_offset = 0, full_numel = -1;
   std::vector<float> momentum, absmax, norms, gscale, ring, gnorm;
   std::vector<uint8_t> codes;
   uint8_t gscale_is_one = 1;
@@ -175,6 +179,8 @@ absl::StatusOr<std::string> Lars::SaveState() const {
     w.Put<int32_t>(p->block_size);
     w.Put<int32_t>(static_cast<int32_t>(p->param.dtype));
     w.Put<int64_t>(p->param.numel);
+    w.Put<int64_t>(p->shard_offset);
+    w.Put<int64_t>(p->full_numel);
     LARS_ASSIGN_OR_RETURN(std::vector<float> momentum, Download<float>(p->momentum));
     LARS_ASSIGN_OR_RETURN(std::vector<uint8_t> codes, Download<uint8_t>(p->codes));
     LARS_ASSIGN_OR_RETURN(std::vector<float> absmax, Download<float>(p->absmax));
@@ -205,9 +211,10 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
   }
   uint32_t version;
   std::memcpy(&version, bytes.data() + sizeof(kMagic), 4);
-  if (version != kVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("checkpoint: version ", version, ", this build reads version ", kVersion));
+  if (version < kOldestVersion || version > kVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "checkpoint: version ", version, ", this build reads versions ", kOldestVersion, " to ",
+        kVersion));
   }
   uint32_t stored_crc;
   std::memcpy(&stored_crc, bytes.data() + bytes.size() - 4, 4);
@@ -235,7 +242,9 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
   for (SavedParam& p : saved) {
     if (!r.GetString(&p.name) || !r.Get(&p.group) || !r.GetOptions(&p.overrides) ||
         !r.Get(&p.step) || !r.Get(&p.kind) || !r.Get(&p.block_size) || !r.Get(&p.dtype) ||
-        !r.Get(&p.numel) || !r.GetArray(&p.momentum) || !r.GetArray(&p.codes) ||
+        !r.Get(&p.numel) ||
+        (version >= 2 && (!r.Get(&p.shard_offset) || !r.Get(&p.full_numel))) ||
+        !r.GetArray(&p.momentum) || !r.GetArray(&p.codes) ||
         !r.GetArray(&p.absmax) || !r.GetArray(&p.norms) || !r.GetArray(&p.gscale) ||
         !r.Get(&p.gscale_is_one) || !r.GetArray(&p.ring) || !r.GetArray(&p.gnorm)) {
       return Corrupt(absl::StrCat("truncated record for parameter \"", p.name, "\""));
@@ -266,6 +275,19 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
     }
     ParamSlot* slot = it->second;
     const std::string where = absl::StrCat("checkpoint: parameter \"", p.name, "\": ");
+    if ((p.full_numel >= 0 || slot->full_numel >= 0) &&
+        (p.shard_offset != slot->shard_offset || p.full_numel != slot->full_numel ||
+         p.numel != slot->param.numel)) {
+      auto describe = [](int64_t offset, int64_t numel, int64_t full) {
+        return full < 0 ? std::string("the whole tensor")
+                        : absl::StrCat("shard [", offset, ", ", offset + numel, ") of ", full,
+                                       " elements");
+      };
+      return absl::FailedPreconditionError(absl::StrCat(
+          where, "saved as ", describe(p.shard_offset, p.numel, p.full_numel),
+          ", registered as ", describe(slot->shard_offset, slot->param.numel, slot->full_numel),
+          " (a different world size or sharding)"));
+    }
     if (p.numel != slot->param.numel || p.dtype != static_cast<int32_t>(slot->param.dtype)) {
       return absl::FailedPreconditionError(
           absl::StrCat(where, p.numel, " elements of dtype ", p.dtype, ", registered: ",

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -242,6 +243,96 @@ TEST(Sharded, BadInputIsAClearErrorAndChangesNothing) {
   ASSERT_TRUE(opt->StepFinish(partials.data(), partials.size()).ok());
   EXPECT_NE(ReadValues(p), p0);
   EXPECT_EQ(opt->SetShard("w", 4096, n).code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Per-rank checkpoints: with the same sharding, save at step 10 + load into fresh optimizers
+// continues bit for bit; a different sharding (world size) is an error naming the mismatch.
+TEST(Sharded, PerRankCheckpointsContinueBitExactly) {
+  const LarsOptions o = Opts(8, true);
+  const std::vector<TensorSpec> specs = Specs(2);
+  struct Rank {
+    absl::StatusOr<Lars> opt;
+    std::vector<Shard> t;
+  };
+  auto make = [&](int r, const std::vector<TensorSpec>& sp, Rank* out) {
+    out->opt = Lars::Create(o);
+    out->t.resize(sp.size());
+    for (size_t i = 0; i < sp.size(); ++i) {
+      const int64_t a = sp[i].cuts[r], b = sp[i].cuts[r + 1];
+      const std::vector<double> init = testing::UniformValues(sp[i].numel, 7 + i, -1, 1);
+      out->t[i].p = Upload(DType::kF32, Slice(init, a, b), Device::Cpu());
+      out->t[i].g = Upload(DType::kF32, std::vector<double>(b - a, 0.0), Device::Cpu());
+      ASSERT_TRUE(out->opt->AddParam(sp[i].name, out->t[i].p.view(), out->t[i].g.view()).ok());
+      ASSERT_TRUE(out->opt->SetShard(sp[i].name, a, sp[i].numel).ok());
+    }
+  };
+  auto step = [&](std::vector<Rank*> ranks, int s) {
+    for (int r = 0; r < 2; ++r) {
+      for (size_t i = 0; i < specs.size(); ++i) {
+        const int64_t a = specs[i].cuts[r], n = specs[i].cuts[r + 1] - a;
+        if (n == 0) continue;
+        std::vector<double> g(n);
+        for (int64_t k = 0; k < n; ++k) g[k] = std::sin(0.37 * (a + k) + 1.7 * s);
+        ASSERT_TRUE(ranks[r]->t[i].g.CopyFromHost(FromValues(DType::kF32, g).bytes.data()).ok());
+      }
+    }
+    std::vector<double> sum(ranks[0]->opt->PartialsSize(), 0.0), part(sum.size());
+    for (Rank* rk : ranks) {
+      ASSERT_TRUE(rk->opt->StepBegin(part.data(), part.size()).ok());
+      for (size_t i = 0; i < sum.size(); ++i) sum[i] += part[i];
+    }
+    for (Rank* rk : ranks) ASSERT_TRUE(rk->opt->StepFinish(sum.data(), sum.size()).ok());
+  };
+  Rank a0, a1, b0, b1;
+  make(0, specs, &a0);
+  make(1, specs, &a1);
+  for (int s = 1; s <= 10; ++s) step({&a0, &a1}, s);
+  const absl::StatusOr<std::string> c0 = a0.opt->SaveState(), c1 = a1.opt->SaveState();
+  ASSERT_TRUE(c0.ok() && c1.ok());
+  make(0, specs, &b0);
+  make(1, specs, &b1);
+  for (size_t i = 0; i < specs.size(); ++i) {  // the parameters as they were at step 10
+    for (auto [from, to] : {std::pair{&a0, &b0}, {&a1, &b1}}) {
+      std::vector<uint8_t> bytes(from->t[i].p.view().bytes());
+      if (!bytes.empty()) {
+        ASSERT_TRUE(from->t[i].p.CopyToHost(bytes.data()).ok());
+        ASSERT_TRUE(to->t[i].p.CopyFromHost(bytes.data()).ok());
+      }
+    }
+  }
+  ASSERT_TRUE(b0.opt->LoadState(*c0).ok());
+  ASSERT_TRUE(b1.opt->LoadState(*c1).ok());
+  for (int s = 11; s <= 20; ++s) {
+    step({&a0, &a1}, s);
+    step({&b0, &b1}, s);
+  }
+  for (size_t i = 0; i < specs.size(); ++i) {
+    EXPECT_EQ(ReadValues(a0.t[i].p), ReadValues(b0.t[i].p)) << specs[i].name;
+    EXPECT_EQ(ReadValues(a1.t[i].p), ReadValues(b1.t[i].p)) << specs[i].name;
+    EXPECT_EQ(a1.opt->GetState(specs[i].name)->momentum, b1.opt->GetState(specs[i].name)->momentum);
+  }
+  // Rank 0's checkpoint into rank 1's optimizer, and into a 3-rank layout: refused, unchanged.
+  const absl::StatusOr<std::string> before = b1.opt->SaveState();
+  absl::Status st = b1.opt->LoadState(*c0);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_NE(st.message().find("different world size or sharding"), absl::string_view::npos) << st;
+  EXPECT_EQ(*b1.opt->SaveState(), *before);
+  Rank c;
+  make(0, Specs(3), &c);
+  st = c.opt->LoadState(*c0);
+  EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << st;
+  EXPECT_NE(st.message().find("saved as shard [0, 768) of 10007 elements, registered as shard "
+                              "[0, 256) of 10007"),
+            absl::string_view::npos)
+      << st;
+  // An unsharded optimizer does not take a shard's checkpoint either.
+  absl::StatusOr<Lars> whole = Lars::Create(o);
+  DeviceBuffer wp = Upload(DType::kF32, std::vector<double>(768, 0.5), Device::Cpu());
+  ASSERT_TRUE(whole->AddParam("w", wp.view(), {}).ok());
+  ASSERT_TRUE(whole->AddParam("bias", a0.t[1].p.view(), {}).ok());
+  ASSERT_TRUE(whole->AddParam("v", a0.t[2].p.view(), {}).ok());
+  st = whole->LoadState(*c0);
+  EXPECT_NE(st.message().find("registered as the whole tensor"), absl::string_view::npos) << st;
 }
 
 }  // namespace
