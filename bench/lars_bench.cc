@@ -323,7 +323,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
     const double two = get("BM_LarsTensorSet/resnet50_two_phase");
     if (set > 0 && two > 0) {
       std::printf("  ResNet-50 set: two-phase (sharded) step time / one-call step: %.3f "
-                  "(exchange: 24 B/tensor = %zu B/step)\n", set / two, 24 * ResNet50Sizes().size());
+                  "(exchange: 40 B/tensor = %zu B/step)\n", set / two, 40 * ResNet50Sizes().size());
     }
     const double naive = get("BM_NaiveScalar");
     const double hl = get("BM_HalideLars/f32");

@@ -122,8 +122,8 @@ lars_status_t lars_step(lars_optimizer_t* opt, void* cuda_stream);
 /* Sharded parameters across processes (ZeRO, FSDP): see Lars::SetShard / StepBegin /
  * StepFinish in lars/lars.h. `name` holds elements [offset, offset + numel) of a tensor of
  * `full_numel` elements (before its first step). A sharded step: lars_step_begin fills
- * `partials` (3 fp64 per registered parameter, registration order: Σp², Σu², Σg² of the local
- * shard; lars_partials_size gives the count) and changes no state; the caller all-reduces them
+ * `partials` (5 fp64 per registered parameter, registration order, local sums: see
+ * Lars::StepBegin; lars_partials_size gives the count) and changes no state; the caller all-reduces them
  * (SUM) across ranks; lars_step_finish(reduced) updates every parameter with a gradient. */
 lars_status_t lars_set_shard(lars_optimizer_t* opt, const char* name, int64_t offset,
                              int64_t full_numel);

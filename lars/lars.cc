@@ -200,7 +200,9 @@ absl::Status Lars::SetShard(absl::string_view name, int64_t offset, int64_t full
   return absl::OkStatus();
 }
 
-int64_t Lars::PartialsSize() const { return 3 * static_cast<int64_t>(impl_->params.size()); }
+int64_t Lars::PartialsSize() const {
+  return internal::kPartialsPerTensor * static_cast<int64_t>(impl_->params.size());
+}
 
 absl::Status Lars::StepBegin(double* partials, int64_t n, const ExecContext& exec) {
   if (impl_->sharded_step_open) {
@@ -210,7 +212,7 @@ absl::Status Lars::StepBegin(double* partials, int64_t n, const ExecContext& exe
   if (n != PartialsSize()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "partials: ", n, " values for ", impl_->params.size(), " parameters (need ",
-        PartialsSize(), ": 3 per parameter)"));
+        PartialsSize(), ": ", internal::kPartialsPerTensor, " per parameter)"));
   }
   std::vector<std::pair<ParamSlot*, LarsOptions>> work;
   for (const auto& p : impl_->params) {
@@ -230,7 +232,8 @@ absl::Status Lars::StepBegin(double* partials, int64_t n, const ExecContext& exe
   for (size_t i = 0; i < impl_->params.size() && w < work.size(); ++i) {
     if (impl_->params[i].get() != work[w].first) continue;
     LARS_RETURN_IF_ERROR(
-        internal::ShardPartials(work[w].first, work[w].second, exec, &out[3 * i]));
+        internal::ShardPartials(work[w].first, work[w].second, exec,
+                                 &out[internal::kPartialsPerTensor * i]));
     ++w;
   }
   std::copy(out.begin(), out.end(), partials);
@@ -260,15 +263,15 @@ absl::Status Lars::StepFinish(const double* partials, int64_t n, const ExecConte
   // Every check precedes every write: the reduced Σg² decides for all ranks alike.
   std::vector<bool> finite(index.size(), true);
   for (size_t w = 0; w < index.size(); ++w) {
-    const double* q = &partials[3 * index[w]];
+    const double* q = &partials[internal::kPartialsPerTensor * index[w]];
     auto& [slot, options] = impl_->sharded_work[w];
-    if (q[0] < 0 || q[1] < 0 || q[2] < 0) {
+    if (q[0] < 0 || q[1] < 0 || q[4] < 0) {
       return absl::InvalidArgumentError(absl::StrCat(
           slot->name, ": reduced partial sums of squares are negative (not an all-reduce SUM "
                       "of StepBegin's output?); the sharded step stays open"));
     }
     if (options.nonfinite == Nonfinite::kPropagate) continue;
-    finite[w] = std::isfinite(q[2]) && std::isfinite(static_cast<float>(q[2]));
+    finite[w] = std::isfinite(q[4]) && std::isfinite(static_cast<float>(q[4]));
     if (!finite[w] && options.nonfinite == Nonfinite::kError) {
       return absl::InvalidArgumentError(absl::StrCat(
           slot->name, ": gradient has NaN or Inf on some rank (nonfinite=error): no parameter "
@@ -284,7 +287,8 @@ absl::Status Lars::StepFinish(const double* partials, int64_t n, const ExecConte
       ++slot->skipped_steps;
       continue;
     }
-    LARS_RETURN_IF_ERROR(internal::ShardFinish(slot, options, exec, &partials[3 * index[w]]));
+    LARS_RETURN_IF_ERROR(internal::ShardFinish(
+        slot, options, exec, &partials[internal::kPartialsPerTensor * index[w]]));
   }
   return absl::OkStatus();
 }

@@ -118,18 +118,21 @@ class Lars {
   absl::Status SetShard(absl::string_view name, int64_t offset, int64_t full_numel);
 
   // A step in two phases whose norms the caller's collective reduces:
-  //   StepBegin(partials)     per-tensor partial sums over the local shard, 3 per registered
-  //                           parameter in registration order: {Σp², Σu², Σg²} (0 for a parameter
-  //                           without a gradient). Changes no state.
+  //   StepBegin(partials)     per-tensor partial sums over the local shard, 5 per registered
+  //                           parameter in registration order: {Σp², A, B, C, Σg²} with
+  //                           Σu²(s) = A + 2sB + s²C for the percentile-clipping scale s, which
+  //                           needs the global Σg² (B = C = 0 without clipping; 0s for a
+  //                           parameter without a gradient). Changes no state.
   //   all_reduce(partials, SUM) across ranks (torch.distributed, MPI, NCCL, JAX psum: the
-  //                           caller's engine; 24 bytes per tensor, independent of its size)
+  //                           caller's engine; 40 bytes per tensor, independent of its size)
   //   StepFinish(partials)    the update of every parameter from the global norms.
   // Partials are fp64: each rank's partial is an fp32 tree sum from the kernel, and summing them
   // in fp64 adds no rounding of its own, so the sharded step stays at fp32-rounding distance from
   // the single-process one whatever the world size. Every rank must give the same parameters a
   // gradient. Non-finite handling uses the reduced Σg², so all ranks skip (or fail) together.
-  // Percentile clipping and per-tensor 8-bit state need a second exchange and are Unimplemented
-  // in this mode. Step() stays the one-call path (same kernels) for unsharded use.
+  // One exchange per step, percentile clipping included (it costs two extra norms passes over
+  // the shard). Per-tensor 8-bit state is Unimplemented in this mode (its scale is a whole-tensor
+  // max). Step() stays the one-call path (same kernels) for unsharded use.
   int64_t PartialsSize() const;
   absl::Status StepBegin(double* partials, int64_t n, const ExecContext& exec = {});
   absl::Status StepFinish(const double* partials, int64_t n, const ExecContext& exec = {});

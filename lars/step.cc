@@ -313,6 +313,25 @@ absl::Status NormsPass(ParamSlot* slot, const LarsOptions& o, const ExecContext&
                      ctx);
 }
 
+// The percentile ring and gradient scale of step `step`, on the device, from Σg² in gnorm.
+absl::Status PercentilePass(ParamSlot* slot, const LarsOptions& o, const ExecContext& exec,
+                            int64_t step) {
+  const DeviceType dev = slot->param.device.type;
+  CallContext ctx;
+  LARS_RETURN_IF_ERROR(MakeCallContext(slot->param.device, exec, &ctx));
+  LARS_ASSIGN_OR_RETURN(auto clip, FindKernel<Op::kPercentileClip>(DType::kF32, dev));
+  BufferView ring(slot->ring.view(), &ctx), gnorm(slot->gnorm.view(), &ctx);
+  BufferView ring_out(slot->ring.view(), &ctx), gscale(slot->gscale.view(), &ctx);
+  for (BufferView* b : {&ring, &gnorm, &ring_out, &gscale}) LARS_RETURN_IF_ERROR(b->status());
+  LARS_RETURN_IF_ERROR(HalideError(
+      absl::StrCat("percentile_clip_f32_", DeviceTypeName(dev)),
+      clip(&ctx, ring.raw(), gnorm.raw(), RingStep(step), o.percentile_clipping, ring_out.raw(),
+           gscale.raw()),
+      ctx));
+  slot->gscale_is_one = false;
+  return absl::OkStatus();
+}
+
 // Per-tensor 8-bit state always needs its norms pass (it produces the new scale).
 bool RunsNormsPass(const ParamSlot& slot, const LarsOptions& o) {
   return slot.kind == StateKind::kTensor8 || NeedsNorms(o);
@@ -359,17 +378,8 @@ absl::Status FinishStep(ParamSlot* slot, const LarsOptions& o, const ExecContext
   LARS_RETURN_IF_ERROR(MakeCallContext(slot->param.device, exec, &ctx));
 
   // 1. Percentile clipping: the ring and the gradient scale, on the device (Σg² is in gnorm).
-  if (o.percentile_clipping < 100) {
-    LARS_ASSIGN_OR_RETURN(auto clip, FindKernel<Op::kPercentileClip>(DType::kF32, dev));
-    BufferView ring(slot->ring.view(), &ctx), gnorm(slot->gnorm.view(), &ctx);
-    BufferView ring_out(slot->ring.view(), &ctx), gscale(slot->gscale.view(), &ctx);
-    for (BufferView* b : {&ring, &gnorm, &ring_out, &gscale}) LARS_RETURN_IF_ERROR(b->status());
-    LARS_RETURN_IF_ERROR(HalideError(
-        absl::StrCat("percentile_clip_f32_", DeviceTypeName(dev)),
-        clip(&ctx, ring.raw(), gnorm.raw(), RingStep(step), o.percentile_clipping,
-             ring_out.raw(), gscale.raw()),
-        ctx));
-    slot->gscale_is_one = false;
+  if (o.percentile_clipping < 100 && !plan.clip_done) {
+    LARS_RETURN_IF_ERROR(PercentilePass(slot, o, exec, step));
   }
 
   // 2. Momentum-first (CPU, clip mode, no pending check): m' while reducing, then p.
@@ -461,11 +471,6 @@ absl::Status FinishStep(ParamSlot* slot, const LarsOptions& o, const ExecContext
 }
 
 absl::Status CheckShardable(const ParamSlot& slot, const LarsOptions& o) {
-  if (o.percentile_clipping < 100) {
-    return absl::UnimplementedError(absl::StrCat(
-        slot.name, ": percentile clipping in a sharded step (the clipped Σu² needs the global "
-                   "Σg² first: a second exchange)"));
-  }
   if (slot.kind == StateKind::kTensor8) {
     return absl::UnimplementedError(absl::StrCat(
         slot.name, ": per-tensor 8-bit state in a sharded step (use blockwise 8-bit state)"));
@@ -484,25 +489,62 @@ absl::Status CheckShardable(const ParamSlot& slot, const LarsOptions& o) {
 }
 
 absl::Status ShardPartials(ParamSlot* slot, const LarsOptions& o, const ExecContext& exec,
-                           double out[3]) {
-  out[0] = out[1] = out[2] = 0.0;
+                           double out[kPartialsPerTensor]) {
+  for (int i = 0; i < kPartialsPerTensor; ++i) out[i] = 0.0;
   if (slot->param.numel == 0) return absl::OkStatus();
-  LARS_RETURN_IF_ERROR(NormsPass(slot, o, exec));
   float n[3];
-  LARS_RETURN_IF_ERROR(slot->scratch_norms.CopyToHost(n));  // synchronizes a CUDA stream
-  for (int i = 0; i < 3; ++i) out[i] = n[i];
+  if (o.percentile_clipping == 100) {
+    LARS_RETURN_IF_ERROR(NormsPass(slot, o, exec));
+    LARS_RETURN_IF_ERROR(slot->scratch_norms.CopyToHost(n));  // synchronizes a CUDA stream
+    out[0] = n[0];
+    out[1] = n[1];
+    out[4] = n[2];
+    return absl::OkStatus();
+  }
+  // Probe scales in a scratch buffer: the slot's gradient scale (state) stays as it is.
+  DeviceBuffer probe;
+  LARS_ASSIGN_OR_RETURN(probe, DeviceBuffer::Allocate(slot->param.device, DType::kF32, 1));
+  std::swap(slot->gscale, probe);
+  double u[3];
+  absl::Status st;
+  const float scales[3] = {0.0f, 1.0f, -1.0f};
+  for (int i = 0; i < 3 && st.ok(); ++i) {
+    st = slot->gscale.CopyFromHost(&scales[i]);
+    if (st.ok()) st = NormsPass(slot, o, exec);
+    if (st.ok()) st = slot->scratch_norms.CopyToHost(n);
+    u[i] = n[1];
+  }
+  std::swap(slot->gscale, probe);
+  LARS_RETURN_IF_ERROR(st);
+  out[0] = n[0];
+  out[1] = u[0];                       // A = Σu²(0)
+  out[2] = (u[1] - u[2]) / 4.0;        // B: Σu²(1) - Σu²(-1) = 4B
+  out[3] = (u[1] + u[2]) / 2.0 - u[0]; // C: Σu²(1) + Σu²(-1) = 2A + 2C
+  out[4] = n[2];
   return absl::OkStatus();
 }
 
 absl::Status ShardFinish(ParamSlot* slot, const LarsOptions& o, const ExecContext& exec,
-                         const double norms[3]) {
-  if (slot->param.numel > 0) {
-    std::vector<float> n(slot->scratch_norms.view().numel, 0.0f);
-    for (int i = 0; i < 3; ++i) n[i] = static_cast<float>(norms[i]);
-    LARS_RETURN_IF_ERROR(slot->scratch_norms.CopyFromHost(n.data()));
-  }
+                         const double reduced[kPartialsPerTensor]) {
   StepPlan plan;
   plan.norms_done = true;
+  if (slot->param.numel > 0) {
+    double unorm2 = reduced[1];
+    if (o.percentile_clipping < 100) {
+      const float gnorm[2] = {static_cast<float>(reduced[4]), 0.0f};
+      LARS_RETURN_IF_ERROR(slot->gnorm.CopyFromHost(gnorm));
+      LARS_RETURN_IF_ERROR(PercentilePass(slot, o, exec, slot->step + 1));
+      plan.clip_done = true;
+      float s;
+      LARS_RETURN_IF_ERROR(slot->gscale.CopyToHost(&s));  // synchronizes a CUDA stream
+      unorm2 = std::max(0.0, reduced[1] + 2.0 * s * reduced[2] + double{s} * s * reduced[3]);
+    }
+    std::vector<float> n(slot->scratch_norms.view().numel, 0.0f);
+    n[0] = static_cast<float>(reduced[0]);
+    n[1] = static_cast<float>(unorm2);
+    n[2] = static_cast<float>(reduced[4]);
+    LARS_RETURN_IF_ERROR(slot->scratch_norms.CopyFromHost(n.data()));
+  }
   const bool norms_pass = RunsNormsPass(*slot, o);
   LARS_RETURN_IF_ERROR(FinishStep(slot, o, exec, plan));
   // Without a norms pass FinishStep keeps the previous norms; the sharded ones are the truth.

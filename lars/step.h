@@ -75,20 +75,25 @@ absl::Status PrepareStep(ParamSlot* slot, const LarsOptions& options, const Exec
 // ring, remaining passes, the update) and counts the step.
 struct StepPlan {
   bool norms_done = false;  // the norms pass already ran into scratch_norms
+  bool clip_done = false;   // the percentile pass already ran (gscale is this step's)
 };
 absl::StatusOr<bool> CheckGradient(ParamSlot* slot, const LarsOptions& options,
                                    const ExecContext& exec, StepPlan* plan);
 absl::Status FinishStep(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec,
                         const StepPlan& plan);
 
-// Sharded steps: the norms pass of the local shard into scratch_norms, copied out as
-// {Σp², Σu², Σg²} (zeros for an empty shard), and the update from reduced norms (which are
-// written into scratch_norms first). Unimplemented for options the sharded step cannot honor.
+// Sharded steps. ShardPartials writes the local shard's {Σp², A, B, C, Σg²} (zeros for an
+// empty shard) and changes no state: the update u is linear in the percentile-clipping scale s
+// (u = a + s·b elementwise), so Σu²(s) = A + 2sB + s²C, and the three coefficients come from
+// norms passes at s = 0, 1, -1 before s is known (it needs the global Σg²). Without percentile
+// clipping: one pass at s = 1, A = Σu², B = C = 0. ShardFinish takes the reduced values: the
+// percentile pass on the global Σg², then Σu²(s), then the update.
+constexpr int kPartialsPerTensor = 5;
 absl::Status CheckShardable(const ParamSlot& slot, const LarsOptions& options);
 absl::Status ShardPartials(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec,
-                           double out[3]);
+                           double out[kPartialsPerTensor]);
 absl::Status ShardFinish(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec,
-                         const double norms[3]);
+                         const double reduced[kPartialsPerTensor]);
 
 absl::StatusOr<ParamStateSnapshot> Snapshot(const ParamSlot& slot, const LarsOptions& options);
 

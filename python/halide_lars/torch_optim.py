@@ -23,12 +23,12 @@ class LARS(torch.optim.Optimizer):
     parameter this rank holds to (offset, full_numel): the parameter is elements
     [offset, offset + numel) of a tensor of full_numel elements (with FSDP: the rank's slice of
     the flat parameter, offset = rank * padded_shard_size, full_numel = the unpadded flat size).
-    Each step then computes per-tensor partial norms locally, all-reduces them (3 fp64 per
-    parameter: 24 bytes per tensor, whatever its size) with torch.distributed.all_reduce on
+    Each step then computes per-tensor partial norms locally, all-reduces them (5 fp64 per
+    parameter: 40 bytes per tensor, whatever its size) with torch.distributed.all_reduce on
     process_group, and finishes the step from the global norms. With 8-bit state, offsets and
     (except the tensor's last shard) lengths must be multiples of block_size. A rank owning no
-    element of a tensor registers an empty tensor for it. Percentile clipping is not available
-    in this mode.
+    element of a tensor registers an empty tensor for it. Percentile clipping works (one
+    exchange); per-tensor 8-bit state (block_wise=False) does not.
     """
 
     def __init__(self, params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False,

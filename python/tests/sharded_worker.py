@@ -32,7 +32,8 @@ def grad(p, offset, step):
     return (0.8 * (p.double() - 0.25) + noise).float()
 
 
-OPTIONS = dict(lr=0.05, momentum=0.9, weight_decay=0.01, nesterov=True, block_size=256)
+OPTIONS = dict(lr=0.05, momentum=0.9, weight_decay=0.01, nesterov=True, block_size=256,
+               percentile_clipping=10)
 STEPS = 20
 
 

@@ -1,6 +1,6 @@
 """Sharded LARS across real processes: torch.distributed gloo on 127.0.0.1, 2 and 3 ranks,
 uneven shards, a rank owning nothing of a tensor; after 20 steps the shards equal one
-single-process run (fp32 and 8-bit state, weight decay and nesterov on)."""
+single-process run (fp32 and 8-bit state, weight decay, nesterov and percentile clipping on)."""
 import os
 import socket
 import subprocess
