@@ -50,13 +50,42 @@ def main():
         params[name] = p
         shards[p] = (a, SIZES[name])
         offsets[name] = a
-    opt = halide_lars.LARS(list(params.values()), optim_bits=bits, trust_mode=trust, process_group=dist.group.WORLD,
-                           shards=shards, **OPTIONS)
-    for step in range(1, STEPS + 1):
-        for name, p in params.items():
-            p.grad = grad(p.detach(), offsets[name], step)
-        opt.step()
-    torch.save({k: v.detach().clone() for k, v in params.items()}, out)
+    def make(values):
+        ps = {n: torch.nn.Parameter(v.clone()) for n, v in values.items()}
+        o = halide_lars.LARS(list(ps.values()), optim_bits=bits, trust_mode=trust,
+                             process_group=dist.group.WORLD,
+                             shards={ps[n]: shards[params[n]] for n in ps}, **OPTIONS)
+        return ps, o
+
+    def run(ps, o, first, last):
+        for step in range(first, last + 1):
+            for name, p in ps.items():
+                p.grad = grad(p.detach(), offsets[name], step)
+            o.step()
+
+    run(params, opt := halide_lars.LARS(list(params.values()), optim_bits=bits, trust_mode=trust,
+                                        process_group=dist.group.WORLD, shards=shards,
+                                        **OPTIONS), 1, STEPS // 2)
+    # Per-rank checkpoint at step 10: a fresh optimizer loading it continues bit for bit.
+    saved = opt.state_dict()
+    resumed, opt2 = make({n: p.detach() for n, p in params.items()})
+    opt2.load_state_dict(saved)
+    run(params, opt, STEPS // 2 + 1, STEPS)
+    run(resumed, opt2, STEPS // 2 + 1, STEPS)
+    exact = all(torch.equal(params[n].detach(), resumed[n].detach()) for n in params)
+    # Another rank's checkpoint (a different sharding) is refused, naming the mismatch.
+    torch.save(saved["halide_lars_checkpoint"], f"{out}.ckpt")
+    dist.barrier()
+    other = torch.load(out.replace(f"rank{rank}.pt", f"rank{(rank + 1) % world}.pt") + ".ckpt")
+    try:
+        opt2._opt.load_state(other)
+        mismatch = ""
+    except RuntimeError as e:
+        mismatch = str(e)
+    result = {k: v.detach().clone() for k, v in params.items()}
+    result["resume_exact"] = exact
+    result["mismatch_error"] = mismatch
+    torch.save(result, out)
     dist.barrier()
     dist.destroy_process_group()
 

@@ -1,6 +1,7 @@
 """Sharded LARS across real processes: torch.distributed gloo on 127.0.0.1, 2 and 3 ranks,
 uneven shards, a rank owning nothing of a tensor; after 20 steps the shards equal one
-single-process run (fp32 and 8-bit state, weight decay, nesterov and percentile clipping on)."""
+single-process run (fp32 and 8-bit state, weight decay, nesterov and percentile clipping on);
+per-rank checkpoints resume bit for bit and refuse another rank's layout."""
 import os
 import socket
 import subprocess
@@ -54,6 +55,10 @@ def test_sharded_equals_single_process(tmp_path, world, bits, trust):
         assert p.returncode == 0, f"rank {r} failed:\n{outs[r]}"
     ranks = [torch.load(tmp_path / f"rank{r}.pt") for r in range(world)]
     want = single_process(bits, trust)
+    for r in range(world):  # per-rank checkpoints (saved at step 10, see the worker)
+        assert ranks[r]["resume_exact"], f"rank {r}: resuming from its checkpoint diverged"
+        assert "different world size or sharding" in ranks[r]["mismatch_error"], \
+            f"rank {r}: loading another rank's checkpoint gave {ranks[r]['mismatch_error']!r}"
     for name in W.SIZES:
         got = torch.cat([ranks[r][name] for r in range(world)])
         assert got.shape == want[name].shape
