@@ -281,7 +281,8 @@ absl::Status Lars::StepFinish(const double* partials, int64_t n, const ExecConte
   impl_->sharded_step_open = false;
   auto work = std::move(impl_->sharded_work);
   impl_->sharded_work.clear();
-  for (size_t w = 0; w < index.size(); ++w) {
+  // Last tensor first: StepBegin's last norms passes left those tensors in cache.
+  for (size_t w = index.size(); w-- > 0;) {
     auto& [slot, options] = work[w];
     if (!finite[w]) {
       ++slot->skipped_steps;
