@@ -108,21 +108,8 @@ absl::Status Lars::Step(const ExecContext& exec) {
   if (impl_->sharded_step_open) {
     return absl::FailedPreconditionError("Step: a sharded step is open (StepBegin without StepFinish)");
   }
-  for (const auto& p : impl_->params) {
-    if (p->full_numel >= 0) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "Step: \"", p->name, "\" is a shard: use StepBegin, all-reduce, StepFinish"));
-    }
-  }
   // Validate everything and prepare every buffer first: nothing is modified on bad input.
-  std::vector<std::pair<ParamSlot*, LarsOptions>> work;
-  for (const auto& p : impl_->params) {
-    if (!p->HasGrad()) continue;  // no gradient this step: skipped, state untouched
-    LARS_ASSIGN_OR_RETURN(LarsOptions options, impl_->ParamOptions(*p));
-    LARS_RETURN_IF_ERROR(internal::ValidateParamAndGrad(*p, p->grad));
-    LARS_RETURN_IF_ERROR(internal::CheckSupported(*p, options));
-    work.emplace_back(p.get(), options);
-  }
+  LARS_ASSIGN_OR_RETURN(Impl::Work work, impl_->StepWork(/*sharded=*/false));
   for (auto& [slot, options] : work) {
     LARS_RETURN_IF_ERROR(internal::PrepareStep(slot, options, exec));
   }
@@ -164,6 +151,21 @@ absl::Status Lars::Step(const ExecContext& exec) {
   return absl::OkStatus();
 }
 
+namespace {
+
+// The partials buffer of a sharded step: kPartialsPerTensor values per registered parameter.
+absl::Status CheckPartials(const double* partials, int64_t n, int64_t want, size_t params) {
+  if (partials == nullptr && n > 0) return absl::InvalidArgumentError("partials: null");
+  if (n != want) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "partials: ", n, " values for ", params, " parameters (need ", want, ": ",
+        internal::kPartialsPerTensor, " per parameter)"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status Lars::SetShard(absl::string_view name, int64_t offset, int64_t full_numel) {
   LARS_ASSIGN_OR_RETURN(ParamSlot * slot, impl_->Find(name));
   if (slot->step > 0 || impl_->sharded_step_open) {
@@ -183,9 +185,9 @@ absl::Status Lars::SetShard(absl::string_view name, int64_t offset, int64_t full
   trial.shard_offset = offset;
   trial.full_numel = full_numel;
   LARS_RETURN_IF_ERROR(internal::CheckSupported(trial, options));
+  LARS_RETURN_IF_ERROR(internal::CheckShardable(trial, options));
   // The state kind follows the whole tensor's size (every rank picks the same one).
   LARS_RETURN_IF_ERROR(internal::AllocateState(&trial, options));
-  LARS_RETURN_IF_ERROR(internal::CheckShardable(trial, options));
   slot->shard_offset = offset;
   slot->full_numel = full_numel;
   slot->kind = trial.kind;
@@ -208,36 +210,20 @@ absl::Status Lars::StepBegin(double* partials, int64_t n, const ExecContext& exe
   if (impl_->sharded_step_open) {
     return absl::FailedPreconditionError("StepBegin: the previous StepBegin has no StepFinish");
   }
-  if (partials == nullptr && n > 0) return absl::InvalidArgumentError("partials: null");
-  if (n != PartialsSize()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "partials: ", n, " values for ", impl_->params.size(), " parameters (need ",
-        PartialsSize(), ": ", internal::kPartialsPerTensor, " per parameter)"));
-  }
-  std::vector<std::pair<ParamSlot*, LarsOptions>> work;
-  for (const auto& p : impl_->params) {
-    if (!p->HasGrad()) continue;
-    LARS_ASSIGN_OR_RETURN(LarsOptions options, impl_->ParamOptions(*p));
-    LARS_RETURN_IF_ERROR(internal::ValidateParamAndGrad(*p, p->grad));
-    LARS_RETURN_IF_ERROR(internal::CheckSupported(*p, options));
-    LARS_RETURN_IF_ERROR(internal::CheckShardable(*p, options));
-    work.emplace_back(p.get(), options);
-  }
+  LARS_RETURN_IF_ERROR(CheckPartials(partials, n, PartialsSize(), impl_->params.size()));
+  std::vector<size_t> index;
+  LARS_ASSIGN_OR_RETURN(Impl::Work work, impl_->StepWork(/*sharded=*/true, &index));
   for (auto& [slot, options] : work) {
     LARS_RETURN_IF_ERROR(internal::PrepareStep(slot, options, exec));
-    LARS_RETURN_IF_ERROR(internal::CheckShardable(*slot, options));
   }
   std::vector<double> out(n, 0.0);
-  size_t w = 0;
-  for (size_t i = 0; i < impl_->params.size() && w < work.size(); ++i) {
-    if (impl_->params[i].get() != work[w].first) continue;
-    LARS_RETURN_IF_ERROR(
-        internal::ShardPartials(work[w].first, work[w].second, exec,
-                                 &out[internal::kPartialsPerTensor * i]));
-    ++w;
+  for (size_t w = 0; w < work.size(); ++w) {
+    LARS_RETURN_IF_ERROR(internal::ShardPartials(
+        work[w].first, work[w].second, exec, &out[internal::kPartialsPerTensor * index[w]]));
   }
   std::copy(out.begin(), out.end(), partials);
   impl_->sharded_work = std::move(work);
+  impl_->sharded_index = std::move(index);
   impl_->sharded_step_open = true;
   return absl::OkStatus();
 }
@@ -246,20 +232,8 @@ absl::Status Lars::StepFinish(const double* partials, int64_t n, const ExecConte
   if (!impl_->sharded_step_open) {
     return absl::FailedPreconditionError("StepFinish: no open sharded step (call StepBegin)");
   }
-  if (partials == nullptr && n > 0) return absl::InvalidArgumentError("partials: null");
-  if (n != PartialsSize()) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "partials: ", n, " values for ", impl_->params.size(), " parameters (need ",
-        PartialsSize(), ")"));
-  }
-  // Index of each participating slot in registration order.
-  std::vector<size_t> index;
-  for (size_t i = 0, w = 0; i < impl_->params.size() && w < impl_->sharded_work.size(); ++i) {
-    if (impl_->params[i].get() == impl_->sharded_work[w].first) {
-      index.push_back(i);
-      ++w;
-    }
-  }
+  LARS_RETURN_IF_ERROR(CheckPartials(partials, n, PartialsSize(), impl_->params.size()));
+  const std::vector<size_t>& index = impl_->sharded_index;
   // Every check precedes every write: the reduced Σg² decides for all ranks alike.
   std::vector<bool> finite(index.size(), true);
   for (size_t w = 0; w < index.size(); ++w) {
@@ -271,7 +245,7 @@ absl::Status Lars::StepFinish(const double* partials, int64_t n, const ExecConte
                       "of StepBegin's output?); the sharded step stays open"));
     }
     if (options.nonfinite == Nonfinite::kPropagate) continue;
-    finite[w] = std::isfinite(q[4]) && std::isfinite(static_cast<float>(q[4]));
+    finite[w] = std::isfinite(static_cast<float>(q[4]));  // as the kernels will see it
     if (!finite[w] && options.nonfinite == Nonfinite::kError) {
       return absl::InvalidArgumentError(absl::StrCat(
           slot->name, ": gradient has NaN or Inf on some rank (nonfinite=error): no parameter "
@@ -279,7 +253,7 @@ absl::Status Lars::StepFinish(const double* partials, int64_t n, const ExecConte
     }
   }
   impl_->sharded_step_open = false;
-  auto work = std::move(impl_->sharded_work);
+  const Impl::Work work = std::move(impl_->sharded_work);
   impl_->sharded_work.clear();
   // Last tensor first: StepBegin's last norms passes left those tensors in cache.
   for (size_t w = index.size(); w-- > 0;) {

@@ -22,9 +22,37 @@ struct Lars::Impl {
   std::vector<OptionOverrides> group_overrides;  // group 0: none
   std::vector<std::unique_ptr<ParamSlot>> params;
   absl::flat_hash_map<std::string, ParamSlot*> by_name;
-  // Between StepBegin and StepFinish: the parameters taking part and their options.
+  using Work = std::vector<std::pair<ParamSlot*, LarsOptions>>;
+  // Between StepBegin and StepFinish: the parameters taking part, their options, and each one's
+  // index in registration order (its place in the partials).
   bool sharded_step_open = false;
-  std::vector<std::pair<ParamSlot*, LarsOptions>> sharded_work;
+  Work sharded_work;
+  std::vector<size_t> sharded_index;
+
+  // The parameters a step updates (those with a gradient) and their options, all validated;
+  // nothing is modified. `index`, if given, receives each one's registration index. A one-call
+  // step refuses shards and a sharded step checks that every shard can be stepped.
+  absl::StatusOr<Work> StepWork(bool sharded, std::vector<size_t>* index = nullptr) const {
+    Work work;
+    for (size_t i = 0; i < params.size(); ++i) {
+      ParamSlot* p = params[i].get();
+      if (!sharded && p->full_numel >= 0) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "Step: \"", p->name, "\" is a shard: use StepBegin, all-reduce, StepFinish"));
+      }
+      if (!p->HasGrad()) continue;  // no gradient this step: skipped, state untouched
+      absl::StatusOr<LarsOptions> options = ParamOptions(*p);
+      if (!options.ok()) return options.status();
+      for (absl::Status s : {internal::ValidateParamAndGrad(*p, p->grad),
+                             internal::CheckSupported(*p, *options),
+                             sharded ? internal::CheckShardable(*p, *options) : absl::OkStatus()}) {
+        if (!s.ok()) return s;
+      }
+      work.emplace_back(p, *options);
+      if (index != nullptr) index->push_back(i);
+    }
+    return work;
+  }
 
   absl::StatusOr<LarsOptions> GroupOptions(int group, const OptionOverrides* extra = nullptr) const {
     LarsOptions o = defaults;

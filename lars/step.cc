@@ -471,12 +471,14 @@ absl::Status FinishStep(ParamSlot* slot, const LarsOptions& o, const ExecContext
 }
 
 absl::Status CheckShardable(const ParamSlot& slot, const LarsOptions& o) {
-  if (slot.kind == StateKind::kTensor8) {
+  // The state PrepareStep will give the slot (before it converts anything).
+  const StateKind kind = DesiredKind(o, FullNumel(slot));
+  if (kind == StateKind::kTensor8) {
     return absl::UnimplementedError(absl::StrCat(
         slot.name, ": per-tensor 8-bit state in a sharded step (use blockwise 8-bit state)"));
   }
-  if (slot.kind == StateKind::kBlockwise8 && slot.full_numel >= 0) {
-    const int64_t b = slot.block_size;
+  if (kind == StateKind::kBlockwise8 && slot.full_numel >= 0) {
+    const int64_t b = o.block_size;
     const bool ends = slot.shard_offset + slot.param.numel == slot.full_numel;
     if (slot.shard_offset % b != 0 || (!ends && slot.param.numel % b != 0)) {
       return absl::InvalidArgumentError(absl::StrCat(

@@ -89,6 +89,8 @@ absl::Status FinishStep(ParamSlot* slot, const LarsOptions& options, const ExecC
 // clipping: one pass at s = 1, A = Σu², B = C = 0. ShardFinish takes the reduced values: the
 // percentile pass on the global Σg², then Σu²(s), then the update.
 constexpr int kPartialsPerTensor = 5;
+// Whether the state `options` ask for (per-tensor 8-bit: no; blockwise: block-aligned shard)
+// can be stepped sharded. Judged before PrepareStep, which may convert the state.
 absl::Status CheckShardable(const ParamSlot& slot, const LarsOptions& options);
 absl::Status ShardPartials(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec,
                            double out[kPartialsPerTensor]);

@@ -74,6 +74,11 @@ class LARS(torch.optim.Optimizer):
                 offset, full = shards[p]
                 self._opt.set_shard(name, offset, full)
             self._partials = (ctypes.c_double * self._opt.partials_size())()
+            # NCCL reduces device tensors: the partials travel on the parameters' device.
+            import torch.distributed as dist
+            self._reduce_device = None
+            if dist.get_backend(process_group) == "nccl" and self._names:
+                self._reduce_device = next(iter(self._names)).device
 
     def _sync_group(self, gi, cg):
         group = self.param_groups[gi]
@@ -126,10 +131,8 @@ class LARS(torch.optim.Optimizer):
         import torch.distributed as dist
         self._opt.step_begin(self._partials, stream)
         t = torch.frombuffer(self._partials, dtype=torch.float64)
-        devices = {p.device for p in self._names}
-        backend = dist.get_backend(self._process_group)
-        if backend == "nccl" and devices:  # NCCL reduces device tensors
-            dt = t.to(next(iter(devices)))
+        if self._reduce_device is not None:
+            dt = t.to(self._reduce_device)
             dist.all_reduce(dt, group=self._process_group)
             t.copy_(dt.cpu())
         else:

@@ -43,18 +43,14 @@ def main():
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=world)
     c = cuts(world)
-    params, shards, offsets = {}, {}, {}
-    for name in SIZES:
-        a, b = c[name][rank], c[name][rank + 1]
-        p = torch.nn.Parameter(init(name)[a:b].clone())
-        params[name] = p
-        shards[p] = (a, SIZES[name])
-        offsets[name] = a
+    offsets = {name: c[name][rank] for name in SIZES}
+
     def make(values):
+        """This rank's slices as parameters, and a sharded optimizer over them."""
         ps = {n: torch.nn.Parameter(v.clone()) for n, v in values.items()}
         o = halide_lars.LARS(list(ps.values()), optim_bits=bits, trust_mode=trust,
                              process_group=dist.group.WORLD,
-                             shards={ps[n]: shards[params[n]] for n in ps}, **OPTIONS)
+                             shards={ps[n]: (offsets[n], SIZES[n]) for n in ps}, **OPTIONS)
         return ps, o
 
     def run(ps, o, first, last):
@@ -63,9 +59,8 @@ def main():
                 p.grad = grad(p.detach(), offsets[name], step)
             o.step()
 
-    run(params, opt := halide_lars.LARS(list(params.values()), optim_bits=bits, trust_mode=trust,
-                                        process_group=dist.group.WORLD, shards=shards,
-                                        **OPTIONS), 1, STEPS // 2)
+    params, opt = make({n: init(n)[c[n][rank]:c[n][rank + 1]] for n in SIZES})
+    run(params, opt, 1, STEPS // 2)
     # Per-rank checkpoint at step 10: a fresh optimizer loading it continues bit for bit.
     saved = opt.state_dict()
     resumed, opt2 = make({n: p.detach() for n, p in params.items()})
