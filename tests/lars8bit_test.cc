@@ -25,26 +25,9 @@ using testing::FromValues;
 using testing::RelErr;
 using testing::ReadValues;
 
-struct Case {
-  DType dtype;
-  DeviceType device;
-  int block;
-};
-
-std::vector<Case> AllCases() {
-  std::vector<Case> out;
-  for (DeviceType d : {DeviceType::kCPU, DeviceType::kOpenCL, DeviceType::kCUDA}) {
-    for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
-      for (int b : {256, 2048}) out.push_back({t, d, b});
-    }
-  }
-  return out;
-}
-
-std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
-  return absl::StrCat(DTypeName(info.param.dtype), "_", DeviceTypeName(info.param.device), "_b",
-                      info.param.block);
-}
+using Case = testing::BlockCase;
+using testing::AllBlockCases;
+using testing::BlockCaseName;
 
 LarsOptions Options8(int block) {
   LarsOptions o;
@@ -173,7 +156,7 @@ TEST_P(Lars8bitTest, PerTensorCompatModeEqualsTheReference) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllKernels, Lars8bitTest, ::testing::ValuesIn(AllCases()), CaseName);
+INSTANTIATE_TEST_SUITE_P(AllKernels, Lars8bitTest, ::testing::ValuesIn(AllBlockCases()), BlockCaseName);
 
 // 100 steps of LARS8bit and LARS32 on the same problem (each computes its gradients from its own
 // parameters). Tolerance: the distance between the two final parameter vectors is at most 2% of

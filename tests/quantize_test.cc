@@ -85,26 +85,9 @@ TEST(QuantizeValue, TieRuleAndSignFix) {
   EXPECT_EQ(reference::QuantizeValue(code, 0.0f), kZeroCode);
 }
 
-struct Case {
-  DType dtype;
-  DeviceType device;
-  int block;
-};
-
-std::vector<Case> AllCases() {
-  std::vector<Case> out;
-  for (DeviceType d : {DeviceType::kCPU, DeviceType::kOpenCL, DeviceType::kCUDA}) {
-    for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
-      for (int b : {256, 2048}) out.push_back({t, d, b});
-    }
-  }
-  return out;
-}
-
-std::string CaseName(const ::testing::TestParamInfo<Case>& info) {
-  return absl::StrCat(DTypeName(info.param.dtype), "_", DeviceTypeName(info.param.device), "_b",
-                      info.param.block);
-}
+using Case = testing::BlockCase;
+using testing::AllBlockCases;
+using testing::BlockCaseName;
 
 enum class Dist { kNormal, kUniform, kHeavyTailed, kZeros, kMixedZeroBlocks };
 
@@ -214,12 +197,12 @@ TEST_P(QuantizeTest, RoundTripErrorIsBoundedByTheCodebookGaps) {
           << "i=" << i << " v=" << v << " code " << k;
       worst = std::max(worst, err / a);
     }
-    std::printf("%s dist %d: max |x - deq(q(x))| / absmax = %.3g\n", CaseName({c, 0}).c_str(),
+    std::printf("%s dist %d: max |x - deq(q(x))| / absmax = %.3g\n", BlockCaseName({c, 0}).c_str(),
                 static_cast<int>(d), worst);
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllKernels, QuantizeTest, ::testing::ValuesIn(AllCases()), CaseName);
+INSTANTIATE_TEST_SUITE_P(AllKernels, QuantizeTest, ::testing::ValuesIn(AllBlockCases()), BlockCaseName);
 
 // Every backend produces the same codes for the same input.
 TEST(QuantizeAcrossBackends, IdenticalCodes) {

@@ -174,5 +174,20 @@ DeviceRequirement Require(DeviceType type) {
   return r;
 }
 
+std::vector<BlockCase> AllBlockCases() {
+  std::vector<BlockCase> out;
+  for (DeviceType d : {DeviceType::kCPU, DeviceType::kOpenCL, DeviceType::kCUDA}) {
+    for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) {
+      for (int b : {256, 2048}) out.push_back({t, d, b});
+    }
+  }
+  return out;
+}
+
+std::string BlockCaseName(const ::testing::TestParamInfo<BlockCase>& info) {
+  return absl::StrCat(DTypeName(info.param.dtype), "_", DeviceTypeName(info.param.device), "_b",
+                      info.param.block);
+}
+
 }  // namespace testing
 }  // namespace halide_lars

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "gtest/gtest.h"
 #include "runtime/device_buffer.h"
 #include "runtime/types.h"
 
@@ -61,6 +62,16 @@ DeviceBuffer ToDevice(const HostTensor& t, const Device& device);
 
 // Reads back n f32 values from a device tensor.
 std::vector<float> ReadF32(const DeviceBuffer& b);
+
+// The blockwise 8-bit kernel matrix: every device x storage dtype x block size (256, 2048),
+// shared by the quantize and LARS8bit suites; BlockCaseName names a case "f32_cpu_b256".
+struct BlockCase {
+  DType dtype;
+  DeviceType device;
+  int block;
+};
+std::vector<BlockCase> AllBlockCases();
+std::string BlockCaseName(const ::testing::TestParamInfo<BlockCase>& info);
 
 // For a device type: OK if tests must run there; a skip reason for CUDA without a GPU; an
 // error naming the packages to install for OpenCL (pocl is required on every test run).
