@@ -25,7 +25,7 @@ HALIDE_TARGETS = {
     "opencl": ["x86-64-linux-opencl"],
 }
 
-PIPELINE_FEATURES = ["user_context", "no_runtime"]
+PIPELINE_FEATURES = ["user_context", "no_runtime", "strict_float"]
 
 def _with_features(targets, features):
     return [t + "".join(["-" + f for f in features]) for t in targets]

@@ -135,11 +135,12 @@ void DefineSumSqMaxAbs(Func acc, const Expr& v) {
   acc() = Tuple(acc()[0] + v * v, max(acc()[1], abs(v)));
 }
 
-void DefineSums(Func acc, const std::vector<Expr>& terms) {
+void DefineSums(Func acc, const std::vector<Expr>& terms, const std::vector<Var>& args) {
   std::vector<Expr> zeros(terms.size(), Expr(0.0f)), updates;
-  acc() = Tuple(zeros);
-  for (size_t i = 0; i < terms.size(); ++i) updates.push_back(acc()[i] + terms[i]);
-  acc() = Tuple(updates);
+  const std::vector<Expr> at(args.begin(), args.end());
+  acc(at) = Tuple(zeros);
+  for (size_t i = 0; i < terms.size(); ++i) updates.push_back(strict_float(acc(at)[i] + terms[i]));
+  acc(at) = Tuple(updates);
 }
 
 void ScheduleReductionCpu(Func acc, const RDom& r, int chunk, int lanes) {
@@ -150,6 +151,20 @@ void ScheduleReductionCpu(Func acc, const RDom& r, int chunk, int lanes) {
   per_chunk.compute_root().update().parallel(u);
   Func per_lane = per_chunk.update().split(ri, rio, rii, lanes).rfactor(rii, l);
   per_lane.compute_at(per_chunk, u).vectorize(l).update().vectorize(l);
+}
+
+void ScheduleChunkLaneReduction(Func acc, const RDom& r, bool gpu, int chunk, int lanes) {
+  if (!gpu) {
+    ScheduleReductionCpu(acc, r, chunk, lanes);
+    return;
+  }
+  RVar ro("ro"), ri("ri"), rio("rio"), rii("rii");
+  Var u("u"), l("l");
+  Func per_chunk = acc.update().split(r.x, ro, ri, chunk).rfactor(ro, u);
+  Func per_lane = per_chunk.update().split(ri, rio, rii, lanes).rfactor(rii, l);
+  per_chunk.compute_root().gpu_blocks(u).update().gpu_blocks(u);
+  per_lane.compute_at(per_chunk, u).gpu_threads(l).update().gpu_threads(l);
+  acc.compute_root().gpu_single_thread().update().gpu_single_thread();
 }
 
 void ScheduleReductionGpu(Func acc, const RDom& r, int threads, int items) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "Halide.h"
+#include "generators/arena_abi.h"
 
 // Brings the Generator<Self> members templated generator classes use into scope (dependent
 // base: unqualified Input/Output would otherwise name Halide's unrelated Halide::Output enum).
@@ -93,8 +94,24 @@ void ScheduleInPlaceElementwise(Halide::Func out, Halide::Func vals, bool gpu, i
 // rfactor can split (both components are associative and independent).
 void DefineSumSqMaxAbs(Halide::Func acc, const Halide::Expr& v);
 
-// Σ over the reduction of each of `terms`, as one Tuple reduction (fp32) rfactor can split.
-void DefineSums(Halide::Func acc, const std::vector<Halide::Expr>& terms);
+// Σ over the reduction of each of `terms`, as one Tuple reduction (fp32) rfactor can split:
+// acc(args) = {0...}; acc(args) = {acc(args)[i] + terms[i]} (0-d when args is empty).
+void DefineSums(Halide::Func acc, const std::vector<Halide::Expr>& terms,
+                const std::vector<Halide::Var>& args = {});
+
+// The reduction tree of lars_norms and lars_arena_norms (they must agree for the arena step to
+// be bit-identical to the per-tensor one): chunks of kNormsChunk elements, each summed in
+// `lanes` interleaved lane partials (element j of a chunk goes to lane j % lanes), lanes added
+// in order, chunks added in order. Lanes: the vector width on CPUs, threads per block on GPUs.
+constexpr int kNormsChunk = kArenaChunk;
+constexpr int kNormsCpuLanes = 16;
+constexpr int kNormsGpuLanes = 256;
+
+// That tree for a 0-d Tuple reduction `acc` over the single-dimension RDom `r`. CPU: as
+// ScheduleReductionCpu. GPU: chunk -> one block, lane -> one thread (coalesced), lanes added
+// by the block, chunk partials added in order by a single thread.
+void ScheduleChunkLaneReduction(Halide::Func acc, const Halide::RDom& r, bool gpu, int chunk,
+                                int lanes);
 
 // Deterministic two-level reduction schedules for a 0-d Tuple reduction `acc` over the
 // single-dimension RDom `r` (fixed-order combines, no atomics: results depend only on n).

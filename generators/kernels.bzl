@@ -18,6 +18,9 @@ OPS = [
     ("lars_norms", "lars_norms_{dtype}", DTYPES, BACKENDS, DEFAULT),
     ("lars_update", "lars_update_{dtype}", DTYPES, BACKENDS, DEFAULT),
     ("percentile_clip", "percentile_clip", ["f32"], BACKENDS, DEFAULT),
+    # Multi-tensor (arena) step: two launches per (dtype, device) group, whatever the tensor count.
+    ("lars_arena_norms", "lars_arena_norms_{dtype}", DTYPES, BACKENDS, DEFAULT),
+    ("lars_arena_update", "lars_arena_update_{dtype}", DTYPES, BACKENDS, DEFAULT),
     # Momentum-first order (28 B/param): the fused reduce-then-write pass needs compute_with
     # inside one CPU loop nest, so it is CPU-only (GPUs use lars_norms + lars_update).
     ("lars_momentum", "lars_momentum_{dtype}", DTYPES, ["cpu"], DEFAULT),
@@ -33,6 +36,8 @@ OPS = [
 GENERATOR_SRCS = [
     "common.cc",
     "common.h",
+    "arena_abi.h",
+    "lars_arena_generator.cc",
     "lars_math.cc",
     "lars_math.h",
     "lars8bit_update_generator.cc",

@@ -7,23 +7,29 @@ using namespace Halide;
 
 LarsElement LarsStepElement(const LarsScalars& k, const Expr& p, const Expr& g, const Expr& m,
                             const Expr& s, const Expr& ratio) {
+  // strict_float: no fused multiply-adds, so a vector lane, a scalar tail and a GPU thread
+  // round every element alike (the arena step is bit-identical to the per-tensor one).
   LarsElement e;
-  e.d = ratio * (s * g + k.weight_decay * p);
-  e.m_new = select(k.first_step, e.d, k.momentum * m + (1.0f - k.dampening) * e.d);
-  e.u = select(k.nesterov, e.d + k.momentum * e.m_new, e.m_new);
+  e.d = strict_float(ratio * (s * g + k.weight_decay * p));
+  e.m_new = strict_float(select(k.first_step, e.d, k.momentum * m + (1.0f - k.dampening) * e.d));
+  e.u = strict_float(select(k.nesterov, e.d + k.momentum * e.m_new, e.m_new));
   return e;
 }
 
 Expr ClassicTrustRatio(const Expr& pnorm, const Expr& gnorm, const Expr& weight_decay,
                        const Expr& trust_coefficient, const Expr& eps) {
-  return select(pnorm > 0.0f && gnorm > 0.0f,
-                trust_coefficient * pnorm / (gnorm + weight_decay * pnorm + eps), 1.0f);
+  return strict_float(select(pnorm > 0.0f && gnorm > 0.0f,
+                             trust_coefficient * pnorm / (gnorm + weight_decay * pnorm + eps), 1.0f));
+}
+
+Expr ApplyUpdate(const Expr& p, const Expr& lr, const Expr& scale, const Expr& u) {
+  return strict_float(p - lr * scale * u);
 }
 
 Expr ClipTrustScale(const Expr& pnorm, const Expr& unorm, const Expr& max_unorm) {
   Expr limit = max_unorm * pnorm;
   // unorm > limit >= 0 implies unorm > 0: the division is safe where it is selected.
-  return select(max_unorm > 0.0f && unorm > limit, limit / max(unorm, 1e-30f), 1.0f);
+  return strict_float(select(max_unorm > 0.0f && unorm > limit, limit / max(unorm, 1e-30f), 1.0f));
 }
 
 }  // namespace generators

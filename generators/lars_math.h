@@ -38,6 +38,10 @@ Halide::Expr ClassicTrustRatio(const Halide::Expr& pnorm, const Halide::Expr& gn
 Halide::Expr ClipTrustScale(const Halide::Expr& pnorm, const Halide::Expr& unorm,
                             const Halide::Expr& max_unorm);
 
+// p - lr * scale * u (fp32, unfused).
+Halide::Expr ApplyUpdate(const Halide::Expr& p, const Halide::Expr& lr, const Halide::Expr& scale,
+                         const Halide::Expr& u);
+
 }  // namespace generators
 }  // namespace halide_lars
 

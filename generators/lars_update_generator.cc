@@ -24,10 +24,10 @@ class LarsNorms : public Generator<LarsNorms<D>> {
   LARS_GENERATOR_ALIASES(LarsNorms<D>);
   using T = typename Storage<D>::type;
 
-  GeneratorParam<int> chunk{"chunk", 1 << 15};
-  GeneratorParam<int> vector_width{"vector_width", 16};
-  GeneratorParam<int> gpu_threads{"gpu_threads", 256};
-  GeneratorParam<int> gpu_items{"gpu_items", 8};
+  // The reduction tree (must equal lars_arena_norms': see kNormsChunk).
+  GeneratorParam<int> chunk{"chunk", kNormsChunk};
+  GeneratorParam<int> vector_width{"vector_width", kNormsCpuLanes};
+  GeneratorParam<int> gpu_threads{"gpu_threads", kNormsGpuLanes};
 
   Input<Buffer<T, 1>> p{"p"};
   Input<Buffer<T, 1>> g{"g"};
@@ -57,8 +57,9 @@ class LarsNorms : public Generator<LarsNorms<D>> {
     gscale.set_estimates({{0, 1}});
     out.set_estimates({{0, 3}});
     if (auto_schedule) return;
-    ScheduleNormsKernel(acc_, r_, out, get_target().has_gpu_feature(), chunk, vector_width,
-                        gpu_threads, gpu_items);
+    const bool gpu = get_target().has_gpu_feature();
+    ScheduleChunkLaneReduction(acc_, r_, gpu, chunk, gpu ? gpu_threads : vector_width);
+    if (gpu) out.gpu_single_thread();
   }
 
  private:
@@ -104,7 +105,7 @@ class LarsUpdate : public Generator<LarsUpdate<D>> {
     Expr pv = ToF32(D, p(x));
     LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
                                     pv, ToF32(D, g(x)), m(x), s, ratio);
-    vals_(x) = Tuple(FromF32(D, pv - lr * scale * e.u), e.m_new);
+    vals_(x) = Tuple(FromF32(D, ApplyUpdate(pv, lr, scale, e.u)), e.m_new);
     out(x) = Tuple(vals_(x)[0], vals_(x)[1]);
   }
 

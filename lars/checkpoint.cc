@@ -311,6 +311,11 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
         !(p.gnorm.empty() || p.gnorm.size() == 2)) {
       return Corrupt(absl::StrCat(where, "inconsistent state arrays"));
     }
+    if (slot->arena != nullptr &&
+        (p.kind != static_cast<uint8_t>(StateKind::kFp32) || !p.ring.empty())) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          where, "8-bit state or a percentile ring cannot be loaded into a flat parameter"));
+    }
     ParamSlot probe;
     probe.name = p.name;
     probe.group = p.group;
@@ -349,6 +354,17 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
     slot->step = saved[i].step;
     slot->kind = s.kind;
     slot->block_size = s.block_size;
+    if (slot->arena != nullptr) {
+      // The momentum and norms live in the arena (the slot borrows them): copy, do not replace.
+      // Both are CPU or CUDA memory already allocated, so the copies cannot run out of memory.
+      std::vector<float> host(saved[i].momentum.size() + 3);
+      LARS_RETURN_IF_ERROR(s.momentum.CopyToHost(host.data()));
+      LARS_RETURN_IF_ERROR(s.norms.CopyToHost(host.data() + saved[i].momentum.size()));
+      LARS_RETURN_IF_ERROR(slot->momentum.CopyFromHost(host.data()));
+      LARS_RETURN_IF_ERROR(slot->norms.CopyFromHost(host.data() + saved[i].momentum.size()));
+      s.momentum = std::move(slot->momentum);
+      s.norms = std::move(slot->norms);
+    }
     slot->momentum = std::move(s.momentum);
     slot->codes = std::move(s.codes);
     slot->absmax = std::move(s.absmax);

@@ -6,7 +6,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
+#include "lars/arena.h"
 #include "lars/lars_impl.h"
+#include "runtime/halide_call.h"
 #include "lars/step.h"
 #include "runtime/device_buffer.h"
 #include "runtime/devices.h"
@@ -89,6 +91,15 @@ absl::Status Lars::AddParam(absl::string_view name, const TensorView& param,
 
 absl::Status Lars::SetGrad(absl::string_view name, const TensorView& grad) {
   LARS_ASSIGN_OR_RETURN(ParamSlot * slot, impl_->Find(name));
+  if (slot->arena != nullptr && grad.data != nullptr) {
+    const TensorView& own = slot->arena_grad;
+    if (grad.data != own.data || grad.numel != own.numel || grad.dtype != own.dtype ||
+        grad.device != own.device) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name, ": a flat parameter's gradient is its slice of the flat gradient buffer (pass "
+          "that slice, or an empty view for no gradient)"));
+    }
+  }
   LARS_RETURN_IF_ERROR(internal::ValidateParamAndGrad(*slot, grad));
   slot->grad = grad;
   return absl::OkStatus();
@@ -100,6 +111,7 @@ absl::Status Lars::OverrideConfig(absl::string_view name, absl::string_view key,
   const OptionOverrides extra = {{std::string(key), value}};
   LARS_ASSIGN_OR_RETURN(LarsOptions options, impl_->ParamOptions(*slot, nullptr, &extra));
   LARS_RETURN_IF_ERROR(internal::CheckSupported(*slot, options));
+  if (slot->arena != nullptr) LARS_RETURN_IF_ERROR(internal::CheckFlatSupported(*slot, options));
   slot->overrides.push_back(extra[0]);
   return absl::OkStatus();
 }
@@ -108,17 +120,45 @@ absl::Status Lars::Step(const ExecContext& exec) {
   if (impl_->sharded_step_open) {
     return absl::FailedPreconditionError("Step: a sharded step is open (StepBegin without StepFinish)");
   }
+  const int64_t calls_before = internal::PipelineCalls();
+  absl::Status status = StepImpl(exec);
+  impl_->last_step_pipelines = internal::PipelineCalls() - calls_before;
+  return status;
+}
+
+int64_t Lars::LastStepPipelines() const { return impl_->last_step_pipelines; }
+
+absl::Status Lars::StepImpl(const ExecContext& exec) {
   // Validate everything and prepare every buffer first: nothing is modified on bad input.
   LARS_ASSIGN_OR_RETURN(Impl::Work work, impl_->StepWork(/*sharded=*/false));
+  LARS_ASSIGN_OR_RETURN(auto arena_options, impl_->ArenaWork());
   for (auto& [slot, options] : work) {
     LARS_RETURN_IF_ERROR(internal::PrepareStep(slot, options, exec));
   }
+  auto& arenas = impl_->arenas;
   // Phase 1 (no state changes) runs the passes that read a gradient first and checks it; phase 2
   // writes. With nonfinite=error anywhere, every check precedes every write (nothing may change
   // if any gradient is bad); otherwise each tensor's two phases run back to back, so its second
   // pass finds the tensor still in cache.
   bool any_error = false;
   for (auto& [slot, options] : work) any_error |= options.nonfinite == Nonfinite::kError;
+  for (const auto& opts : arena_options) {
+    for (const LarsOptions& o : opts) any_error |= o.nonfinite == Nonfinite::kError;
+  }
+  // Flat parameter sets: norms pass (no state written) and check, then the update.
+  std::vector<std::vector<bool>> arena_finite(arenas.size());
+  auto arena_check = [&](size_t a) -> absl::Status {
+    LARS_RETURN_IF_ERROR(
+        internal::ArenaNormsPhase(arenas[a].get(), arena_options[a], exec, &arena_finite[a]));
+    for (size_t t = 0; t < arena_finite[a].size(); ++t) {
+      const ParamSlot* slot = arenas[a]->members[t];
+      if (!arena_finite[a][t] && arena_options[a][t].nonfinite == Nonfinite::kError) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            slot->name, ": gradient has NaN or Inf (nonfinite=error): no parameter was updated"));
+      }
+    }
+    return absl::OkStatus();
+  };
   auto finish = [&](size_t i, bool finite, const internal::StepPlan& plan) -> absl::Status {
     auto& [slot, options] = work[i];
     if (!finite) {
@@ -134,8 +174,13 @@ absl::Status Lars::Step(const ExecContext& exec) {
                             internal::CheckGradient(work[i].first, work[i].second, exec, &plan));
       LARS_RETURN_IF_ERROR(finish(i, finite, plan));
     }
+    for (size_t a = 0; a < arenas.size(); ++a) {
+      LARS_RETURN_IF_ERROR(arena_check(a));
+      LARS_RETURN_IF_ERROR(internal::ArenaUpdatePhase(arenas[a].get(), exec, arena_finite[a]));
+    }
     return absl::OkStatus();
   }
+  for (size_t a = 0; a < arenas.size(); ++a) LARS_RETURN_IF_ERROR(arena_check(a));
   std::vector<internal::StepPlan> plans(work.size());
   std::vector<bool> finite(work.size(), true);
   for (size_t i = 0; i < work.size(); ++i) {
@@ -148,7 +193,54 @@ absl::Status Lars::Step(const ExecContext& exec) {
     }
   }
   for (size_t i = 0; i < work.size(); ++i) LARS_RETURN_IF_ERROR(finish(i, finite[i], plans[i]));
+  for (size_t a = 0; a < arenas.size(); ++a) {
+    LARS_RETURN_IF_ERROR(internal::ArenaUpdatePhase(arenas[a].get(), exec, arena_finite[a]));
+  }
   return absl::OkStatus();
+}
+
+absl::Status Lars::AddFlatParams(const TensorView& params, const TensorView& grads,
+                                 const std::vector<FlatParam>& tensors) {
+  std::vector<LarsOptions> options;
+  for (const FlatParam& t : tensors) {
+    if (impl_->by_name.contains(t.name)) {
+      return absl::AlreadyExistsError(absl::StrCat("parameter \"", t.name, "\" is already registered"));
+    }
+    if (t.group < 0 || t.group >= static_cast<int>(impl_->group_overrides.size())) {
+      return absl::OutOfRangeError(absl::StrCat(t.name, ": group ", t.group, ": there are ",
+                                                impl_->group_overrides.size(), " param groups"));
+    }
+    LARS_ASSIGN_OR_RETURN(options.emplace_back(), impl_->GroupOptions(t.group));
+  }
+  std::vector<std::unique_ptr<ParamSlot>> slots;
+  LARS_ASSIGN_OR_RETURN(std::unique_ptr<internal::Arena> arena,
+                        internal::BuildArena(params, grads, tensors, options, &slots));
+  for (auto& slot : slots) {
+    impl_->by_name[slot->name] = slot.get();
+    impl_->params.push_back(std::move(slot));
+  }
+  impl_->arenas.push_back(std::move(arena));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<FlatBuffers> Lars::AllocateFlatParams(const Device& device, DType dtype,
+                                                     std::vector<FlatParam>* tensors) {
+  if (tensors == nullptr) return absl::InvalidArgumentError("tensors: null");
+  std::vector<FlatParam> laid = *tensors;
+  const int64_t n = std::max<int64_t>(LayoutFlatParams(&laid), 1);
+  std::vector<DeviceBuffer> bufs;
+  const std::vector<uint8_t> zeros(n * DTypeSize(dtype), 0);
+  for (int i = 0; i < 2; ++i) {
+    LARS_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::Allocate(device, dtype, n));
+    LARS_RETURN_IF_ERROR(b.CopyFromHost(zeros.data()));
+    bufs.push_back(std::move(b));
+  }
+  FlatBuffers views{bufs[0].view(), bufs[1].view()};
+  LARS_RETURN_IF_ERROR(AddFlatParams(views.params, views.grads, laid));
+  impl_->arenas.back()->owned_params = std::move(bufs[0]);
+  impl_->arenas.back()->owned_grads = std::move(bufs[1]);
+  *tensors = std::move(laid);
+  return views;
 }
 
 namespace {
@@ -168,6 +260,10 @@ absl::Status CheckPartials(const double* partials, int64_t n, int64_t want, size
 
 absl::Status Lars::SetShard(absl::string_view name, int64_t offset, int64_t full_numel) {
   LARS_ASSIGN_OR_RETURN(ParamSlot * slot, impl_->Find(name));
+  if (slot->arena != nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(name, ": a flat parameter (AddFlatParams) cannot be a shard"));
+  }
   if (slot->step > 0 || impl_->sharded_step_open) {
     return absl::FailedPreconditionError(
         absl::StrCat(name, ": SetShard after the first step (the state is per shard)"));
@@ -294,6 +390,7 @@ int64_t Lars::SkippedSteps() const {
 int64_t Lars::StateBytes() const {
   int64_t bytes = 0;
   for (const auto& p : impl_->params) bytes += internal::StateBytes(*p);
+  for (const auto& a : impl_->arenas) bytes += a->table_bytes;
   return bytes;
 }
 

@@ -50,6 +50,25 @@ struct ParamStateSnapshot {
   LarsOptions options;             // the options in effect (defaults, group, overrides)
 };
 
+// One tensor of a flat ("arena") parameter buffer: elements [offset, offset + numel) of the
+// flat parameter and gradient buffers. Offsets are multiples of kFlatAlignment elements.
+struct FlatParam {
+  std::string name;
+  int64_t numel = 0;
+  int64_t offset = -1;  // -1: let LayoutFlatParams / AllocateFlatParams choose
+  int group = 0;
+};
+constexpr int64_t kFlatAlignment = 64;
+
+// Packs `params` in order, each offset rounded up to kFlatAlignment; returns the flat size.
+int64_t LayoutFlatParams(std::vector<FlatParam>* params);
+
+// Flat buffers the optimizer owns (AllocateFlatParams); valid while the optimizer lives.
+struct FlatBuffers {
+  TensorView params;
+  TensorView grads;
+};
+
 class Lars {
  public:
   // Validates `defaults` (the options of param group 0).
@@ -73,7 +92,30 @@ class Lars {
                         int group = 0);
 
   // The gradient Step reads for `name`; an empty view (data == nullptr) means "no gradient".
+  // A flat parameter's gradient is its slice of the flat gradient buffer: pass an empty view
+  // to skip it, or that slice (params/grads data + offset) to take it back.
   absl::Status SetGrad(absl::string_view name, const TensorView& grad);
+
+  // Multi-tensor ("arena") parameters: many tensors in ONE flat parameter buffer and ONE flat
+  // gradient buffer (same dtype, device and numel; offsets from LayoutFlatParams or any
+  // non-overlapping multiples of kFlatAlignment). Step then runs two pipelines for the whole
+  // set (segmented norms, per-tensor trust scales and options from small tables) instead of two
+  // per tensor, with results bit-identical to registering each tensor with AddParam and
+  // step_order "norms_first". Each tensor is a parameter like any other (names, groups,
+  // overrides, GetState, checkpoints); elements between tensors are never modified. fp32 state
+  // only: options asking for 8-bit state, percentile clipping or momentum_first are
+  // Unimplemented for flat parameters. CPU and CUDA (OpenCL cl_mem handles cannot be sliced).
+  absl::Status AddFlatParams(const TensorView& params, const TensorView& grads,
+                             const std::vector<FlatParam>& tensors);
+  // The same with flat buffers the optimizer allocates (zeroed; offsets chosen by
+  // LayoutFlatParams and written back into `tensors`): copy the initial weights in and let the
+  // model use slices of it (the fast path: nothing to gather or scatter).
+  absl::StatusOr<FlatBuffers> AllocateFlatParams(const Device& device, DType dtype,
+                                                 std::vector<FlatParam>* tensors);
+
+  // Pipelines (kernel calls) the last Step ran: 2 per flat buffer set, up to 2 per tensor
+  // registered with AddParam (+ percentile clipping / 8-bit conversions when they apply).
+  int64_t LastStepPipelines() const;
 
   // Overrides one option for one parameter (bitsandbytes override_config), e.g.
   // ("fc.bias", "weight_decay", 0.0) or ("bn.weight", "trust_mode", "none").
@@ -141,6 +183,7 @@ class Lars {
 
  private:
   struct Impl;
+  absl::Status StepImpl(const ExecContext& exec);
   explicit Lars(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

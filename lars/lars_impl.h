@@ -10,6 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "lars/arena.h"
 #include "lars/lars.h"
 #include "lars/step.h"
 
@@ -28,6 +29,9 @@ struct Lars::Impl {
   bool sharded_step_open = false;
   Work sharded_work;
   std::vector<size_t> sharded_index;
+  // Flat parameter sets (AddFlatParams); their members are also in `params`.
+  std::vector<std::unique_ptr<internal::Arena>> arenas;
+  int64_t last_step_pipelines = 0;
 
   // The parameters a step updates (those with a gradient) and their options, all validated;
   // nothing is modified. `index`, if given, receives each one's registration index. A one-call
@@ -36,6 +40,12 @@ struct Lars::Impl {
     Work work;
     for (size_t i = 0; i < params.size(); ++i) {
       ParamSlot* p = params[i].get();
+      if (sharded && p->arena != nullptr) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "StepBegin: \"", p->name, "\" is a flat parameter (AddFlatParams): flat parameters "
+            "cannot take part in a sharded step"));
+      }
+      if (p->arena != nullptr) continue;  // stepped with its arena (ArenaWork)
       if (!sharded && p->full_numel >= 0) {
         return absl::FailedPreconditionError(absl::StrCat(
             "Step: \"", p->name, "\" is a shard: use StepBegin, all-reduce, StepFinish"));
@@ -52,6 +62,23 @@ struct Lars::Impl {
       if (index != nullptr) index->push_back(i);
     }
     return work;
+  }
+
+  // Every arena's members' options (validated; nothing is modified).
+  absl::StatusOr<std::vector<std::vector<LarsOptions>>> ArenaWork() const {
+    std::vector<std::vector<LarsOptions>> all;
+    for (const auto& a : arenas) {
+      std::vector<LarsOptions>& opts = all.emplace_back();
+      for (const ParamSlot* p : a->members) {
+        absl::StatusOr<LarsOptions> o = ParamOptions(*p);
+        if (!o.ok()) return o.status();
+        for (absl::Status s : {internal::CheckSupported(*p, *o), internal::CheckFlatSupported(*p, *o)}) {
+          if (!s.ok()) return s;
+        }
+        opts.push_back(*o);
+      }
+    }
+    return all;
   }
 
   absl::StatusOr<LarsOptions> GroupOptions(int group, const OptionOverrides* extra = nullptr) const {

@@ -283,7 +283,7 @@ absl::Status NormsPass(ParamSlot* slot, const LarsOptions& o, const ExecContext&
     BufferView m(slot->momentum.view(), &ctx);
     LARS_RETURN_IF_ERROR(m.status());
     LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLarsNorms>(dtype, dev));
-    return HalideError(absl::StrCat("lars_norms", suffix),
+    return PipelineStatus(absl::StrCat("lars_norms", suffix),
                        kernel(&ctx, p.raw(), g.raw(), m.raw(), gscale.raw(), k.momentum,
                               k.dampening, k.weight_decay, o.nesterov, k.first, out.raw()),
                        ctx);
@@ -296,7 +296,7 @@ absl::Status NormsPass(ParamSlot* slot, const LarsOptions& o, const ExecContext&
     BufferView prev(slot->norms.view(), &ctx);
     LARS_RETURN_IF_ERROR(prev.status());
     LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLars8bitTensorNorms>(dtype, dev));
-    return HalideError(absl::StrCat("lars8bit_tensor_norms", suffix),
+    return PipelineStatus(absl::StrCat("lars8bit_tensor_norms", suffix),
                        kernel(&ctx, p.raw(), g.raw(), codes.raw(), prev.raw(), code.raw(),
                               gscale.raw(), k.momentum, k.dampening, k.weight_decay, o.nesterov,
                               k.first, out.raw()),
@@ -306,7 +306,7 @@ absl::Status NormsPass(ParamSlot* slot, const LarsOptions& o, const ExecContext&
   BufferView absmax(slot->absmax.view(), &ctx);
   LARS_RETURN_IF_ERROR(absmax.status());
   LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLars8bitNorms>(dtype, dev, variant));
-  return HalideError(absl::StrCat("lars8bit_norms", suffix, variant[0] ? "_" : "", variant),
+  return PipelineStatus(absl::StrCat("lars8bit_norms", suffix, variant[0] ? "_" : "", variant),
                      kernel(&ctx, p.raw(), g.raw(), codes.raw(), absmax.raw(), code.raw(),
                             gscale.raw(), k.momentum, k.dampening, k.weight_decay, o.nesterov,
                             k.first, out.raw()),
@@ -323,7 +323,7 @@ absl::Status PercentilePass(ParamSlot* slot, const LarsOptions& o, const ExecCon
   BufferView ring(slot->ring.view(), &ctx), gnorm(slot->gnorm.view(), &ctx);
   BufferView ring_out(slot->ring.view(), &ctx), gscale(slot->gscale.view(), &ctx);
   for (BufferView* b : {&ring, &gnorm, &ring_out, &gscale}) LARS_RETURN_IF_ERROR(b->status());
-  LARS_RETURN_IF_ERROR(HalideError(
+  LARS_RETURN_IF_ERROR(PipelineStatus(
       absl::StrCat("percentile_clip_f32_", DeviceTypeName(dev)),
       clip(&ctx, ring.raw(), gnorm.raw(), RingStep(step), o.percentile_clipping, ring_out.raw(),
            gscale.raw()),
@@ -393,12 +393,12 @@ absl::Status FinishStep(ParamSlot* slot, const LarsOptions& o, const ExecContext
     for (BufferView* b : {&p, &g, &m, &gscale, &norms, &m_out, &p_out}) {
       LARS_RETURN_IF_ERROR(b->status());
     }
-    LARS_RETURN_IF_ERROR(HalideError(
+    LARS_RETURN_IF_ERROR(PipelineStatus(
         absl::StrCat("lars_momentum", suffix),
         lars_momentum(&ctx, p.raw(), g.raw(), m.raw(), gscale.raw(), k.momentum, k.dampening,
                       k.weight_decay, o.nesterov, k.first, m_out.raw(), norms.raw()),
         ctx));
-    LARS_RETURN_IF_ERROR(HalideError(
+    LARS_RETURN_IF_ERROR(PipelineStatus(
         absl::StrCat("lars_apply", suffix),
         lars_apply(&ctx, p.raw(), g.raw(), m.raw(), gscale.raw(), norms.raw(), k.lr, k.momentum,
                    k.weight_decay, o.nesterov, static_cast<float>(o.max_unorm), p_out.raw()),
@@ -424,7 +424,7 @@ absl::Status FinishStep(ParamSlot* slot, const LarsOptions& o, const ExecContext
     BufferView m(slot->momentum.view(), &ctx), m_out(slot->momentum.view(), &ctx);
     LARS_RETURN_IF_ERROR(m.status());
     LARS_RETURN_IF_ERROR(m_out.status());
-    LARS_RETURN_IF_ERROR(HalideError(
+    LARS_RETURN_IF_ERROR(PipelineStatus(
         absl::StrCat("lars_update", suffix),
         lars_update(&ctx, p.raw(), g.raw(), m.raw(), gscale.raw(), norms.raw(), k.lr, k.momentum,
                     k.dampening, k.weight_decay, o.nesterov, k.first, trust_mode, max_unorm,
@@ -442,7 +442,7 @@ absl::Status FinishStep(ParamSlot* slot, const LarsOptions& o, const ExecContext
       BufferView prev(slot->norms.view(), &ctx);
       LARS_RETURN_IF_ERROR(prev.status());
       LARS_ASSIGN_OR_RETURN(auto update, FindKernel<Op::kLars8bitTensorUpdate>(dtype, dev));
-      LARS_RETURN_IF_ERROR(HalideError(
+      LARS_RETURN_IF_ERROR(PipelineStatus(
           absl::StrCat("lars8bit_tensor_update", suffix),
           update(&ctx, p.raw(), g.raw(), codes.raw(), prev.raw(), code.raw(), mids.raw(),
                  lut.raw(), gscale.raw(), norms.raw(), k.lr, k.momentum, k.dampening,
@@ -455,7 +455,7 @@ absl::Status FinishStep(ParamSlot* slot, const LarsOptions& o, const ExecContext
       LARS_RETURN_IF_ERROR(absmax.status());
       LARS_RETURN_IF_ERROR(absmax_out.status());
       LARS_ASSIGN_OR_RETURN(auto update, FindKernel<Op::kLars8bitUpdate>(dtype, dev, variant));
-      LARS_RETURN_IF_ERROR(HalideError(
+      LARS_RETURN_IF_ERROR(PipelineStatus(
           absl::StrCat("lars8bit_update", suffix, variant[0] ? "_" : "", variant),
           update(&ctx, p.raw(), g.raw(), codes.raw(), absmax.raw(), code.raw(), mids.raw(),
                  lut.raw(), gscale.raw(), norms.raw(), k.lr, k.momentum, k.dampening,

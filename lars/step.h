@@ -15,6 +15,8 @@
 namespace halide_lars {
 namespace internal {
 
+struct Arena;
+
 struct ParamSlot {
   std::string name;
   int group = 0;
@@ -40,6 +42,12 @@ struct ParamSlot {
   // a tensor of full_numel elements (-1: not sharded, the slot is the whole tensor).
   int64_t shard_offset = 0;
   int64_t full_numel = -1;
+
+  // Flat parameters (Lars::AddFlatParams): the arena holding the tensor, its index there, and
+  // its slice of the flat gradient (what SetGrad may give back after an empty view).
+  Arena* arena = nullptr;
+  int arena_index = -1;
+  TensorView arena_grad;
 
   bool HasGrad() const { return grad.data != nullptr || param.numel == 0; }
 };

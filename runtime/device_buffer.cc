@@ -48,12 +48,21 @@ absl::StatusOr<DeviceBuffer> DeviceBuffer::Allocate(const Device& device, DType 
   return b;
 }
 
+DeviceBuffer DeviceBuffer::Borrow(const TensorView& view, const ExecContext& exec) {
+  DeviceBuffer b;
+  b.view_ = view;
+  b.exec_ = exec;
+  b.borrowed_ = true;
+  return b;
+}
+
 DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept { *this = std::move(other); }
 
 DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
   if (this != &other) {
     Reset();
     view_ = other.view_;
+    borrowed_ = other.borrowed_;
     exec_ = other.exec_;
     dim_ = other.dim_;
     buffer_ = other.buffer_;
@@ -67,7 +76,9 @@ DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
 DeviceBuffer::~DeviceBuffer() { Reset(); }
 
 void DeviceBuffer::Reset() {
-  if (view_.device.type == DeviceType::kCPU) {
+  if (borrowed_) {
+    borrowed_ = false;
+  } else if (view_.device.type == DeviceType::kCPU) {
     std::free(view_.data);
   } else if (buffer_.device_interface != nullptr) {
     CallContext ctx;

@@ -19,6 +19,10 @@ class DeviceBuffer {
   static absl::StatusOr<DeviceBuffer> Allocate(const Device& device, DType dtype, int64_t numel,
                                                const ExecContext& exec = {});
 
+  // A non-owning DeviceBuffer over `view` (e.g. a slice of a larger CPU or CUDA allocation):
+  // the same copies, nothing freed. The memory must outlive it.
+  static DeviceBuffer Borrow(const TensorView& view, const ExecContext& exec = {});
+
   DeviceBuffer() = default;
   DeviceBuffer(DeviceBuffer&& other) noexcept;
   DeviceBuffer& operator=(DeviceBuffer&& other) noexcept;
@@ -37,6 +41,7 @@ class DeviceBuffer {
   void Reset();
 
   TensorView view_;
+  bool borrowed_ = false;
   ExecContext exec_;
   halide_dimension_t dim_{};
   halide_buffer_t buffer_{};  // GPU allocations only

@@ -90,6 +90,17 @@ absl::Status HalideError(absl::string_view what, int rc, const CallContext& ctx)
                                           rc, ctx.error.empty() ? "" : ": ", ctx.error));
 }
 
+namespace {
+thread_local int64_t pipeline_calls = 0;
+}  // namespace
+
+absl::Status PipelineStatus(absl::string_view what, int rc, const CallContext& ctx) {
+  ++pipeline_calls;
+  return HalideError(what, rc, ctx);
+}
+
+int64_t PipelineCalls() { return pipeline_calls; }
+
 const halide_device_interface_t* DeviceInterface(DeviceType type) {
   switch (type) {
     case DeviceType::kCUDA:

@@ -30,6 +30,11 @@ absl::Status MakeCallContext(const Device& device, const ExecContext& exec, Call
 // Turns a Halide return code into a Status naming `what`, with the text Halide reported.
 absl::Status HalideError(absl::string_view what, int rc, const CallContext& ctx);
 
+// HalideError for a generated pipeline's return code; also counts the call in PipelineCalls().
+absl::Status PipelineStatus(absl::string_view what, int rc, const CallContext& ctx);
+// Pipelines called on this thread so far (for launch accounting: Lars::LastStepPipelines).
+int64_t PipelineCalls();
+
 // The Halide device interface of a GPU device type (nullptr for CPU).
 const halide_device_interface_t* DeviceInterface(DeviceType type);
 

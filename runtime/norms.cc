@@ -28,7 +28,7 @@ absl::Status SumSqMaxAbs(const TensorView& x, const TensorView& out, const ExecC
   internal::BufferView xb(x, &ctx), ob(out, &ctx);
   LARS_RETURN_IF_ERROR(xb.status());
   LARS_RETURN_IF_ERROR(ob.status());
-  return internal::HalideError(absl::StrCat("norms_", DTypeName(x.dtype), "_",
+  return internal::PipelineStatus(absl::StrCat("norms_", DTypeName(x.dtype), "_",
                                             DeviceTypeName(x.device.type)),
                                kernel(&ctx, xb.raw(), ob.raw()), ctx);
 }

@@ -96,7 +96,7 @@ absl::Status QuantizeBlockwise(const TensorView& x, const TensorView& codes,
   internal::BufferView lb(book.lut, &ctx, internal::kLutType);
   internal::BufferView qb(codes, &ctx), ab(absmax, &ctx);
   for (auto* b : {&xb, &cb, &mb, &lb, &qb, &ab}) LARS_RETURN_IF_ERROR(b->status());
-  return internal::HalideError(
+  return internal::PipelineStatus(
       absl::StrCat("quantize_blockwise_", DTypeName(x.dtype), "_", DeviceTypeName(x.device.type)),
       kernel(&ctx, xb.raw(), cb.raw(), mb.raw(), lb.raw(), qb.raw(), ab.raw()), ctx);
 }
@@ -114,7 +114,7 @@ absl::Status DequantizeBlockwise(const TensorView& codes, const TensorView& absm
   LARS_ASSIGN_OR_RETURN(internal::DeviceCodebook book, internal::GetDeviceCodebook(out.device));
   internal::BufferView qb(codes, &ctx), ab(absmax, &ctx), cb(book.code, &ctx), ob(out, &ctx);
   for (auto* b : {&qb, &ab, &cb, &ob}) LARS_RETURN_IF_ERROR(b->status());
-  return internal::HalideError(absl::StrCat("dequantize_blockwise_", DTypeName(out.dtype), "_",
+  return internal::PipelineStatus(absl::StrCat("dequantize_blockwise_", DTypeName(out.dtype), "_",
                                             DeviceTypeName(out.device.type)),
                                kernel(&ctx, qb.raw(), ab.raw(), cb.raw(), ob.raw()), ctx);
 }

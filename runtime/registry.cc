@@ -52,6 +52,10 @@ absl::string_view OpName(Op op) {
       return "lars8bit_tensor_norms";
     case Op::kLars8bitTensorUpdate:
       return "lars8bit_tensor_update";
+    case Op::kLarsArenaNorms:
+      return "lars_arena_norms";
+    case Op::kLarsArenaUpdate:
+      return "lars_arena_update";
   }
   return "unknown";
 }

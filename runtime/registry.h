@@ -26,6 +26,8 @@ enum class Op {
   kLars8bitUpdate,
   kLars8bitTensorNorms,
   kLars8bitTensorUpdate,
+  kLarsArenaNorms,
+  kLarsArenaUpdate,
 };
 absl::string_view OpName(Op op);  // "norms"
 
@@ -51,6 +53,21 @@ struct KernelSignature<Op::kLarsUpdate> {
   using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
                        halide_buffer_t*, halide_buffer_t*, float, float, float, float, bool, bool,
                        int32_t, float, float, float, halide_buffer_t*, halide_buffer_t*);
+};
+// Arena (multi-tensor) step; tables: generators/arena_abi.h.
+template <>
+struct KernelSignature<Op::kLarsArenaNorms> {
+  // (uc, p, g, m, opts, tensors, chunks, max_chunks, out[3T])
+  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, int32_t,
+                       halide_buffer_t*);
+};
+template <>
+struct KernelSignature<Op::kLarsArenaUpdate> {
+  // (uc, p, g, m, opts, tensors, rows, norms[3T], p_out, m_out)
+  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, halide_buffer_t*);
 };
 template <>
 struct KernelSignature<Op::kPercentileClip> {

@@ -10,11 +10,11 @@
 #define LARS_KERNEL_opencl(op, dtype)
 #define LARS_KERNEL_cpu(op, dtype)                                                                \
   extern "C" int op##_##dtype##_cpu_avx2(void) __asm__("\"" #op "_" #dtype                       \
-                                                      "_cpu-x86-64-linux-avx2-fma-user_context-no_runtime\""); \
+                                                      "_cpu-x86-64-linux-avx2-fma-user_context-no_runtime-strict_float\""); \
   extern "C" int op##_##dtype##_cpu_sse41(void) __asm__("\"" #op "_" #dtype                      \
-                                                       "_cpu-x86-64-linux-sse41-user_context-no_runtime\""); \
+                                                       "_cpu-x86-64-linux-sse41-user_context-no_runtime-strict_float\""); \
   extern "C" int op##_##dtype##_cpu_base(void) __asm__("\"" #op "_" #dtype                       \
-                                                      "_cpu-x86-64-linux-user_context-no_runtime\"");
+                                                      "_cpu-x86-64-linux-user_context-no_runtime-strict_float\"");
 #include "runtime/kernels.inc"
 #undef LARS_KERNEL_cpu
 

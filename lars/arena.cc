@@ -1,0 +1,280 @@
+#include "lars/arena.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <utility>
+
+#include "absl/container/flat_hash_set.h"
+#include "absl/strings/str_cat.h"
+#include "generators/arena_abi.h"
+#include "runtime/halide_call.h"
+#include "runtime/registry.h"
+#include "runtime/status_macros.h"
+#include "runtime/validate.h"
+
+namespace halide_lars {
+
+static_assert(kFlatAlignment == kArenaAlign, "lars.h and generators/arena_abi.h disagree");
+
+int64_t LayoutFlatParams(std::vector<FlatParam>* params) {
+  int64_t n = 0;
+  for (FlatParam& p : *params) {
+    n = (n + kFlatAlignment - 1) / kFlatAlignment * kFlatAlignment;
+    p.offset = n;
+    n += std::max<int64_t>(p.numel, 0);
+  }
+  return n;
+}
+
+namespace internal {
+namespace {
+
+// A slice of a CPU or CUDA tensor (pointer arithmetic; cl_mem handles cannot be offset).
+TensorView Slice(const TensorView& t, int64_t offset, int64_t numel, DType dtype) {
+  TensorView s = t;
+  s.dtype = dtype;
+  s.data = static_cast<char*>(t.data) + offset * static_cast<int64_t>(DTypeSize(dtype));
+  s.numel = numel;
+  return s;
+}
+
+absl::StatusOr<DeviceBuffer> UploadI32(const Device& d, const std::vector<int32_t>& v) {
+  // i32 tables travel in f32-typed buffers of the same size (BufferView retypes them).
+  LARS_ASSIGN_OR_RETURN(DeviceBuffer b,
+                        DeviceBuffer::Allocate(d, DType::kF32, static_cast<int64_t>(v.size())));
+  LARS_RETURN_IF_ERROR(b.CopyFromHost(v.data()));
+  return b;
+}
+
+constexpr halide_type_t kI32{halide_type_int, 32, 1};
+
+}  // namespace
+
+absl::Status CheckFlatSupported(const ParamSlot& slot, const LarsOptions& o) {
+  auto unimplemented = [&](absl::string_view what) {
+    return absl::UnimplementedError(absl::StrCat(
+        slot.name, ": ", what, " is not supported for flat parameters (AddFlatParams); register "
+        "this tensor with AddParam"));
+  };
+  if (DesiredKind(o, slot.param.numel) != StateKind::kFp32) return unimplemented("8-bit state");
+  if (o.percentile_clipping < 100) return unimplemented("percentile_clipping < 100");
+  if (o.step_order == StepOrder::kMomentumFirst) return unimplemented("step_order momentum_first");
+  for (Op op : {Op::kLarsArenaNorms, Op::kLarsArenaUpdate}) {
+    LARS_RETURN_IF_ERROR(FindKernelInfo(op, slot.param.dtype, slot.param.device.type).status());
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::unique_ptr<Arena>> BuildArena(
+    const TensorView& params, const TensorView& grads, const std::vector<FlatParam>& tensors,
+    const std::vector<LarsOptions>& options, std::vector<std::unique_ptr<ParamSlot>>* slots) {
+  LARS_RETURN_IF_ERROR(ValidateTensor("params", params));
+  LARS_RETURN_IF_ERROR(ValidateTensor("grads", grads));
+  LARS_RETURN_IF_ERROR(ValidateSameDevice("grads", grads, "params", params));
+  if (params.dtype == DType::kU8 || grads.dtype != params.dtype || grads.numel != params.numel) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "flat buffers: params ", params.numel, " x ", DTypeName(params.dtype), ", grads ",
+        grads.numel, " x ", DTypeName(grads.dtype), " (need equal f32, f16 or bf16 buffers)"));
+  }
+  if (params.device.type == DeviceType::kOpenCL) {
+    return absl::UnimplementedError(
+        "flat parameters on OpenCL: cl_mem handles cannot be sliced into per-tensor views; use "
+        "AddParam per tensor (the arena kernels exist for OpenCL, the optimizer plumbing not)");
+  }
+  if (tensors.empty()) return absl::InvalidArgumentError("tensors: empty");
+  const size_t esize = DTypeSize(params.dtype);
+  {
+    const auto* p0 = static_cast<const char*>(params.data);
+    const auto* g0 = static_cast<const char*>(grads.data);
+    if (p0 < g0 + grads.numel * esize && g0 < p0 + params.numel * esize) {
+      return absl::InvalidArgumentError("grads: overlaps the flat parameter buffer");
+    }
+  }
+  // Tensors: inside the buffer, aligned, not overlapping.
+  std::vector<size_t> order(tensors.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  absl::flat_hash_set<std::string> names;
+  for (const FlatParam& t : tensors) {
+    if (t.name.empty()) return absl::InvalidArgumentError("tensors: a name is empty");
+    if (!names.insert(t.name).second) {
+      return absl::AlreadyExistsError(absl::StrCat("tensors: \"", t.name, "\" appears twice"));
+    }
+    if (t.numel < 0 || t.offset < 0 || t.offset % kFlatAlignment != 0 ||
+        t.numel > params.numel - t.offset) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          t.name, ": [", t.offset, ", ", t.offset + t.numel, ") is not an aligned range (offset "
+          "a multiple of ", kFlatAlignment, ") inside the flat buffer of ", params.numel,
+          " elements"));
+    }
+  }
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return tensors[a].offset < tensors[b].offset; });
+  for (size_t i = 1; i < order.size(); ++i) {
+    const FlatParam &a = tensors[order[i - 1]], &b = tensors[order[i]];
+    if (a.offset + a.numel > b.offset) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(b.name, ": overlaps \"", a.name, "\" in the flat buffer"));
+    }
+  }
+
+  auto arena = std::make_unique<Arena>();
+  arena->params = params;
+  arena->grads = grads;
+  const Device& d = params.device;
+  const int64_t n = params.numel;
+  const int64_t num_t = static_cast<int64_t>(tensors.size());
+  std::vector<int32_t> ttab(kArenaTensorCols * num_t), ctab, rtab((n + kArenaAlign - 1) / kArenaAlign, -1);
+  for (int64_t t = 0; t < num_t; ++t) {
+    const FlatParam& f = tensors[t];
+    const int64_t nchunks = (f.numel + kArenaChunk - 1) / kArenaChunk;
+    ttab[kArenaTensorCols * t + kArenaOffset] = static_cast<int32_t>(f.offset);
+    ttab[kArenaTensorCols * t + kArenaNumel] = static_cast<int32_t>(f.numel);
+    ttab[kArenaTensorCols * t + kArenaFirstChunk] = static_cast<int32_t>(ctab.size() / kArenaChunkCols);
+    ttab[kArenaTensorCols * t + kArenaChunkCount] = static_cast<int32_t>(nchunks);
+    for (int64_t k = 0; k < nchunks; ++k) {
+      ctab.push_back(static_cast<int32_t>(f.offset + k * kArenaChunk));
+      ctab.push_back(static_cast<int32_t>(std::min<int64_t>(kArenaChunk, f.numel - k * kArenaChunk)));
+      ctab.push_back(static_cast<int32_t>(t));
+    }
+    arena->max_chunks = std::max<int32_t>(arena->max_chunks, static_cast<int32_t>(nchunks));
+    for (int64_t r = f.offset / kArenaAlign; r < (f.offset + f.numel + kArenaAlign - 1) / kArenaAlign; ++r) {
+      rtab[r] = static_cast<int32_t>(t);
+    }
+  }
+  if (ctab.empty()) ctab = {0, 0, 0};  // every tensor empty: one empty chunk (no table is empty)
+  LARS_ASSIGN_OR_RETURN(arena->tensors, UploadI32(d, ttab));
+  LARS_ASSIGN_OR_RETURN(arena->chunks, UploadI32(d, ctab));
+  LARS_ASSIGN_OR_RETURN(arena->rows, UploadI32(d, rtab));
+  LARS_ASSIGN_OR_RETURN(arena->opts, DeviceBuffer::Allocate(d, DType::kF32, kArenaOpts * num_t));
+  LARS_ASSIGN_OR_RETURN(arena->norms, DeviceBuffer::Allocate(d, DType::kF32, 3 * num_t));
+  LARS_RETURN_IF_ERROR(arena->norms.CopyFromHost(std::vector<float>(3 * num_t, 0.0f).data()));
+  LARS_ASSIGN_OR_RETURN(arena->momentum, DeviceBuffer::Allocate(d, DType::kF32, n));
+  LARS_RETURN_IF_ERROR(arena->momentum.CopyFromHost(std::vector<float>(n, 0.0f).data()));
+  arena->table_bytes = 4 * static_cast<int64_t>(ttab.size() + ctab.size() + rtab.size()) +
+                       4 * kArenaOpts * num_t;
+
+  for (int64_t t = 0; t < num_t; ++t) {
+    const FlatParam& f = tensors[t];
+    auto slot = std::make_unique<ParamSlot>();
+    slot->name = f.name;
+    slot->group = f.group;
+    slot->param = Slice(params, f.offset, f.numel, params.dtype);
+    slot->grad = Slice(grads, f.offset, f.numel, params.dtype);
+    slot->arena_grad = slot->grad;
+    LARS_RETURN_IF_ERROR(CheckSupported(*slot, options[t]));
+    LARS_RETURN_IF_ERROR(CheckFlatSupported(*slot, options[t]));
+    LARS_RETURN_IF_ERROR(AllocateState(slot.get(), options[t]));
+    // The momentum and last norms live in the arena: the slot borrows its slices.
+    slot->momentum = DeviceBuffer::Borrow(Slice(arena->momentum.view(), f.offset, f.numel, DType::kF32));
+    slot->norms = DeviceBuffer::Borrow(Slice(arena->norms.view(), 3 * t, 3, DType::kF32));
+    slot->arena = arena.get();
+    slot->arena_index = static_cast<int>(t);
+    arena->members.push_back(slot.get());
+    slots->push_back(std::move(slot));
+  }
+  return arena;
+}
+
+namespace {
+
+bool ChecksNonfinite(const LarsOptions& o) { return o.nonfinite != Nonfinite::kPropagate; }
+
+bool NeedsNormsPass(const LarsOptions& o) {
+  return ChecksNonfinite(o) || o.trust_mode == TrustMode::kClassic ||
+         (o.trust_mode == TrustMode::kClip && o.max_unorm > 0.0);
+}
+
+}  // namespace
+
+absl::Status ArenaNormsPhase(Arena* arena, const std::vector<LarsOptions>& options,
+                             const ExecContext& exec, std::vector<bool>* finite) {
+  const size_t num_t = arena->members.size();
+  finite->assign(num_t, true);
+  // This step's options table (also read by the update).
+  std::vector<float> opts(kArenaOpts * num_t, 0.0f);
+  bool norms_pass = false, check = false;
+  for (size_t t = 0; t < num_t; ++t) {
+    const ParamSlot& s = *arena->members[t];
+    const LarsOptions& o = options[t];
+    float* row = &opts[kArenaOpts * t];
+    row[kArenaLr] = static_cast<float>(*o.lr);
+    row[kArenaMomentum] = static_cast<float>(o.momentum);
+    row[kArenaDampening] = static_cast<float>(o.dampening);
+    row[kArenaWeightDecay] = static_cast<float>(o.weight_decay);
+    row[kArenaNesterov] = o.nesterov ? 1.0f : 0.0f;
+    row[kArenaFirstStep] = s.step == 0 ? 1.0f : 0.0f;
+    row[kArenaTrustMode] = static_cast<float>(static_cast<int>(o.trust_mode));
+    row[kArenaMaxUnorm] = static_cast<float>(o.max_unorm);
+    row[kArenaTrustCoefficient] = static_cast<float>(o.trust_coefficient);
+    row[kArenaEps] = static_cast<float>(o.eps);
+    row[kArenaGradScale] = 1.0f;
+    row[kArenaActive] = s.HasGrad() ? 1.0f : 0.0f;
+    row[kArenaSkipNonfinite] = o.nonfinite == Nonfinite::kSkip ? 1.0f : 0.0f;
+    if (s.HasGrad()) {
+      norms_pass |= NeedsNormsPass(o);
+      check |= ChecksNonfinite(o);
+    }
+  }
+  LARS_RETURN_IF_ERROR(arena->opts.CopyFromHost(opts.data()));
+  if (!norms_pass) return absl::OkStatus();
+  const DType dtype = arena->params.dtype;
+  const DeviceType dev = arena->params.device.type;
+  CallContext ctx;
+  LARS_RETURN_IF_ERROR(MakeCallContext(arena->params.device, exec, &ctx));
+  BufferView p(arena->params, &ctx), g(arena->grads, &ctx), m(arena->momentum.view(), &ctx);
+  BufferView o(arena->opts.view(), &ctx), out(arena->norms.view(), &ctx);
+  BufferView tensors(arena->tensors.view(), &ctx, kI32), chunks(arena->chunks.view(), &ctx, kI32);
+  for (BufferView* b : {&p, &g, &m, &o, &out, &tensors, &chunks}) LARS_RETURN_IF_ERROR(b->status());
+  LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLarsArenaNorms>(dtype, dev));
+  LARS_RETURN_IF_ERROR(PipelineStatus(
+      absl::StrCat("lars_arena_norms_", DTypeName(dtype), "_", DeviceTypeName(dev)),
+      kernel(&ctx, p.raw(), g.raw(), m.raw(), o.raw(), tensors.raw(), chunks.raw(),
+             arena->max_chunks, out.raw()),
+      ctx));
+  if (!check) return absl::OkStatus();
+  std::vector<float> norms(3 * num_t);
+  LARS_RETURN_IF_ERROR(arena->norms.CopyToHost(norms.data()));  // synchronizes a CUDA stream
+  for (size_t t = 0; t < num_t; ++t) {
+    if (ChecksNonfinite(options[t])) (*finite)[t] = std::isfinite(norms[3 * t + 2]);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ArenaUpdatePhase(Arena* arena, const ExecContext& exec,
+                              const std::vector<bool>& finite) {
+  const DType dtype = arena->params.dtype;
+  const DeviceType dev = arena->params.device.type;
+  bool any = false;
+  for (ParamSlot* s : arena->members) any |= s->HasGrad();
+  if (any) {
+    CallContext ctx;
+    LARS_RETURN_IF_ERROR(MakeCallContext(arena->params.device, exec, &ctx));
+    BufferView p(arena->params, &ctx), g(arena->grads, &ctx), m(arena->momentum.view(), &ctx);
+    BufferView o(arena->opts.view(), &ctx), norms(arena->norms.view(), &ctx);
+    BufferView tensors(arena->tensors.view(), &ctx, kI32), rows(arena->rows.view(), &ctx, kI32);
+    BufferView p_out(arena->params, &ctx), m_out(arena->momentum.view(), &ctx);
+    for (BufferView* b : {&p, &g, &m, &o, &norms, &tensors, &rows, &p_out, &m_out}) {
+      LARS_RETURN_IF_ERROR(b->status());
+    }
+    LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLarsArenaUpdate>(dtype, dev));
+    LARS_RETURN_IF_ERROR(PipelineStatus(
+        absl::StrCat("lars_arena_update_", DTypeName(dtype), "_", DeviceTypeName(dev)),
+        kernel(&ctx, p.raw(), g.raw(), m.raw(), o.raw(), tensors.raw(), rows.raw(), norms.raw(),
+               p_out.raw(), m_out.raw()),
+        ctx));
+  }
+  for (size_t t = 0; t < arena->members.size(); ++t) {
+    ParamSlot* s = arena->members[t];
+    if (!s->HasGrad()) continue;
+    if (finite[t]) {
+      ++s->step;
+    } else {
+      ++s->skipped_steps;
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace internal
+}  // namespace halide_lars

@@ -1,0 +1,354 @@
+// Flat ("arena") parameters: AddFlatParams / AllocateFlatParams step a whole tensor set with two
+// pipelines, bit-identical to registering every tensor with AddParam (step_order norms_first),
+// over multi-step trajectories with per-tensor options, groups, lr schedules, tensors without a
+// gradient and non-finite gradients; elements between tensors are never written; checkpoints
+// continue bit for bit; bad input changes nothing.
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "lars/lars.h"
+#include "runtime/device_buffer.h"
+#include "tests/test_util.h"
+
+namespace halide_lars {
+namespace {
+
+using testing::HostTensor;
+using testing::RandomTensor;
+
+LarsOptions Defaults() {
+  LarsOptions o;
+  o.lr = 0.1;
+  o.momentum = 0.9;
+  o.weight_decay = 1e-4;
+  o.max_unorm = 0.02;
+  o.step_order = StepOrder::kNormsFirst;
+  return o;
+}
+
+// Sizes around every boundary the kernels have: 0, 1, a vector, a row (64), a reduction chunk
+// (2^15), several chunks with a tail.
+const std::vector<int64_t> kSizes = {7, 0, 1, 64, 65, 63, 32767, 32768, 32769, 3 * 32768 + 5,
+                                     1000, 4096, 17};
+
+TensorView View(std::vector<uint8_t>* bytes, DType dtype, int64_t offset, int64_t numel) {
+  return TensorView{bytes->data() + offset * DTypeSize(dtype), dtype, numel, Device::Cpu()};
+}
+
+// The same tensors twice: in one flat arena (with gaps holding sentinels) and one buffer each.
+struct Pair {
+  DType dtype;
+  std::vector<FlatParam> tensors;
+  int64_t n = 0;
+  std::vector<uint8_t> flat_p, flat_g;
+  std::vector<std::vector<uint8_t>> p, g;
+  Lars per_tensor, arena;
+
+  static Pair Make(DType dtype, const LarsOptions& o, int64_t gap = 0) {
+    Pair s{dtype, {}, 0, {}, {}, {}, {}, *Lars::Create(o), *Lars::Create(o)};
+    for (size_t i = 0; i < kSizes.size(); ++i) {
+      s.tensors.push_back({absl::StrCat("t", i), kSizes[i], -1, 0});
+    }
+    s.n = LayoutFlatParams(&s.tensors);
+    for (FlatParam& t : s.tensors) t.offset += gap * (&t - s.tensors.data() + 1) * kFlatAlignment;
+    s.n += gap * static_cast<int64_t>(s.tensors.size() + 1) * kFlatAlignment;
+    const size_t es = DTypeSize(dtype);
+    // Everything not covered by a tensor holds 0xA5 bytes: it must never change.
+    s.flat_p.assign(s.n * es, 0xA5);
+    s.flat_g.assign(s.n * es, 0xA5);
+    for (size_t i = 0; i < s.tensors.size(); ++i) {
+      HostTensor init = RandomTensor(dtype, s.tensors[i].numel, 100 + i, 0.5);
+      std::memcpy(s.flat_p.data() + s.tensors[i].offset * es, init.bytes.data(), init.bytes.size());
+      s.p.push_back(init.bytes);
+      s.g.emplace_back(init.bytes.size());
+    }
+    return s;
+  }
+
+  void Register(int group_of_odd = 0) {
+    for (FlatParam& t : tensors) t.group = (&t - tensors.data()) % 2 ? group_of_odd : 0;
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      ASSERT_TRUE(per_tensor
+                      .AddParam(tensors[i].name, View(&p[i], dtype, 0, tensors[i].numel),
+                                View(&g[i], dtype, 0, tensors[i].numel), tensors[i].group)
+                      .ok());
+    }
+    ASSERT_TRUE(arena.AddFlatParams(View(&flat_p, dtype, 0, n), View(&flat_g, dtype, 0, n), tensors)
+                    .ok());
+  }
+
+  // Gradients of step `step` in both layouts; `nan_tensor` (if >= 0) gets a NaN.
+  void SetGradients(int step, int nan_tensor = -1) {
+    const size_t es = DTypeSize(dtype);
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      HostTensor gr = RandomTensor(dtype, tensors[i].numel, 1000 * step + i, 1.0 + i % 3);
+      if (static_cast<int>(i) == nan_tensor && !gr.values.empty()) {
+        HostTensor nan = testing::FromValues(dtype, {NAN});
+        std::memcpy(gr.bytes.data(), nan.bytes.data(), es);
+      }
+      g[i] = gr.bytes;
+      std::memcpy(flat_g.data() + tensors[i].offset * es, gr.bytes.data(), gr.bytes.size());
+    }
+  }
+
+  void Step() {
+    ASSERT_TRUE(per_tensor.Step().ok());
+    absl::Status s = arena.Step();
+    ASSERT_TRUE(s.ok()) << s;
+  }
+
+  // Parameters, momentum, step counts: bit for bit.
+  void ExpectIdentical(const std::string& when) {
+    const size_t es = DTypeSize(dtype);
+    for (size_t i = 0; i < tensors.size(); ++i) {
+      const FlatParam& t = tensors[i];
+      ASSERT_EQ(0, std::memcmp(flat_p.data() + t.offset * es, p[i].data(), p[i].size()))
+          << when << ": param " << t.name << " (" << t.numel << " elements)";
+      auto a = per_tensor.GetState(t.name), b = arena.GetState(t.name);
+      ASSERT_TRUE(a.ok() && b.ok());
+      ASSERT_EQ(a->step, b->step) << when << ": " << t.name;
+      ASSERT_EQ(a->skipped_steps, b->skipped_steps) << when << ": " << t.name;
+      ASSERT_EQ(0, std::memcmp(a->momentum.data(), b->momentum.data(), 4 * a->momentum.size()))
+          << when << ": momentum " << t.name;
+    }
+  }
+
+  // Bytes outside every tensor still hold the 0xA5 fill.
+  void ExpectGapsUntouched() {
+    const size_t es = DTypeSize(dtype);
+    std::vector<bool> covered(n, false);
+    for (const FlatParam& t : tensors) {
+      for (int64_t x = t.offset; x < t.offset + t.numel; ++x) covered[x] = true;
+    }
+    for (int64_t x = 0; x < n; ++x) {
+      if (covered[x]) continue;
+      for (size_t b = 0; b < es; ++b) ASSERT_EQ(flat_p[x * es + b], 0xA5) << "element " << x;
+    }
+  }
+};
+
+class ArenaTest : public ::testing::TestWithParam<DType> {};
+
+// Per-tensor options of every kind, a second group with its own lr schedule, 30 steps.
+TEST_P(ArenaTest, TrajectoryIsBitIdenticalToPerTensorSteps) {
+  Pair s = Pair::Make(GetParam(), Defaults(), /*gap=*/1);
+  for (Lars* opt : {&s.per_tensor, &s.arena}) {
+    ASSERT_EQ(*opt->AddParamGroup({{"nesterov", true}, {"lr", 0.05}}), 1);
+  }
+  s.Register(/*group_of_odd=*/1);
+  const std::vector<std::pair<std::string, std::pair<std::string, OptionValue>>> overrides = {
+      {"t0", {"trust_mode", "none"}},        {"t2", {"weight_decay", 0.0}},
+      {"t3", {"trust_mode", "classic"}},     {"t4", {"max_unorm", 0.0}},
+      {"t8", {"trust_mode", "classic"}},     {"t9", {"nonfinite", "propagate"}},
+      {"t10", {"max_unorm", 1e-3}},          {"t12", {"momentum", 0.5}},
+      {"t6", {"dampening", 0.1}},            {"t6", {"nesterov", false}}};
+  for (const auto& [name, kv] : overrides) {
+    for (Lars* opt : {&s.per_tensor, &s.arena}) {
+      ASSERT_TRUE(opt->OverrideConfig(name, kv.first, kv.second).ok()) << name;
+    }
+  }
+  for (int step = 1; step <= 30; ++step) {
+    for (Lars* opt : {&s.per_tensor, &s.arena}) {  // an lr schedule in group 1
+      ASSERT_TRUE(opt->SetGroupOption(1, "lr", 0.05 * std::cos(step * 0.05)).ok());
+    }
+    s.SetGradients(step);
+    s.Step();
+    s.ExpectIdentical(absl::StrCat("step ", step));
+    EXPECT_EQ(s.arena.LastStepPipelines(), 2) << "one norms and one update pipeline per step";
+  }
+  EXPECT_GE(s.per_tensor.LastStepPipelines(), 2 * 11);  // two per non-empty tensor
+  s.ExpectGapsUntouched();
+}
+
+TEST_P(ArenaTest, TensorsWithoutGradientAndNonfiniteGradients) {
+  LarsOptions o = Defaults();
+  Pair s = Pair::Make(GetParam(), o);
+  s.Register();
+  for (Lars* opt : {&s.per_tensor, &s.arena}) {
+    ASSERT_TRUE(opt->OverrideConfig("t5", "nonfinite", "propagate").ok());
+  }
+  for (int step = 1; step <= 8; ++step) {
+    // t4 has no gradient on steps 2-3; t7 gets a NaN on step 3 (skipped), t5 on step 5
+    // (propagated: NaN flows into its parameter, as bitsandbytes).
+    const bool no_grad = step == 2 || step == 3;
+    s.SetGradients(step, step == 3 ? 7 : step == 5 ? 5 : -1);
+    ASSERT_TRUE(s.per_tensor
+                    .SetGrad("t4", no_grad ? TensorView{nullptr, s.dtype, 0, Device::Cpu()}
+                                           : View(&s.g[4], s.dtype, 0, s.tensors[4].numel))
+                    .ok());
+    absl::Status set = s.arena.SetGrad(
+        "t4", no_grad ? TensorView{nullptr, s.dtype, 0, Device::Cpu()}
+                      : View(&s.flat_g, s.dtype, s.tensors[4].offset, s.tensors[4].numel));
+    ASSERT_TRUE(set.ok()) << set;
+    s.Step();
+    s.ExpectIdentical(absl::StrCat("step ", step));
+  }
+  EXPECT_EQ(s.arena.GetState("t4")->step, 6);
+  EXPECT_EQ(s.arena.GetState("t7")->skipped_steps, 1);
+  EXPECT_EQ(s.arena.SkippedSteps(), 1);
+}
+
+TEST_P(ArenaTest, NonfiniteErrorChangesNothingAnywhere) {
+  LarsOptions o = Defaults();
+  o.nonfinite = Nonfinite::kError;
+  Pair s = Pair::Make(GetParam(), o);
+  // One more tensor registered per tensor in the arena optimizer: it must not move either.
+  std::vector<uint8_t> extra_p = RandomTensor(s.dtype, 100, 7).bytes, extra_g(extra_p.size());
+  s.Register();
+  ASSERT_TRUE(s.arena.AddParam("extra", View(&extra_p, s.dtype, 0, 100),
+                               View(&extra_g, s.dtype, 0, 100)).ok());
+  s.SetGradients(1);
+  ASSERT_TRUE(s.arena.Step().ok());
+  s.SetGradients(2, /*nan_tensor=*/9);
+  const std::vector<uint8_t> before = s.flat_p, extra_before = extra_p;
+  const std::vector<float> m_before = s.arena.GetState("t8")->momentum;
+  absl::Status st = s.arena.Step();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(std::string(st.message()).find("t9: gradient has NaN or Inf"), std::string::npos) << st;
+  EXPECT_EQ(s.flat_p, before);
+  EXPECT_EQ(extra_p, extra_before);
+  EXPECT_EQ(s.arena.GetState("t8")->momentum, m_before);
+  EXPECT_EQ(s.arena.GetState("t8")->step, 1);
+}
+
+TEST_P(ArenaTest, CheckpointContinuesBitForBit) {
+  Pair s = Pair::Make(GetParam(), Defaults());
+  s.Register();
+  for (int step = 1; step <= 37; ++step) {
+    s.SetGradients(step);
+    ASSERT_TRUE(s.arena.Step().ok());
+  }
+  absl::StatusOr<std::string> saved = s.arena.SaveState();
+  ASSERT_TRUE(saved.ok()) << saved.status();
+  // A fresh optimizer over a copy of the parameters, loading the checkpoint.
+  std::vector<uint8_t> p2 = s.flat_p, g2 = s.flat_g;
+  Lars resumed = *Lars::Create(Defaults());
+  ASSERT_TRUE(resumed.AddFlatParams(View(&p2, s.dtype, 0, s.n), View(&g2, s.dtype, 0, s.n),
+                                    s.tensors).ok());
+  absl::Status load = resumed.LoadState(*saved);
+  ASSERT_TRUE(load.ok()) << load;
+  for (int step = 38; step <= 45; ++step) {
+    s.SetGradients(step);
+    g2 = s.flat_g;
+    ASSERT_TRUE(s.arena.Step().ok());
+    ASSERT_TRUE(resumed.Step().ok());
+    ASSERT_EQ(p2, s.flat_p) << "step " << step;
+  }
+  for (const FlatParam& t : s.tensors) {
+    EXPECT_EQ(resumed.GetState(t.name)->momentum, s.arena.GetState(t.name)->momentum) << t.name;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, ArenaTest,
+                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
+                         [](const ::testing::TestParamInfo<DType>& i) {
+                           return std::string(DTypeName(i.param));
+                         });
+
+TEST(ArenaApi, AllocateFlatParamsOwnsAlignedBuffers) {
+  Lars opt = *Lars::Create(Defaults());
+  std::vector<FlatParam> tensors = {{"w", 1000}, {"b", 10}, {"bn", 3}};
+  absl::StatusOr<FlatBuffers> flat = opt.AllocateFlatParams(Device::Cpu(), DType::kF32, &tensors);
+  ASSERT_TRUE(flat.ok()) << flat.status();
+  EXPECT_EQ(tensors[0].offset, 0);
+  EXPECT_EQ(tensors[1].offset, 1024);
+  EXPECT_EQ(tensors[2].offset, 1088);
+  EXPECT_EQ(flat->params.numel, 1091);
+  auto* p = static_cast<float*>(flat->params.data);
+  auto* g = static_cast<float*>(flat->grads.data);
+  for (int i = 0; i < 1091; ++i) {
+    EXPECT_EQ(p[i], 0.0f);
+    p[i] = 1.0f;
+    g[i] = 0.5f;
+  }
+  ASSERT_TRUE(opt.Step().ok());
+  EXPECT_LT(p[0], 1.0f);
+  EXPECT_EQ(p[1000], 1.0f) << "a gap element was written";
+  EXPECT_LT(p[1090], 1.0f);
+  EXPECT_EQ(opt.ParamNames(), (std::vector<std::string>{"w", "b", "bn"}));
+}
+
+TEST(ArenaApi, BadInputIsRejectedAndRegistersNothing) {
+  std::vector<uint8_t> p(4 * 1024), g(4 * 1024), g16(2 * 1024);
+  const TensorView pv = View(&p, DType::kF32, 0, 1024), gv = View(&g, DType::kF32, 0, 1024);
+  struct Case {
+    std::vector<FlatParam> tensors;
+    TensorView params, grads;
+    absl::StatusCode code;
+    const char* message;
+  };
+  const Case cases[] = {
+      {{{"a", 10, 3}}, pv, gv, absl::StatusCode::kInvalidArgument, "a: [3, 13) is not an aligned"},
+      {{{"a", 100, 960}}, pv, gv, absl::StatusCode::kInvalidArgument, "inside the flat buffer"},
+      {{{"a", 100, 0}, {"b", 10, 64}}, pv, gv, absl::StatusCode::kInvalidArgument,
+       "b: overlaps \"a\""},
+      {{{"a", 10, 0}, {"a", 10, 64}}, pv, gv, absl::StatusCode::kAlreadyExists, "appears twice"},
+      {{{"taken", 10, 0}}, pv, gv, absl::StatusCode::kAlreadyExists, "already registered"},
+      {{{"a", 10, 0, 5}}, pv, gv, absl::StatusCode::kOutOfRange, "group 5"},
+      {{}, pv, gv, absl::StatusCode::kInvalidArgument, "tensors: empty"},
+      {{{"a", 10, 0}}, pv, View(&g16, DType::kF16, 0, 1024), absl::StatusCode::kInvalidArgument,
+       "flat buffers"},
+      {{{"a", 10, 0}}, pv, View(&p, DType::kF32, 0, 1024), absl::StatusCode::kInvalidArgument,
+       "overlaps the flat parameter buffer"},
+      {{{"a", 10, 0}}, TensorView{p.data(), DType::kF32, 1024, Device::OpenCL()},
+       TensorView{g.data(), DType::kF32, 1024, Device::OpenCL()},
+       absl::StatusCode::kUnimplemented, "OpenCL"},
+  };
+  for (const Case& c : cases) {
+    Lars opt = *Lars::Create(Defaults());
+    std::vector<uint8_t> tp(400), tg(400);
+    ASSERT_TRUE(opt.AddParam("taken", View(&tp, DType::kF32, 0, 100),
+                             View(&tg, DType::kF32, 0, 100)).ok());
+    absl::Status s = opt.AddFlatParams(c.params, c.grads, c.tensors);
+    EXPECT_EQ(s.code(), c.code) << c.message << ": " << s;
+    EXPECT_NE(std::string(s.message()).find(c.message), std::string::npos) << s;
+    EXPECT_EQ(opt.ParamNames(), std::vector<std::string>{"taken"});
+  }
+}
+
+TEST(ArenaApi, UnsupportedOptionsAndOperationsAreNamed) {
+  std::vector<uint8_t> p(4 * 8192), g(4 * 8192);
+  const TensorView pv = View(&p, DType::kF32, 0, 8192), gv = View(&g, DType::kF32, 0, 8192);
+  {
+    LarsOptions o = Defaults();
+    o.optim_bits = 8;  // the 8192-element tensor would get 8-bit state
+    Lars opt = *Lars::Create(o);
+    absl::Status s = opt.AddFlatParams(pv, gv, {{"big", 8192, 0}});
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
+    EXPECT_NE(std::string(s.message()).find("big: 8-bit state"), std::string::npos) << s;
+    // Small tensors keep fp32 state in 8-bit mode: those are fine.
+    EXPECT_TRUE(opt.AddFlatParams(pv, gv, {{"small", 100, 0}}).ok());
+  }
+  Lars opt = *Lars::Create(Defaults());
+  ASSERT_TRUE(opt.AddFlatParams(pv, gv, {{"w", 8000, 0}}).ok());
+  for (auto [key, value] : std::vector<std::pair<std::string, OptionValue>>{
+           {"percentile_clipping", 90}, {"step_order", "momentum_first"}, {"optim_bits", 8}}) {
+    absl::Status s = opt.OverrideConfig("w", key, value);
+    EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << key << ": " << s;
+  }
+  // A group option that a flat parameter cannot take fails the Step, which changes nothing.
+  ASSERT_TRUE(opt.SetGroupOption(0, "percentile_clipping", 50).ok());
+  const std::vector<uint8_t> before = p;
+  EXPECT_EQ(opt.Step().code(), absl::StatusCode::kUnimplemented);
+  EXPECT_EQ(p, before);
+  ASSERT_TRUE(opt.SetGroupOption(0, "percentile_clipping", 100).ok());
+  // Gradients: only the flat buffer's slice or nothing.
+  std::vector<uint8_t> other(4 * 8000);
+  EXPECT_EQ(opt.SetGrad("w", View(&other, DType::kF32, 0, 8000)).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(opt.SetGrad("w", TensorView{nullptr, DType::kF32, 0, Device::Cpu()}).ok());
+  EXPECT_TRUE(opt.SetGrad("w", View(&g, DType::kF32, 0, 8000)).ok());
+  // Not a shard, not in a sharded step.
+  EXPECT_EQ(opt.SetShard("w", 0, 16000).code(), absl::StatusCode::kFailedPrecondition);
+  std::vector<double> partials(opt.PartialsSize());
+  EXPECT_EQ(opt.StepBegin(partials.data(), opt.PartialsSize()).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(opt.Step().ok());
+}
+
+}  // namespace
+}  // namespace halide_lars
