@@ -30,11 +30,14 @@ int64_t LayoutFlatParams(std::vector<FlatParam>* params) {
 namespace internal {
 namespace {
 
-// A slice of a CPU or CUDA tensor (pointer arithmetic; cl_mem handles cannot be offset).
-TensorView Slice(const TensorView& t, int64_t offset, int64_t numel, DType dtype) {
+// A member's view of a flat buffer: the slice on CPU and CUDA (pointer arithmetic); on
+// OpenCL the flat cl_mem itself with the member's numel (a cl_mem cannot be offset; member
+// views are only compared and described, never handed to a kernel).
+TensorView Slice(const TensorView& t, int64_t offset, int64_t numel) {
   TensorView s = t;
-  s.dtype = dtype;
-  s.data = static_cast<char*>(t.data) + offset * static_cast<int64_t>(DTypeSize(dtype));
+  if (t.device.type != DeviceType::kOpenCL) {
+    s.data = static_cast<char*>(t.data) + offset * static_cast<int64_t>(DTypeSize(t.dtype));
+  }
   s.numel = numel;
   return s;
 }
@@ -77,19 +80,15 @@ absl::StatusOr<std::unique_ptr<Arena>> BuildArena(
         "flat buffers: params ", params.numel, " x ", DTypeName(params.dtype), ", grads ",
         grads.numel, " x ", DTypeName(grads.dtype), " (need equal f32, f16 or bf16 buffers)"));
   }
-  if (params.device.type == DeviceType::kOpenCL) {
-    return absl::UnimplementedError(
-        "flat parameters on OpenCL: cl_mem handles cannot be sliced into per-tensor views; use "
-        "AddParam per tensor (the arena kernels exist for OpenCL, the optimizer plumbing not)");
-  }
   if (tensors.empty()) return absl::InvalidArgumentError("tensors: empty");
   const size_t esize = DTypeSize(params.dtype);
   {
     const auto* p0 = static_cast<const char*>(params.data);
     const auto* g0 = static_cast<const char*>(grads.data);
-    if (p0 < g0 + grads.numel * esize && g0 < p0 + params.numel * esize) {
-      return absl::InvalidArgumentError("grads: overlaps the flat parameter buffer");
-    }
+    const bool overlap = params.device.type == DeviceType::kOpenCL
+                             ? p0 == g0  // cl_mem handles
+                             : p0 < g0 + grads.numel * esize && g0 < p0 + params.numel * esize;
+    if (overlap) return absl::InvalidArgumentError("grads: overlaps the flat parameter buffer");
   }
   // Tensors: inside the buffer, aligned, not overlapping.
   std::vector<size_t> order(tensors.size());
@@ -159,15 +158,15 @@ absl::StatusOr<std::unique_ptr<Arena>> BuildArena(
     auto slot = std::make_unique<ParamSlot>();
     slot->name = f.name;
     slot->group = f.group;
-    slot->param = Slice(params, f.offset, f.numel, params.dtype);
-    slot->grad = Slice(grads, f.offset, f.numel, params.dtype);
+    slot->param = Slice(params, f.offset, f.numel);
+    slot->grad = Slice(grads, f.offset, f.numel);
     slot->arena_grad = slot->grad;
     LARS_RETURN_IF_ERROR(CheckSupported(*slot, options[t]));
     LARS_RETURN_IF_ERROR(CheckFlatSupported(*slot, options[t]));
     LARS_RETURN_IF_ERROR(AllocateState(slot.get(), options[t]));
     // The momentum and last norms live in the arena: the slot borrows its slices.
-    slot->momentum = DeviceBuffer::Borrow(Slice(arena->momentum.view(), f.offset, f.numel, DType::kF32));
-    slot->norms = DeviceBuffer::Borrow(Slice(arena->norms.view(), 3 * t, 3, DType::kF32));
+    slot->momentum = DeviceBuffer::Borrow(arena->momentum.view(), f.offset, f.numel);
+    slot->norms = DeviceBuffer::Borrow(arena->norms.view(), 3 * t, 3);
     slot->arena = arena.get();
     slot->arena_index = static_cast<int>(t);
     arena->members.push_back(slot.get());

@@ -104,7 +104,8 @@ class Lars {
   // step_order "norms_first". Each tensor is a parameter like any other (names, groups,
   // overrides, GetState, checkpoints); elements between tensors are never modified. fp32 state
   // only: options asking for 8-bit state, percentile clipping or momentum_first are
-  // Unimplemented for flat parameters. CPU and CUDA (OpenCL cl_mem handles cannot be sliced).
+  // Unimplemented for flat parameters. Any device: CPU, CUDA, OpenCL (on OpenCL a tensor's
+  // SetGrad slice is the flat gradient's cl_mem with the tensor's numel).
   absl::Status AddFlatParams(const TensorView& params, const TensorView& grads,
                              const std::vector<FlatParam>& tensors);
   // The same with flat buffers the optimizer allocates (zeroed; offsets chosen by

@@ -48,9 +48,16 @@ absl::StatusOr<DeviceBuffer> DeviceBuffer::Allocate(const Device& device, DType 
   return b;
 }
 
-DeviceBuffer DeviceBuffer::Borrow(const TensorView& view, const ExecContext& exec) {
+DeviceBuffer DeviceBuffer::Borrow(const TensorView& parent, int64_t offset, int64_t numel,
+                                  const ExecContext& exec) {
   DeviceBuffer b;
-  b.view_ = view;
+  b.view_ = parent;
+  b.view_.numel = numel;
+  if (parent.device.type != DeviceType::kOpenCL) {
+    b.view_.data = static_cast<char*>(parent.data) + offset * static_cast<int64_t>(DTypeSize(parent.dtype));
+  }
+  b.parent_ = parent;
+  b.offset_ = offset;
   b.exec_ = exec;
   b.borrowed_ = true;
   return b;
@@ -63,6 +70,8 @@ DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
     Reset();
     view_ = other.view_;
     borrowed_ = other.borrowed_;
+    parent_ = other.parent_;
+    offset_ = other.offset_;
     exec_ = other.exec_;
     dim_ = other.dim_;
     buffer_ = other.buffer_;
@@ -93,12 +102,14 @@ void DeviceBuffer::Reset() {
 absl::Status DeviceBuffer::CopyFromHost(const void* src) {
   CallContext ctx;
   if (absl::Status s = internal::MakeCallContext(view_.device, exec_, &ctx); !s.ok()) return s;
+  if (borrowed_) return internal::CopyHostToTensorRange(src, parent_, offset_, view_.numel, &ctx);
   return internal::CopyHostToTensor(src, view_, &ctx);
 }
 
 absl::Status DeviceBuffer::CopyToHost(void* dst) const {
   CallContext ctx;
   if (absl::Status s = internal::MakeCallContext(view_.device, exec_, &ctx); !s.ok()) return s;
+  if (borrowed_) return internal::CopyTensorRangeToHost(parent_, offset_, view_.numel, dst, &ctx);
   return internal::CopyTensorToHost(view_, dst, &ctx);
 }
 

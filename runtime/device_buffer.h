@@ -19,9 +19,12 @@ class DeviceBuffer {
   static absl::StatusOr<DeviceBuffer> Allocate(const Device& device, DType dtype, int64_t numel,
                                                const ExecContext& exec = {});
 
-  // A non-owning DeviceBuffer over `view` (e.g. a slice of a larger CPU or CUDA allocation):
-  // the same copies, nothing freed. The memory must outlive it.
-  static DeviceBuffer Borrow(const TensorView& view, const ExecContext& exec = {});
+  // A non-owning DeviceBuffer over elements [offset, offset + numel) of `parent` (any device):
+  // the same copies, nothing freed; the parent must outlive it. view() is the slice for CPU
+  // and CUDA; for OpenCL (a cl_mem cannot be offset) it names the parent's handle with the
+  // slice's numel, so only this class's copies may touch the slice.
+  static DeviceBuffer Borrow(const TensorView& parent, int64_t offset, int64_t numel,
+                             const ExecContext& exec = {});
 
   DeviceBuffer() = default;
   DeviceBuffer(DeviceBuffer&& other) noexcept;
@@ -42,6 +45,8 @@ class DeviceBuffer {
 
   TensorView view_;
   bool borrowed_ = false;
+  TensorView parent_;    // borrowed: the whole parent tensor
+  int64_t offset_ = 0;   // borrowed: the slice's first element in parent_
   ExecContext exec_;
   halide_dimension_t dim_{};
   halide_buffer_t buffer_{};  // GPU allocations only

@@ -1,6 +1,7 @@
 #include "runtime/halide_call.h"
 
 #include <cstring>
+#include <vector>
 
 #include "HalideRuntimeCuda.h"
 #include "HalideRuntimeOpenCL.h"
@@ -183,6 +184,49 @@ absl::Status CopyTensorToHost(const TensorView& src, void* dst, CallContext* ctx
   const int rc = b->device_interface->copy_to_host(ctx, b);
   b->host = nullptr;
   return HalideError("copying device memory to the host", rc, *ctx);
+}
+
+namespace {
+
+// A CPU or CUDA tensor's elements [offset, offset + n) as a tensor of their own.
+TensorView PointerSlice(const TensorView& t, int64_t offset, int64_t n) {
+  TensorView s = t;
+  s.data = static_cast<char*>(t.data) + offset * static_cast<int64_t>(DTypeSize(t.dtype));
+  s.numel = n;
+  return s;
+}
+
+}  // namespace
+
+absl::Status CopyTensorRangeToHost(const TensorView& t, int64_t offset, int64_t n, void* dst,
+                                   CallContext* ctx) {
+  if (n == 0) return absl::OkStatus();
+  if (t.device.type != DeviceType::kOpenCL) {
+    return CopyTensorToHost(PointerSlice(t, offset, n), dst, ctx);
+  }
+  BufferView src(t, ctx);
+  if (!src.status().ok()) return src.status();
+  src.raw()->set_device_dirty(true);
+  halide_dimension_t dim(static_cast<int32_t>(offset), static_cast<int32_t>(n), 1);
+  halide_buffer_t out{};
+  out.host = static_cast<uint8_t*>(dst);
+  out.type = src.raw()->type;
+  out.dimensions = 1;
+  out.dim = &dim;
+  const int rc = halide_buffer_copy(ctx, src.raw(), nullptr, &out);
+  return HalideError("copying a device tensor range to the host", rc, *ctx);
+}
+
+absl::Status CopyHostToTensorRange(const void* src, const TensorView& t, int64_t offset,
+                                   int64_t n, CallContext* ctx) {
+  if (n == 0) return absl::OkStatus();
+  if (t.device.type != DeviceType::kOpenCL) {
+    return CopyHostToTensor(src, PointerSlice(t, offset, n), ctx);
+  }
+  std::vector<uint8_t> whole(t.bytes());
+  if (absl::Status s = CopyTensorToHost(t, whole.data(), ctx); !s.ok()) return s;
+  std::memcpy(whole.data() + offset * DTypeSize(t.dtype), src, n * DTypeSize(t.dtype));
+  return CopyHostToTensor(whole.data(), t, ctx);
 }
 
 }  // namespace internal

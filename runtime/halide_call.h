@@ -72,6 +72,14 @@ class BufferView {
 absl::Status CopyHostToTensor(const void* src, const TensorView& dst, CallContext* ctx);
 absl::Status CopyTensorToHost(const TensorView& src, void* dst, CallContext* ctx);
 
+// The same for elements [offset, offset + n) of `t` (t.numel elements in all). CPU and CUDA
+// tensors are sliced by pointer; OpenCL reads copy the range (halide_buffer_copy), OpenCL
+// writes read, patch and rewrite the whole tensor (a cl_mem cannot be offset).
+absl::Status CopyHostToTensorRange(const void* src, const TensorView& t, int64_t offset,
+                                   int64_t n, CallContext* ctx);
+absl::Status CopyTensorRangeToHost(const TensorView& t, int64_t offset, int64_t n, void* dst,
+                                   CallContext* ctx);
+
 }  // namespace internal
 }  // namespace halide_lars
 

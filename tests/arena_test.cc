@@ -39,46 +39,80 @@ TensorView View(std::vector<uint8_t>* bytes, DType dtype, int64_t offset, int64_
   return TensorView{bytes->data() + offset * DTypeSize(dtype), dtype, numel, Device::Cpu()};
 }
 
-// The same tensors twice: in one flat arena (with gaps holding sentinels) and one buffer each.
+DeviceBuffer Upload(const std::vector<uint8_t>& bytes, DType dtype, const Device& device) {
+  const int64_t n = static_cast<int64_t>(bytes.size() / DTypeSize(dtype));
+  absl::StatusOr<DeviceBuffer> b = DeviceBuffer::Allocate(device, dtype, n);
+  EXPECT_TRUE(b.ok()) << b.status();
+  if (n > 0) EXPECT_TRUE(b->CopyFromHost(bytes.data()).ok());
+  return std::move(*b);
+}
+
+std::vector<uint8_t> Download(const DeviceBuffer& b) {
+  std::vector<uint8_t> bytes(b.view().bytes());
+  if (!bytes.empty()) EXPECT_TRUE(b.CopyToHost(bytes.data()).ok());
+  return bytes;
+}
+
+struct Config {
+  DeviceType device;
+  DType dtype;
+};
+
+// The same tensors twice: in one flat arena (with gaps holding sentinels) and one buffer each,
+// on the device under test.
 struct Pair {
+  Device device;
   DType dtype;
   std::vector<FlatParam> tensors;
   int64_t n = 0;
-  std::vector<uint8_t> flat_p, flat_g;
-  std::vector<std::vector<uint8_t>> p, g;
+  std::vector<uint8_t> host_g;  // the flat gradient as uploaded
+  DeviceBuffer flat_p, flat_g;
+  std::vector<DeviceBuffer> p, g;
   Lars per_tensor, arena;
 
-  static Pair Make(DType dtype, const LarsOptions& o, int64_t gap = 0) {
-    Pair s{dtype, {}, 0, {}, {}, {}, {}, *Lars::Create(o), *Lars::Create(o)};
+  static Pair Make(const Config& c, const LarsOptions& o, int64_t gap = 0) {
+    Pair s{Device{c.device, 0}, c.dtype, {}, 0, {}, {}, {}, {}, {}, *Lars::Create(o),
+           *Lars::Create(o)};
     for (size_t i = 0; i < kSizes.size(); ++i) {
       s.tensors.push_back({absl::StrCat("t", i), kSizes[i], -1, 0});
     }
     s.n = LayoutFlatParams(&s.tensors);
     for (FlatParam& t : s.tensors) t.offset += gap * (&t - s.tensors.data() + 1) * kFlatAlignment;
     s.n += gap * static_cast<int64_t>(s.tensors.size() + 1) * kFlatAlignment;
-    const size_t es = DTypeSize(dtype);
+    const size_t es = DTypeSize(s.dtype);
     // Everything not covered by a tensor holds 0xA5 bytes: it must never change.
-    s.flat_p.assign(s.n * es, 0xA5);
-    s.flat_g.assign(s.n * es, 0xA5);
+    std::vector<uint8_t> flat(s.n * es, 0xA5);
+    s.host_g = flat;
     for (size_t i = 0; i < s.tensors.size(); ++i) {
-      HostTensor init = RandomTensor(dtype, s.tensors[i].numel, 100 + i, 0.5);
-      std::memcpy(s.flat_p.data() + s.tensors[i].offset * es, init.bytes.data(), init.bytes.size());
-      s.p.push_back(init.bytes);
-      s.g.emplace_back(init.bytes.size());
+      HostTensor init = RandomTensor(s.dtype, s.tensors[i].numel, 100 + i, 0.5);
+      std::memcpy(flat.data() + s.tensors[i].offset * es, init.bytes.data(), init.bytes.size());
+      s.p.push_back(Upload(init.bytes, s.dtype, s.device));
+      s.g.push_back(Upload(init.bytes, s.dtype, s.device));
     }
+    s.flat_p = Upload(flat, s.dtype, s.device);
+    s.flat_g = Upload(s.host_g, s.dtype, s.device);
     return s;
+  }
+
+  // Tensor i's gradient as SetGrad takes it: its slice of the flat gradient (on OpenCL, the
+  // flat cl_mem with the tensor's numel).
+  TensorView GradSlice(size_t i) const {
+    TensorView v = flat_g.view();
+    if (device.type != DeviceType::kOpenCL) {
+      v.data = static_cast<char*>(v.data) + tensors[i].offset * DTypeSize(dtype);
+    }
+    v.numel = tensors[i].numel;
+    return v;
   }
 
   void Register(int group_of_odd = 0) {
     for (FlatParam& t : tensors) t.group = (&t - tensors.data()) % 2 ? group_of_odd : 0;
     for (size_t i = 0; i < tensors.size(); ++i) {
-      ASSERT_TRUE(per_tensor
-                      .AddParam(tensors[i].name, View(&p[i], dtype, 0, tensors[i].numel),
-                                View(&g[i], dtype, 0, tensors[i].numel), tensors[i].group)
+      ASSERT_TRUE(per_tensor.AddParam(tensors[i].name, p[i].view(), g[i].view(), tensors[i].group)
                       .ok());
     }
-    ASSERT_TRUE(arena.AddFlatParams(View(&flat_p, dtype, 0, n), View(&flat_g, dtype, 0, n), tensors)
-                    .ok());
+    absl::Status s = arena.AddFlatParams(flat_p.view(), flat_g.view(), tensors);
+    ASSERT_TRUE(s.ok()) << s;
   }
 
   // Gradients of step `step` in both layouts; `nan_tensor` (if >= 0) gets a NaN.
@@ -90,9 +124,10 @@ struct Pair {
         HostTensor nan = testing::FromValues(dtype, {NAN});
         std::memcpy(gr.bytes.data(), nan.bytes.data(), es);
       }
-      g[i] = gr.bytes;
-      std::memcpy(flat_g.data() + tensors[i].offset * es, gr.bytes.data(), gr.bytes.size());
+      if (!gr.bytes.empty()) ASSERT_TRUE(g[i].CopyFromHost(gr.bytes.data()).ok());
+      std::memcpy(host_g.data() + tensors[i].offset * es, gr.bytes.data(), gr.bytes.size());
     }
+    ASSERT_TRUE(flat_g.CopyFromHost(host_g.data()).ok());
   }
 
   void Step() {
@@ -104,9 +139,11 @@ struct Pair {
   // Parameters, momentum, step counts: bit for bit.
   void ExpectIdentical(const std::string& when) {
     const size_t es = DTypeSize(dtype);
+    const std::vector<uint8_t> flat = Download(flat_p);
     for (size_t i = 0; i < tensors.size(); ++i) {
       const FlatParam& t = tensors[i];
-      ASSERT_EQ(0, std::memcmp(flat_p.data() + t.offset * es, p[i].data(), p[i].size()))
+      const std::vector<uint8_t> mine = Download(p[i]);
+      ASSERT_EQ(0, std::memcmp(flat.data() + t.offset * es, mine.data(), mine.size()))
           << when << ": param " << t.name << " (" << t.numel << " elements)";
       auto a = per_tensor.GetState(t.name), b = arena.GetState(t.name);
       ASSERT_TRUE(a.ok() && b.ok());
@@ -120,18 +157,22 @@ struct Pair {
   // Bytes outside every tensor still hold the 0xA5 fill.
   void ExpectGapsUntouched() {
     const size_t es = DTypeSize(dtype);
+    const std::vector<uint8_t> flat = Download(flat_p);
     std::vector<bool> covered(n, false);
     for (const FlatParam& t : tensors) {
       for (int64_t x = t.offset; x < t.offset + t.numel; ++x) covered[x] = true;
     }
     for (int64_t x = 0; x < n; ++x) {
       if (covered[x]) continue;
-      for (size_t b = 0; b < es; ++b) ASSERT_EQ(flat_p[x * es + b], 0xA5) << "element " << x;
+      for (size_t b = 0; b < es; ++b) ASSERT_EQ(flat[x * es + b], 0xA5) << "element " << x;
     }
   }
 };
 
-class ArenaTest : public ::testing::TestWithParam<DType> {};
+class ArenaTest : public ::testing::TestWithParam<Config> {
+ protected:
+  void SetUp() override { LARS_REQUIRE_DEVICE(GetParam().device); }
+};
 
 // Per-tensor options of every kind, a second group with its own lr schedule, 30 steps.
 TEST_P(ArenaTest, TrajectoryIsBitIdenticalToPerTensorSteps) {
@@ -176,13 +217,9 @@ TEST_P(ArenaTest, TensorsWithoutGradientAndNonfiniteGradients) {
     // (propagated: NaN flows into its parameter, as bitsandbytes).
     const bool no_grad = step == 2 || step == 3;
     s.SetGradients(step, step == 3 ? 7 : step == 5 ? 5 : -1);
-    ASSERT_TRUE(s.per_tensor
-                    .SetGrad("t4", no_grad ? TensorView{nullptr, s.dtype, 0, Device::Cpu()}
-                                           : View(&s.g[4], s.dtype, 0, s.tensors[4].numel))
-                    .ok());
-    absl::Status set = s.arena.SetGrad(
-        "t4", no_grad ? TensorView{nullptr, s.dtype, 0, Device::Cpu()}
-                      : View(&s.flat_g, s.dtype, s.tensors[4].offset, s.tensors[4].numel));
+    const TensorView none{nullptr, s.dtype, 0, s.device};
+    ASSERT_TRUE(s.per_tensor.SetGrad("t4", no_grad ? none : s.g[4].view()).ok());
+    absl::Status set = s.arena.SetGrad("t4", no_grad ? none : s.GradSlice(4));
     ASSERT_TRUE(set.ok()) << set;
     s.Step();
     s.ExpectIdentical(absl::StrCat("step ", step));
@@ -197,20 +234,20 @@ TEST_P(ArenaTest, NonfiniteErrorChangesNothingAnywhere) {
   o.nonfinite = Nonfinite::kError;
   Pair s = Pair::Make(GetParam(), o);
   // One more tensor registered per tensor in the arena optimizer: it must not move either.
-  std::vector<uint8_t> extra_p = RandomTensor(s.dtype, 100, 7).bytes, extra_g(extra_p.size());
+  DeviceBuffer extra_p = Upload(RandomTensor(s.dtype, 100, 7).bytes, s.dtype, s.device);
+  DeviceBuffer extra_g = Upload(RandomTensor(s.dtype, 100, 8).bytes, s.dtype, s.device);
   s.Register();
-  ASSERT_TRUE(s.arena.AddParam("extra", View(&extra_p, s.dtype, 0, 100),
-                               View(&extra_g, s.dtype, 0, 100)).ok());
+  ASSERT_TRUE(s.arena.AddParam("extra", extra_p.view(), extra_g.view()).ok());
   s.SetGradients(1);
   ASSERT_TRUE(s.arena.Step().ok());
   s.SetGradients(2, /*nan_tensor=*/9);
-  const std::vector<uint8_t> before = s.flat_p, extra_before = extra_p;
+  const std::vector<uint8_t> before = Download(s.flat_p), extra_before = Download(extra_p);
   const std::vector<float> m_before = s.arena.GetState("t8")->momentum;
   absl::Status st = s.arena.Step();
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(std::string(st.message()).find("t9: gradient has NaN or Inf"), std::string::npos) << st;
-  EXPECT_EQ(s.flat_p, before);
-  EXPECT_EQ(extra_p, extra_before);
+  EXPECT_EQ(Download(s.flat_p), before);
+  EXPECT_EQ(Download(extra_p), extra_before);
   EXPECT_EQ(s.arena.GetState("t8")->momentum, m_before);
   EXPECT_EQ(s.arena.GetState("t8")->step, 1);
 }
@@ -225,28 +262,37 @@ TEST_P(ArenaTest, CheckpointContinuesBitForBit) {
   absl::StatusOr<std::string> saved = s.arena.SaveState();
   ASSERT_TRUE(saved.ok()) << saved.status();
   // A fresh optimizer over a copy of the parameters, loading the checkpoint.
-  std::vector<uint8_t> p2 = s.flat_p, g2 = s.flat_g;
+  DeviceBuffer p2 = Upload(Download(s.flat_p), s.dtype, s.device);
+  DeviceBuffer g2 = Upload(s.host_g, s.dtype, s.device);
   Lars resumed = *Lars::Create(Defaults());
-  ASSERT_TRUE(resumed.AddFlatParams(View(&p2, s.dtype, 0, s.n), View(&g2, s.dtype, 0, s.n),
-                                    s.tensors).ok());
+  ASSERT_TRUE(resumed.AddFlatParams(p2.view(), g2.view(), s.tensors).ok());
   absl::Status load = resumed.LoadState(*saved);
   ASSERT_TRUE(load.ok()) << load;
   for (int step = 38; step <= 45; ++step) {
     s.SetGradients(step);
-    g2 = s.flat_g;
+    ASSERT_TRUE(g2.CopyFromHost(s.host_g.data()).ok());
     ASSERT_TRUE(s.arena.Step().ok());
     ASSERT_TRUE(resumed.Step().ok());
-    ASSERT_EQ(p2, s.flat_p) << "step " << step;
+    ASSERT_EQ(Download(p2), Download(s.flat_p)) << "step " << step;
   }
   for (const FlatParam& t : s.tensors) {
     EXPECT_EQ(resumed.GetState(t.name)->momentum, s.arena.GetState(t.name)->momentum) << t.name;
+    EXPECT_EQ(resumed.GetState(t.name)->step, 45) << t.name;
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Dtypes, ArenaTest,
-                         ::testing::Values(DType::kF32, DType::kF16, DType::kBF16),
-                         [](const ::testing::TestParamInfo<DType>& i) {
-                           return std::string(DTypeName(i.param));
+std::vector<Config> AllConfigs() {
+  std::vector<Config> all;
+  for (DeviceType d : {DeviceType::kCPU, DeviceType::kOpenCL, DeviceType::kCUDA}) {
+    for (DType t : {DType::kF32, DType::kF16, DType::kBF16}) all.push_back({d, t});
+  }
+  return all;
+}
+
+INSTANTIATE_TEST_SUITE_P(All, ArenaTest, ::testing::ValuesIn(AllConfigs()),
+                         [](const ::testing::TestParamInfo<Config>& i) {
+                           return absl::StrCat(DeviceTypeName(i.param.device), "_",
+                                               DTypeName(i.param.dtype));
                          });
 
 TEST(ArenaApi, AllocateFlatParamsOwnsAlignedBuffers) {
@@ -294,9 +340,8 @@ TEST(ArenaApi, BadInputIsRejectedAndRegistersNothing) {
        "flat buffers"},
       {{{"a", 10, 0}}, pv, View(&p, DType::kF32, 0, 1024), absl::StatusCode::kInvalidArgument,
        "overlaps the flat parameter buffer"},
-      {{{"a", 10, 0}}, TensorView{p.data(), DType::kF32, 1024, Device::OpenCL()},
-       TensorView{g.data(), DType::kF32, 1024, Device::OpenCL()},
-       absl::StatusCode::kUnimplemented, "OpenCL"},
+      {{{"a", 10, 0}}, pv, TensorView{g.data(), DType::kF32, 1024, Device::OpenCL()},
+       absl::StatusCode::kInvalidArgument, "grads"},
   };
   for (const Case& c : cases) {
     Lars opt = *Lars::Create(Defaults());
