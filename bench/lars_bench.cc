@@ -225,10 +225,34 @@ std::vector<int64_t> ResNet50Sizes() {
   return sizes;
 }
 
-// One optimizer over tensors of the given sizes (each its own allocation), default options.
-// two_phase: every tensor declared a shard (of itself) and stepped with StepBegin + StepFinish
-// (the sharded path, minus the all-reduce), to measure what the split costs on one process.
-void BM_LarsTensorSet(benchmark::State& state, std::vector<int64_t> sizes, bool two_phase) {
+// BERT-base's 199 parameter tensors (110M params) from its published shapes (embeddings,
+// 12 encoder layers of 16 tensors, pooler).
+std::vector<int64_t> BertBaseSizes() {
+  const int64_t h = 768, ff = 3072;
+  std::vector<int64_t> sizes = {30522 * h, 512 * h, 2 * h, h, h};  // embeddings + LayerNorm
+  for (int layer = 0; layer < 12; ++layer) {
+    for (int i = 0; i < 4; ++i) {  // query, key, value, attention output: weight + bias
+      sizes.push_back(h * h);
+      sizes.push_back(h);
+    }
+    for (int64_t s : {h, h, h * ff, ff, ff * h, h, h, h}) sizes.push_back(s);
+  }
+  sizes.push_back(h * h);  // pooler
+  sizes.push_back(h);
+  return sizes;
+}
+
+// How BM_LarsTensorSet registers and steps its tensors.
+enum class SetMode {
+  kPerTensor,  // AddParam per tensor (each its own allocation), Step()
+  kTwoPhase,   // the same, every tensor a shard of itself: StepBegin + StepFinish (the sharded
+               // path minus the all-reduce), to measure what the split costs on one process
+  kArena,      // AllocateFlatParams: one flat buffer, two pipelines per step
+};
+
+// One optimizer over tensors of the given sizes, default options.
+void BM_LarsTensorSet(benchmark::State& state, std::vector<int64_t> sizes, SetMode mode) {
+  const bool two_phase = mode == SetMode::kTwoPhase;
   std::vector<DeviceBuffer> p, g;
   absl::StatusOr<Lars> opt = [] {
     LarsOptions o;
@@ -238,7 +262,22 @@ void BM_LarsTensorSet(benchmark::State& state, std::vector<int64_t> sizes, bool 
     return Lars::Create(o);
   }();
   int64_t total = 0;
-  for (size_t i = 0; i < sizes.size(); ++i) {
+  if (mode == SetMode::kArena) {
+    std::vector<FlatParam> tensors;
+    for (size_t i = 0; i < sizes.size(); ++i) tensors.push_back({"t" + std::to_string(i), sizes[i]});
+    absl::StatusOr<FlatBuffers> flat = opt->AllocateFlatParams(Device::Cpu(), DType::kF32, &tensors);
+    if (!flat.ok()) {
+      state.SkipWithError(std::string(flat.status().message()).c_str());
+      return;
+    }
+    for (size_t i = 0; i < sizes.size(); ++i) {
+      std::vector<float> init = RandomVector(sizes[i], static_cast<uint32_t>(i));
+      std::memcpy(static_cast<float*>(flat->params.data) + tensors[i].offset, init.data(), 4 * sizes[i]);
+      std::memcpy(static_cast<float*>(flat->grads.data) + tensors[i].offset, init.data(), 4 * sizes[i]);
+      total += sizes[i];
+    }
+  }
+  for (size_t i = 0; i < sizes.size() && mode != SetMode::kArena; ++i) {
     p.push_back(*DeviceBuffer::Allocate(Device::Cpu(), DType::kF32, sizes[i]));
     g.push_back(*DeviceBuffer::Allocate(Device::Cpu(), DType::kF32, sizes[i]));
     std::vector<float> init = RandomVector(sizes[i], static_cast<uint32_t>(i));
@@ -262,6 +301,7 @@ void BM_LarsTensorSet(benchmark::State& state, std::vector<int64_t> sizes, bool 
     }
   }
   state.counters["tensors"] = static_cast<double>(sizes.size());
+  state.counters["pipelines"] = static_cast<double>(opt->LastStepPipelines());
   state.counters["GB/s"] = benchmark::Counter(kLarsBytesPerParam * total,
                                               benchmark::Counter::kIsIterationInvariantRate);
   state.SetLabel(std::to_string(total) + " params, defaults");
@@ -315,10 +355,18 @@ class RatioReporter : public benchmark::ConsoleReporter {
       }
       pclose(f);
     }
-    const double set = get("BM_LarsTensorSet/resnet50"), one = get("BM_LarsTensorSet/one_tensor");
-    if (set > 0 && one > 0) {
-      std::printf("  ResNet-50 set (161 tensors, per-tensor mode) step time / one tensor of equal "
-                  "size: %.2f\n", one / set);
+    const double set = get("BM_LarsTensorSet/resnet50");
+    for (const char* model : {"resnet50", "bert_base"}) {
+      const std::string base = std::string("BM_LarsTensorSet/") + model;
+      const double one_t = get(base + "_one_tensor");
+      for (const char* mode : {"", "_arena"}) {
+        const double v = get(base + mode);
+        if (v > 0 && one_t > 0) {
+          std::printf("  %s set (%s) step time / one tensor of equal size: %.3f\n", model,
+                      mode[0] ? "arena: 2 pipelines" : "per-tensor: 2 pipelines per tensor",
+                      one_t / v);
+        }
+      }
     }
     const double two = get("BM_LarsTensorSet/resnet50_two_phase");
     if (set > 0 && two > 0) {
@@ -359,19 +407,27 @@ int main(int argc, char** argv) {
   lars("BM_HalideLars/bf16", DType::kBF16, StepOrder::kAuto, 32, 256);
   lars("BM_HalideLars8bit/f32/b256", DType::kF32, StepOrder::kAuto, 8, 256);
   lars("BM_HalideLars8bit/f32/b2048", DType::kF32, StepOrder::kAuto, 8, 2048);
-  const std::vector<int64_t> resnet = ResNet50Sizes();
-  int64_t resnet_total = 0;
-  for (int64_t s : resnet) resnet_total += s;
-  // Interleaved so that bandwidth drift hits the compared pairs alike.
-  for (bool two_phase : {false, true}) {
-    benchmark::RegisterBenchmark(two_phase ? "BM_LarsTensorSet/resnet50_two_phase"
-                                           : "BM_LarsTensorSet/resnet50",
-                                 BM_LarsTensorSet, resnet, two_phase)
-        ->Unit(benchmark::kMillisecond)->UseRealTime();
+  // Interleaved so that bandwidth drift hits the compared runs alike.
+  const std::pair<const char*, std::vector<int64_t>> models[] = {{"resnet50", ResNet50Sizes()},
+                                                                 {"bert_base", BertBaseSizes()}};
+  for (const auto& [model, sizes] : models) {
+    int64_t total = 0;
+    for (int64_t s : sizes) total += s;
+    const std::string base = std::string("BM_LarsTensorSet/") + model;
+    const std::pair<std::string, SetMode> runs[] = {
+        {base, SetMode::kPerTensor}, {base + "_arena", SetMode::kArena},
+        {base + "_two_phase", SetMode::kTwoPhase}};
+    for (const auto& [name, mode] : runs) {
+      if (mode == SetMode::kTwoPhase && std::string(model) != "resnet50") continue;
+      benchmark::RegisterBenchmark(name.c_str(), BM_LarsTensorSet, sizes, mode)
+          ->Unit(benchmark::kMillisecond)->UseRealTime();
+    }
+    for (SetMode mode : {SetMode::kPerTensor, SetMode::kArena}) {
+      const std::string name = base + (mode == SetMode::kArena ? "_one_tensor_arena" : "_one_tensor");
+      benchmark::RegisterBenchmark(name.c_str(), BM_LarsTensorSet, std::vector<int64_t>{total}, mode)
+          ->Unit(benchmark::kMillisecond)->UseRealTime();
+    }
   }
-  benchmark::RegisterBenchmark("BM_LarsTensorSet/one_tensor", BM_LarsTensorSet,
-                               std::vector<int64_t>{resnet_total}, false)
-      ->Unit(benchmark::kMillisecond)->UseRealTime();
   RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   reporter.Summary();

@@ -7,7 +7,13 @@
 //       one tensor with the same chunk and lane count, so the arena step is bit-identical to
 //       the per-tensor one.
 //   lars_arena_update_<dtype>: p and m in place (one loop nest, Tuple output); row x/64 of the
-//       arena names the tensor, whose options, norms and trust scale are gathered per row.
+//       arena names the tensor, whose per-tensor coefficients (trust ratio, lr * trust scale,
+//       whether it is stepped) are computed once per tensor and gathered per row.
+// Both take crops: the norms of tensors [t0, t1) from chunks [c0, c1) (out and chunks with
+// mins 3*t0 and 3*c0), the update of elements [64*base_row, 64*base_row + extent) (p, g, m
+// and out are that slice, indexed from 0: a known-aligned origin keeps the row lookup one
+// scalar load per vector), so the CPU runtime can step an arena segment by segment while each
+// segment is still in cache.
 // The same LarsStepElement / trust expressions as lars_update: identical per-element rounding.
 #include "generators/arena_abi.h"
 #include "generators/common.h"
@@ -58,32 +64,41 @@ class LarsArenaNorms : public Generator<LarsArenaNorms<D>> {
   void generate() {
     const int lanes = get_target().has_gpu_feature() ? int(gpu_threads) : int(vector_width);
     Var l("l"), c("c"), t("t"), i("i");
+    Expr c_lo = chunks.dim(0).min() / kArenaChunkCols;
+    Expr c_hi = (chunks.dim(0).min() + chunks.dim(0).extent()) / kArenaChunkCols - 1;
     Expr start = chunks(kArenaChunkCols * c + kArenaChunkStart);
     Expr len = chunks(kArenaChunkCols * c + kArenaChunkLength);
     Expr tc = clamp(chunks(kArenaChunkCols * c + kArenaChunkTensor), 0, opts.dim(0).extent() / kArenaOpts - 1);
-    RDom rj(0, int(chunk) / lanes, "rj");
-    rj.where(rj < (len + (lanes - 1)) / lanes);
-    Expr j = rj * lanes + l;
-    Expr valid = j < len;
-    Expr x = clamp(start + j, 0, p.dim(0).extent() - 1);
-    // Past the chunk's end the inputs are zero (adding 0 to a sum of squares is exact), so the
-    // lane sums equal those of lars_norms, whose guarded loop skips those elements.
-    Expr pv = select(valid, ToF32(D, p(x)), 0.0f);
-    Expr gv = select(valid, ToF32(D, g(x)), 0.0f);
-    Expr mv = select(valid, m(x), 0.0f);
     ArenaTensorOptions o = LoadOptions(opts, tc);
-    LarsElement e = LarsStepElement({o.momentum, o.dampening, o.weight_decay, o.nesterov,
-                                     o.first_step},
-                                    pv, gv, mv, o.gscale, 1.0f);
-    DefineSums(lane_, {pv * pv, e.u * e.u, gv * gv}, {l, c});
+    const LarsScalars ks{o.momentum, o.dampening, o.weight_decay, o.nesterov, o.first_step};
+    auto add_terms = [&](const Expr& pv, const Expr& gv, const Expr& mv) {
+      LarsElement e = LarsStepElement(ks, pv, gv, mv, o.gscale, 1.0f);
+      const Expr terms[3] = {pv * pv, e.u * e.u, gv * gv};
+      std::vector<Expr> sums;
+      for (int q = 0; q < 3; ++q) sums.push_back(strict_float(lane_(l, c)[q] + terms[q]));
+      lane_(l, c) = Tuple(sums);
+    };
+    lane_(l, c) = Tuple(0.0f, 0.0f, 0.0f);
+    // Element j of the chunk goes to lane j % lanes, in order. Full rows of `lanes` elements
+    // first, with plain loads (they lie inside the tensor, so inside the buffer)...
+    RDom rj(0, int(chunk) / lanes, "rj");
+    rj.where(rj < len / lanes);
+    Expr x = unsafe_promise_clamped(start + rj * lanes + l, 0, p.dim(0).extent() - 1);
+    add_terms(ToF32(D, p(x)), ToF32(D, g(x)), m(x));
+    // ...then the tail (len % lanes elements, lanes 0..): last, as in lars_norms' guarded loop.
+    // Lanes past the end add the terms of zero inputs, which are exactly 0.
+    Expr jt = (len / lanes) * lanes + l;
+    Expr vt = jt < len;
+    Expr xt = clamp(start + jt, 0, p.dim(0).extent() - 1);
+    add_terms(select(vt, ToF32(D, p(xt)), 0.0f), select(vt, ToF32(D, g(xt)), 0.0f),
+              select(vt, m(xt), 0.0f));
     RDom rl(0, lanes, "rl");
     chunk_(c) = Tuple(0.0f, 0.0f, 0.0f);
     chunk_(c) = Tuple(chunk_(c)[0] + lane_(rl, c)[0], chunk_(c)[1] + lane_(rl, c)[1],
                       chunk_(c)[2] + lane_(rl, c)[2]);
     RDom rc(0, max_chunks, "rc");
     rc.where(rc < tensors(kArenaTensorCols * t + kArenaChunkCount));
-    Expr cc = clamp(tensors(kArenaTensorCols * t + kArenaFirstChunk) + rc, 0,
-                    chunks.dim(0).extent() / kArenaChunkCols - 1);
+    Expr cc = clamp(tensors(kArenaTensorCols * t + kArenaFirstChunk) + rc, c_lo, c_hi);
     tensor_(t) = Tuple(0.0f, 0.0f, 0.0f);
     tensor_(t) = Tuple(tensor_(t)[0] + chunk_(cc)[0], tensor_(t)[1] + chunk_(cc)[1],
                        tensor_(t)[2] + chunk_(cc)[2]);
@@ -95,8 +110,8 @@ class LarsArenaNorms : public Generator<LarsArenaNorms<D>> {
     ConstrainSameLength(p, g, m);
     opts.dim(0).set_min(0).set_stride(1);
     tensors.dim(0).set_min(0).set_stride(1);
-    chunks.dim(0).set_min(0).set_stride(1);
-    out.dim(0).set_min(0).set_stride(1);
+    chunks.dim(0).set_stride(1);  // a crop: chunks [c0, c1) of the table
+    out.dim(0).set_stride(1);     // a crop: tensors [t0, t1) of the norms
     opts.set_estimates({{0, kArenaOpts * 200}});
     tensors.set_estimates({{0, kArenaTensorCols * 200}});
     chunks.set_estimates({{0, kArenaChunkCols * 1000}});
@@ -107,12 +122,16 @@ class LarsArenaNorms : public Generator<LarsArenaNorms<D>> {
     if (get_target().has_gpu_feature()) {
       // Chunk c: one block; lane l: one thread (coalesced reads). Tensor t's sum: one thread.
       chunk_.compute_root().gpu_blocks(c).update().gpu_blocks(c);
-      lane_.compute_at(chunk_, c).gpu_threads(l).update().gpu_threads(l);
+      lane_.compute_at(chunk_, c).gpu_threads(l);
+      lane_.update(0).gpu_threads(l);
+      lane_.update(1).gpu_threads(l);
       out.gpu_tile(i, io, ii, 64, TailStrategy::GuardWithIf);
       tensor_.compute_at(out, ii);
     } else {
       chunk_.compute_root().update().parallel(c);
-      lane_.compute_at(chunk_, c).vectorize(l).update().vectorize(l);
+      lane_.compute_at(chunk_, c).vectorize(l);
+      lane_.update(0).vectorize(l);
+      lane_.update(1).vectorize(l);
       tensor_.compute_root();
     }
   }
@@ -138,57 +157,67 @@ class LarsArenaUpdate : public Generator<LarsArenaUpdate<D>> {
   Input<Buffer<int32_t, 1>> tensors{"tensors"};
   Input<Buffer<int32_t, 1>> rows{"rows"};
   Input<Buffer<float, 1>> norms{"norms"};  // [3T] from lars_arena_norms
+  Input<int32_t> base_row{"base_row"};      // element 0 of p, g, m is arena element 64*base_row
   Output<Func> out{"out", {type_of<T>(), Float(32)}, 1};  // {p', m'}, in place over {p, m}
 
   void generate() {
-    Var x("x");
+    Var x("x"), t("t");
     Expr ntensors = opts.dim(0).extent() / kArenaOpts;
-    Expr row_t = rows(clamp(x / kArenaAlign, 0, rows.dim(0).extent() - 1));
-    Expr t = clamp(row_t, 0, ntensors - 1);
-    ArenaTensorOptions o = LoadOptions(opts, t);
-    Expr n0 = norms(3 * t), n1 = norms(3 * t + 1), n2 = norms(3 * t + 2);
-    Expr offset = tensors(kArenaTensorCols * t + kArenaOffset);
-    Expr numel = tensors(kArenaTensorCols * t + kArenaNumel);
-    Expr inside = row_t >= 0 && x >= offset && x < offset + numel;
-    Expr skipped = o.skip_nonfinite && !is_finite(n2);
-    Expr valid = inside && o.active && !skipped;
-    Expr s = o.gscale;
-    Expr pnorm = sqrt(n0), unorm = sqrt(n1), gnorm = s * sqrt(n2);
-    Expr ratio = select(o.trust_mode == kTrustClassic,
-                        ClassicTrustRatio(pnorm, gnorm, o.weight_decay, o.trust_coefficient, o.eps),
-                        1.0f);
-    Expr scale = select(o.trust_mode == kTrustClip, ClipTrustScale(pnorm, unorm, o.max_unorm), 1.0f);
+    // Per tensor, once: the classic trust ratio, lr * trust scale, and whether it is stepped
+    // (the same strict fp32 expressions as lars_update, so the products round alike).
+    {
+      ArenaTensorOptions o = LoadOptions(opts, t);
+      Expr n0 = norms(3 * t), n1 = norms(3 * t + 1), n2 = norms(3 * t + 2);
+      Expr pnorm = sqrt(n0), unorm = sqrt(n1), gnorm = o.gscale * sqrt(n2);
+      Expr ratio = select(o.trust_mode == kTrustClassic,
+                          ClassicTrustRatio(pnorm, gnorm, o.weight_decay, o.trust_coefficient, o.eps),
+                          1.0f);
+      Expr scale = select(o.trust_mode == kTrustClip, ClipTrustScale(pnorm, unorm, o.max_unorm), 1.0f);
+      Expr skipped = o.skip_nonfinite && !is_finite(n2);
+      coef_(t) = Tuple(ratio, StepSize(o.lr, scale), select(o.active && !skipped, 1, 0));
+    }
+    Expr row_t = rows(clamp(base_row + x / kArenaAlign, 0, rows.dim(0).extent() - 1));
+    Expr tx = clamp(row_t, 0, ntensors - 1);
+    ArenaTensorOptions o = LoadOptions(opts, tx);
+    Expr offset = tensors(kArenaTensorCols * tx + kArenaOffset);
+    Expr numel = tensors(kArenaTensorCols * tx + kArenaNumel);
+    Expr ax = base_row * kArenaAlign + x;  // the arena index
+    Expr valid = row_t >= 0 && ax >= offset && ax < offset + numel && coef_(tx)[2] == 1;
     Expr pv = ToF32(D, p(x));
     LarsElement e = LarsStepElement({o.momentum, o.dampening, o.weight_decay, o.nesterov,
                                      o.first_step},
-                                    pv, ToF32(D, g(x)), m(x), s, ratio);
-    vals_(x) = Tuple(select(valid, FromF32(D, ApplyUpdate(pv, o.lr, scale, e.u)), p(x)),
+                                    pv, ToF32(D, g(x)), m(x), o.gscale, coef_(tx)[0]);
+    vals_(x) = Tuple(select(valid, FromF32(D, ApplyUpdate(pv, coef_(tx)[1], e.u)), p(x)),
                      select(valid, e.m_new, m(x)));
     out(x) = Tuple(vals_(x)[0], vals_(x)[1]);
   }
 
   void schedule() {
     ConstrainSameLength(p, g, m);
-    opts.dim(0).set_min(0).set_stride(1);
-    tensors.dim(0).set_min(0).set_stride(1);
-    rows.dim(0).set_min(0).set_stride(1);
-    norms.dim(0).set_min(0).set_stride(1);
     Func out_func = out;
     std::vector<OutputImageParam> outs = out_func.output_buffers();
     outs[0].dim(0).set_min(0).set_extent(p.dim(0).extent());
     for (OutputImageParam& b : outs) b.dim(0).set_stride(1);
+    opts.dim(0).set_min(0).set_stride(1);
+    tensors.dim(0).set_min(0).set_stride(1);
+    rows.dim(0).set_min(0).set_stride(1);
+    norms.dim(0).set_min(0).set_stride(1);
     out.set_estimates({{0, 1 << 24}});
+    base_row.set_estimate(0);
     opts.set_estimates({{0, kArenaOpts * 200}});
     tensors.set_estimates({{0, kArenaTensorCols * 200}});
     rows.set_estimates({{0, (1 << 24) / kArenaAlign}});
     norms.set_estimates({{0, 600}});
     if (auto_schedule) return;
-    ScheduleInPlaceElementwise(out, vals_, get_target().has_gpu_feature(), chunk, vector_width,
-                               gpu_threads);
+    const bool gpu = get_target().has_gpu_feature();
+    // CPU: the coefficients of all tensors first (a few hundred scalars); GPU: per thread, so
+    // the update stays one kernel.
+    if (!gpu) coef_.compute_root();
+    ScheduleInPlaceElementwise(out, vals_, gpu, chunk, vector_width, gpu_threads);
   }
 
  private:
-  Func vals_{"vals"};
+  Func vals_{"vals"}, coef_{"coef"};
 };
 
 }  // namespace

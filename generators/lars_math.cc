@@ -22,8 +22,10 @@ Expr ClassicTrustRatio(const Expr& pnorm, const Expr& gnorm, const Expr& weight_
                              trust_coefficient * pnorm / (gnorm + weight_decay * pnorm + eps), 1.0f));
 }
 
-Expr ApplyUpdate(const Expr& p, const Expr& lr, const Expr& scale, const Expr& u) {
-  return strict_float(p - lr * scale * u);
+Expr StepSize(const Expr& lr, const Expr& scale) { return strict_float(lr * scale); }
+
+Expr ApplyUpdate(const Expr& p, const Expr& step_size, const Expr& u) {
+  return strict_float(p - step_size * u);
 }
 
 Expr ClipTrustScale(const Expr& pnorm, const Expr& unorm, const Expr& max_unorm) {

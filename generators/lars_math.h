@@ -38,8 +38,9 @@ Halide::Expr ClassicTrustRatio(const Halide::Expr& pnorm, const Halide::Expr& gn
 Halide::Expr ClipTrustScale(const Halide::Expr& pnorm, const Halide::Expr& unorm,
                             const Halide::Expr& max_unorm);
 
-// p - lr * scale * u (fp32, unfused).
-Halide::Expr ApplyUpdate(const Halide::Expr& p, const Halide::Expr& lr, const Halide::Expr& scale,
+// lr * trust scale, and p - step_size * u (fp32, unfused).
+Halide::Expr StepSize(const Halide::Expr& lr, const Halide::Expr& scale);
+Halide::Expr ApplyUpdate(const Halide::Expr& p, const Halide::Expr& step_size,
                          const Halide::Expr& u);
 
 }  // namespace generators

@@ -105,7 +105,7 @@ class LarsUpdate : public Generator<LarsUpdate<D>> {
     Expr pv = ToF32(D, p(x));
     LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
                                     pv, ToF32(D, g(x)), m(x), s, ratio);
-    vals_(x) = Tuple(FromF32(D, ApplyUpdate(pv, lr, scale, e.u)), e.m_new);
+    vals_(x) = Tuple(FromF32(D, ApplyUpdate(pv, StepSize(lr, scale), e.u)), e.m_new);
     out(x) = Tuple(vals_(x)[0], vals_(x)[1]);
   }
 

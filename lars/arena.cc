@@ -30,9 +30,9 @@ int64_t LayoutFlatParams(std::vector<FlatParam>* params) {
 namespace internal {
 namespace {
 
-// A member's view of a flat buffer: the slice on CPU and CUDA (pointer arithmetic); on
-// OpenCL the flat cl_mem itself with the member's numel (a cl_mem cannot be offset; member
-// views are only compared and described, never handed to a kernel).
+// Elements [offset, offset + numel) of a flat buffer: the slice on CPU and CUDA (pointer
+// arithmetic); on OpenCL the flat cl_mem itself with that numel (a cl_mem cannot be offset:
+// member views there are only compared and described, and the arena is one segment, offset 0).
 TensorView Slice(const TensorView& t, int64_t offset, int64_t numel) {
   TensorView s = t;
   if (t.device.type != DeviceType::kOpenCL) {
@@ -123,13 +123,17 @@ absl::StatusOr<std::unique_ptr<Arena>> BuildArena(
   const Device& d = params.device;
   const int64_t n = params.numel;
   const int64_t num_t = static_cast<int64_t>(tensors.size());
+  // Table index = rank by offset, so a segment's tensors, chunks and elements are contiguous.
   std::vector<int32_t> ttab(kArenaTensorCols * num_t), ctab, rtab((n + kArenaAlign - 1) / kArenaAlign, -1);
+  const bool segmented = d.type == DeviceType::kCPU;
+  int64_t seg_elems = 0;
   for (int64_t t = 0; t < num_t; ++t) {
-    const FlatParam& f = tensors[t];
+    const FlatParam& f = tensors[order[t]];
     const int64_t nchunks = (f.numel + kArenaChunk - 1) / kArenaChunk;
+    const int32_t c_first = static_cast<int32_t>(ctab.size() / kArenaChunkCols);
     ttab[kArenaTensorCols * t + kArenaOffset] = static_cast<int32_t>(f.offset);
     ttab[kArenaTensorCols * t + kArenaNumel] = static_cast<int32_t>(f.numel);
-    ttab[kArenaTensorCols * t + kArenaFirstChunk] = static_cast<int32_t>(ctab.size() / kArenaChunkCols);
+    ttab[kArenaTensorCols * t + kArenaFirstChunk] = c_first;
     ttab[kArenaTensorCols * t + kArenaChunkCount] = static_cast<int32_t>(nchunks);
     for (int64_t k = 0; k < nchunks; ++k) {
       ctab.push_back(static_cast<int32_t>(f.offset + k * kArenaChunk));
@@ -140,8 +144,25 @@ absl::StatusOr<std::unique_ptr<Arena>> BuildArena(
     for (int64_t r = f.offset / kArenaAlign; r < (f.offset + f.numel + kArenaAlign - 1) / kArenaAlign; ++r) {
       rtab[r] = static_cast<int32_t>(t);
     }
+    // Segments: whole tensors, about kArenaSegment elements each on the CPU; one on GPUs.
+    if (arena->segments.empty() || (segmented && seg_elems >= kArenaSegment)) {
+      arena->segments.push_back({static_cast<int32_t>(t), static_cast<int32_t>(t), c_first,
+                                 c_first, f.offset, f.offset});
+      seg_elems = 0;
+    }
+    ArenaSegment& seg = arena->segments.back();
+    seg.t1 = static_cast<int32_t>(t + 1);
+    seg.c1 = static_cast<int32_t>(ctab.size() / kArenaChunkCols);
+    seg.x1 = std::max(seg.x1, f.offset + f.numel);
+    seg_elems += f.numel;
   }
   if (ctab.empty()) ctab = {0, 0, 0};  // every tensor empty: one empty chunk (no table is empty)
+  if (!segmented) {  // one segment: the whole tables and flat buffers (no crops on OpenCL)
+    ArenaSegment& all = arena->segments.back();
+    all.c1 = static_cast<int32_t>(ctab.size() / kArenaChunkCols);
+    all.x0 = 0;
+    all.x1 = n;
+  }
   LARS_ASSIGN_OR_RETURN(arena->tensors, UploadI32(d, ttab));
   LARS_ASSIGN_OR_RETURN(arena->chunks, UploadI32(d, ctab));
   LARS_ASSIGN_OR_RETURN(arena->rows, UploadI32(d, rtab));
@@ -153,23 +174,27 @@ absl::StatusOr<std::unique_ptr<Arena>> BuildArena(
   arena->table_bytes = 4 * static_cast<int64_t>(ttab.size() + ctab.size() + rtab.size()) +
                        4 * kArenaOpts * num_t;
 
-  for (int64_t t = 0; t < num_t; ++t) {
-    const FlatParam& f = tensors[t];
+  arena->members.assign(num_t, nullptr);
+  std::vector<int64_t> rank(num_t);
+  for (int64_t t = 0; t < num_t; ++t) rank[order[t]] = t;
+  for (int64_t i = 0; i < num_t; ++i) {  // registration order
+    const FlatParam& f = tensors[i];
+    const int64_t t = rank[i];
     auto slot = std::make_unique<ParamSlot>();
     slot->name = f.name;
     slot->group = f.group;
     slot->param = Slice(params, f.offset, f.numel);
     slot->grad = Slice(grads, f.offset, f.numel);
     slot->arena_grad = slot->grad;
-    LARS_RETURN_IF_ERROR(CheckSupported(*slot, options[t]));
-    LARS_RETURN_IF_ERROR(CheckFlatSupported(*slot, options[t]));
-    LARS_RETURN_IF_ERROR(AllocateState(slot.get(), options[t]));
+    LARS_RETURN_IF_ERROR(CheckSupported(*slot, options[i]));
+    LARS_RETURN_IF_ERROR(CheckFlatSupported(*slot, options[i]));
+    LARS_RETURN_IF_ERROR(AllocateState(slot.get(), options[i]));
     // The momentum and last norms live in the arena: the slot borrows its slices.
     slot->momentum = DeviceBuffer::Borrow(arena->momentum.view(), f.offset, f.numel);
     slot->norms = DeviceBuffer::Borrow(arena->norms.view(), 3 * t, 3);
     slot->arena = arena.get();
     slot->arena_index = static_cast<int>(t);
-    arena->members.push_back(slot.get());
+    arena->members[t] = slot.get();
     slots->push_back(std::move(slot));
   }
   return arena;
@@ -186,13 +211,10 @@ bool NeedsNormsPass(const LarsOptions& o) {
 
 }  // namespace
 
-absl::Status ArenaNormsPhase(Arena* arena, const std::vector<LarsOptions>& options,
-                             const ExecContext& exec, std::vector<bool>* finite) {
+absl::StatusOr<ArenaPlan> ArenaBegin(Arena* arena, const std::vector<LarsOptions>& options) {
   const size_t num_t = arena->members.size();
-  finite->assign(num_t, true);
-  // This step's options table (also read by the update).
   std::vector<float> opts(kArenaOpts * num_t, 0.0f);
-  bool norms_pass = false, check = false;
+  ArenaPlan plan;
   for (size_t t = 0; t < num_t; ++t) {
     const ParamSlot& s = *arena->members[t];
     const LarsOptions& o = options[t];
@@ -211,19 +233,34 @@ absl::Status ArenaNormsPhase(Arena* arena, const std::vector<LarsOptions>& optio
     row[kArenaActive] = s.HasGrad() ? 1.0f : 0.0f;
     row[kArenaSkipNonfinite] = o.nonfinite == Nonfinite::kSkip ? 1.0f : 0.0f;
     if (s.HasGrad()) {
-      norms_pass |= NeedsNormsPass(o);
-      check |= ChecksNonfinite(o);
+      plan.norms_pass |= NeedsNormsPass(o);
+      plan.check |= ChecksNonfinite(o);
     }
   }
   LARS_RETURN_IF_ERROR(arena->opts.CopyFromHost(opts.data()));
-  if (!norms_pass) return absl::OkStatus();
+  return plan;
+}
+
+absl::Status ArenaNorms(Arena* arena, const ArenaPlan& plan, const ArenaSegment& seg,
+                        const std::vector<LarsOptions>& options, const ExecContext& exec,
+                        std::vector<bool>* finite) {
+  if (!plan.norms_pass || seg.t0 == seg.t1) return absl::OkStatus();
   const DType dtype = arena->params.dtype;
   const DeviceType dev = arena->params.device.type;
+  const int64_t nt = seg.t1 - seg.t0;
+  if (seg.c0 == seg.c1) {  // only empty tensors (CPU segments only: GPUs have one segment)
+    std::vector<float> zeros(3 * nt, 0.0f);
+    return DeviceBuffer::Borrow(arena->norms.view(), 3 * int64_t{seg.t0}, 3 * nt)
+        .CopyFromHost(zeros.data());
+  }
   CallContext ctx;
   LARS_RETURN_IF_ERROR(MakeCallContext(arena->params.device, exec, &ctx));
   BufferView p(arena->params, &ctx), g(arena->grads, &ctx), m(arena->momentum.view(), &ctx);
-  BufferView o(arena->opts.view(), &ctx), out(arena->norms.view(), &ctx);
-  BufferView tensors(arena->tensors.view(), &ctx, kI32), chunks(arena->chunks.view(), &ctx, kI32);
+  BufferView o(arena->opts.view(), &ctx), tensors(arena->tensors.view(), &ctx, kI32);
+  BufferView chunks(BufferView::kCrop, arena->chunks.view(), kArenaChunkCols * int64_t{seg.c0},
+                    kArenaChunkCols * int64_t{seg.c1 - seg.c0}, &ctx, kI32);
+  BufferView out(BufferView::kCrop, arena->norms.view(), 3 * int64_t{seg.t0}, 3 * nt, &ctx,
+                 HalideType(DType::kF32));
   for (BufferView* b : {&p, &g, &m, &o, &out, &tensors, &chunks}) LARS_RETURN_IF_ERROR(b->status());
   LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLarsArenaNorms>(dtype, dev));
   LARS_RETURN_IF_ERROR(PipelineStatus(
@@ -231,38 +268,46 @@ absl::Status ArenaNormsPhase(Arena* arena, const std::vector<LarsOptions>& optio
       kernel(&ctx, p.raw(), g.raw(), m.raw(), o.raw(), tensors.raw(), chunks.raw(),
              arena->max_chunks, out.raw()),
       ctx));
-  if (!check) return absl::OkStatus();
-  std::vector<float> norms(3 * num_t);
-  LARS_RETURN_IF_ERROR(arena->norms.CopyToHost(norms.data()));  // synchronizes a CUDA stream
-  for (size_t t = 0; t < num_t; ++t) {
-    if (ChecksNonfinite(options[t])) (*finite)[t] = std::isfinite(norms[3 * t + 2]);
+  if (!plan.check) return absl::OkStatus();
+  std::vector<float> norms(3 * nt);
+  LARS_RETURN_IF_ERROR(DeviceBuffer::Borrow(arena->norms.view(), 3 * int64_t{seg.t0}, 3 * nt)
+                           .CopyToHost(norms.data()));  // synchronizes a CUDA stream
+  for (int64_t i = 0; i < nt; ++i) {
+    const int64_t t = seg.t0 + i;
+    if (ChecksNonfinite(options[t])) (*finite)[t] = std::isfinite(norms[3 * i + 2]);
   }
   return absl::OkStatus();
 }
 
-absl::Status ArenaUpdatePhase(Arena* arena, const ExecContext& exec,
-                              const std::vector<bool>& finite) {
+absl::Status ArenaUpdate(Arena* arena, const ArenaSegment& seg, const ExecContext& exec) {
+  bool any = false;
+  for (int32_t t = seg.t0; t < seg.t1; ++t) any |= arena->members[t]->HasGrad();
+  if (!any || seg.x0 == seg.x1) return absl::OkStatus();
   const DType dtype = arena->params.dtype;
   const DeviceType dev = arena->params.device.type;
-  bool any = false;
-  for (ParamSlot* s : arena->members) any |= s->HasGrad();
-  if (any) {
-    CallContext ctx;
-    LARS_RETURN_IF_ERROR(MakeCallContext(arena->params.device, exec, &ctx));
-    BufferView p(arena->params, &ctx), g(arena->grads, &ctx), m(arena->momentum.view(), &ctx);
-    BufferView o(arena->opts.view(), &ctx), norms(arena->norms.view(), &ctx);
-    BufferView tensors(arena->tensors.view(), &ctx, kI32), rows(arena->rows.view(), &ctx, kI32);
-    BufferView p_out(arena->params, &ctx), m_out(arena->momentum.view(), &ctx);
-    for (BufferView* b : {&p, &g, &m, &o, &norms, &tensors, &rows, &p_out, &m_out}) {
-      LARS_RETURN_IF_ERROR(b->status());
-    }
-    LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLarsArenaUpdate>(dtype, dev));
-    LARS_RETURN_IF_ERROR(PipelineStatus(
-        absl::StrCat("lars_arena_update_", DTypeName(dtype), "_", DeviceTypeName(dev)),
-        kernel(&ctx, p.raw(), g.raw(), m.raw(), o.raw(), tensors.raw(), rows.raw(), norms.raw(),
-               p_out.raw(), m_out.raw()),
-        ctx));
+  const int64_t x0 = seg.x0, nx = seg.x1 - seg.x0;
+  CallContext ctx;
+  LARS_RETURN_IF_ERROR(MakeCallContext(arena->params.device, exec, &ctx));
+  // The segment's slice, indexed from 0 (x0 is a multiple of kArenaAlign: a tensor offset,
+  // or 0 for the whole arena).
+  auto slice = [&](const TensorView& t) { return Slice(t, x0, nx); };
+  BufferView p(slice(arena->params), &ctx), g(slice(arena->grads), &ctx);
+  BufferView m(slice(arena->momentum.view()), &ctx);
+  BufferView p_out(slice(arena->params), &ctx), m_out(slice(arena->momentum.view()), &ctx);
+  BufferView o(arena->opts.view(), &ctx), norms(arena->norms.view(), &ctx);
+  BufferView tensors(arena->tensors.view(), &ctx, kI32), rows(arena->rows.view(), &ctx, kI32);
+  for (BufferView* b : {&p, &g, &m, &o, &norms, &tensors, &rows, &p_out, &m_out}) {
+    LARS_RETURN_IF_ERROR(b->status());
   }
+  LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLarsArenaUpdate>(dtype, dev));
+  return PipelineStatus(
+      absl::StrCat("lars_arena_update_", DTypeName(dtype), "_", DeviceTypeName(dev)),
+      kernel(&ctx, p.raw(), g.raw(), m.raw(), o.raw(), tensors.raw(), rows.raw(), norms.raw(),
+             static_cast<int32_t>(x0 / kArenaAlign), p_out.raw(), m_out.raw()),
+      ctx);
+}
+
+void ArenaCount(Arena* arena, const std::vector<bool>& finite) {
   for (size_t t = 0; t < arena->members.size(); ++t) {
     ParamSlot* s = arena->members[t];
     if (!s->HasGrad()) continue;
@@ -272,7 +317,6 @@ absl::Status ArenaUpdatePhase(Arena* arena, const ExecContext& exec,
       ++s->skipped_steps;
     }
   }
-  return absl::OkStatus();
 }
 
 }  // namespace internal

@@ -18,6 +18,17 @@
 namespace halide_lars {
 namespace internal {
 
+// Elements per CPU segment: an arena is stepped segment by segment (norms pass, then update,
+// of whole tensors totalling about this many elements), so the update finds the segment's
+// p, g and m still in the last-level cache. GPUs step the whole arena at once.
+constexpr int64_t kArenaSegment = int64_t{1} << 20;
+
+struct ArenaSegment {
+  int32_t t0 = 0, t1 = 0;  // tensors [t0, t1) (table order = offset order)
+  int32_t c0 = 0, c1 = 0;  // their chunks
+  int64_t x0 = 0, x1 = 0;  // their elements (and the gaps between them)
+};
+
 struct Arena {
   TensorView params, grads;          // the flat buffers (the caller's, or owned_* below)
   DeviceBuffer owned_params, owned_grads;
@@ -25,7 +36,8 @@ struct Arena {
   DeviceBuffer norms;                // f32 x 3T: the last norms pass; members borrow triples
   DeviceBuffer opts;                 // f32 x kArenaOpts*T, rewritten every step
   DeviceBuffer tensors, chunks, rows;  // i32 tables (generators/arena_abi.h), fixed
-  std::vector<ParamSlot*> members;   // tensor t of the tables
+  std::vector<ParamSlot*> members;   // tensor t of the tables (sorted by offset)
+  std::vector<ArenaSegment> segments;
   int32_t max_chunks = 1;
   int64_t table_bytes = 0;
 };
@@ -40,15 +52,24 @@ absl::StatusOr<std::unique_ptr<Arena>> BuildArena(
     const TensorView& params, const TensorView& grads, const std::vector<FlatParam>& tensors,
     const std::vector<LarsOptions>& options, std::vector<std::unique_ptr<ParamSlot>>* slots);
 
-// One step of the arena's members with a gradient: `options[t]` for member t. Phase 1 runs the
-// norms pass (no state is written) and, when some member checks for non-finite gradients,
-// reads the norms back and reports in `finite` whether each member's Σg² is finite.
-absl::Status ArenaNormsPhase(Arena* arena, const std::vector<LarsOptions>& options,
-                             const ExecContext& exec, std::vector<bool>* finite);
-// Phase 2: the update (members skipped for a non-finite gradient, or without one, unchanged)
-// and the step counts.
-absl::Status ArenaUpdatePhase(Arena* arena, const ExecContext& exec,
-                              const std::vector<bool>& finite);
+// One step of the arena's members, `options[t]` for member t (arena->members order):
+//   ArenaBegin: writes this step's options table; says which passes run.
+//   ArenaNorms(segment): the norms pass of one segment (no state is written); when some member
+//     checks for non-finite gradients, reads its norms back and clears `finite[t]` for those
+//     whose Σg² is not finite.
+//   ArenaUpdate(segment): the update (members skipped for a non-finite gradient, or without
+//     one, stay bit-identical).
+//   ArenaCount: the members' step and skipped-step counts.
+struct ArenaPlan {
+  bool norms_pass = false;
+  bool check = false;
+};
+absl::StatusOr<ArenaPlan> ArenaBegin(Arena* arena, const std::vector<LarsOptions>& options);
+absl::Status ArenaNorms(Arena* arena, const ArenaPlan& plan, const ArenaSegment& seg,
+                        const std::vector<LarsOptions>& options, const ExecContext& exec,
+                        std::vector<bool>* finite);
+absl::Status ArenaUpdate(Arena* arena, const ArenaSegment& seg, const ExecContext& exec);
+void ArenaCount(Arena* arena, const std::vector<bool>& finite);
 
 }  // namespace internal
 }  // namespace halide_lars

@@ -145,12 +145,17 @@ absl::Status Lars::StepImpl(const ExecContext& exec) {
   for (const auto& opts : arena_options) {
     for (const LarsOptions& o : opts) any_error |= o.nonfinite == Nonfinite::kError;
   }
-  // Flat parameter sets: norms pass (no state written) and check, then the update.
+  // Flat parameter sets: per segment, the norms pass (no state written) and check, then the
+  // update; with nonfinite=error anywhere, every segment's check before any update.
   std::vector<std::vector<bool>> arena_finite(arenas.size());
-  auto arena_check = [&](size_t a) -> absl::Status {
-    LARS_RETURN_IF_ERROR(
-        internal::ArenaNormsPhase(arenas[a].get(), arena_options[a], exec, &arena_finite[a]));
-    for (size_t t = 0; t < arena_finite[a].size(); ++t) {
+  std::vector<internal::ArenaPlan> arena_plans(arenas.size());
+  for (size_t a = 0; a < arenas.size(); ++a) {
+    arena_finite[a].assign(arenas[a]->members.size(), true);
+  }
+  auto arena_check = [&](size_t a, const internal::ArenaSegment& seg) -> absl::Status {
+    LARS_RETURN_IF_ERROR(internal::ArenaNorms(arenas[a].get(), arena_plans[a], seg,
+                                              arena_options[a], exec, &arena_finite[a]));
+    for (int32_t t = seg.t0; t < seg.t1; ++t) {
       const ParamSlot* slot = arenas[a]->members[t];
       if (!arena_finite[a][t] && arena_options[a][t].nonfinite == Nonfinite::kError) {
         return absl::InvalidArgumentError(absl::StrCat(
@@ -159,6 +164,9 @@ absl::Status Lars::StepImpl(const ExecContext& exec) {
     }
     return absl::OkStatus();
   };
+  for (size_t a = 0; a < arenas.size(); ++a) {
+    LARS_ASSIGN_OR_RETURN(arena_plans[a], internal::ArenaBegin(arenas[a].get(), arena_options[a]));
+  }
   auto finish = [&](size_t i, bool finite, const internal::StepPlan& plan) -> absl::Status {
     auto& [slot, options] = work[i];
     if (!finite) {
@@ -175,12 +183,19 @@ absl::Status Lars::StepImpl(const ExecContext& exec) {
       LARS_RETURN_IF_ERROR(finish(i, finite, plan));
     }
     for (size_t a = 0; a < arenas.size(); ++a) {
-      LARS_RETURN_IF_ERROR(arena_check(a));
-      LARS_RETURN_IF_ERROR(internal::ArenaUpdatePhase(arenas[a].get(), exec, arena_finite[a]));
+      for (const internal::ArenaSegment& seg : arenas[a]->segments) {
+        LARS_RETURN_IF_ERROR(arena_check(a, seg));
+        LARS_RETURN_IF_ERROR(internal::ArenaUpdate(arenas[a].get(), seg, exec));
+      }
+      internal::ArenaCount(arenas[a].get(), arena_finite[a]);
     }
     return absl::OkStatus();
   }
-  for (size_t a = 0; a < arenas.size(); ++a) LARS_RETURN_IF_ERROR(arena_check(a));
+  for (size_t a = 0; a < arenas.size(); ++a) {
+    for (const internal::ArenaSegment& seg : arenas[a]->segments) {
+      LARS_RETURN_IF_ERROR(arena_check(a, seg));
+    }
+  }
   std::vector<internal::StepPlan> plans(work.size());
   std::vector<bool> finite(work.size(), true);
   for (size_t i = 0; i < work.size(); ++i) {
@@ -194,7 +209,10 @@ absl::Status Lars::StepImpl(const ExecContext& exec) {
   }
   for (size_t i = 0; i < work.size(); ++i) LARS_RETURN_IF_ERROR(finish(i, finite[i], plans[i]));
   for (size_t a = 0; a < arenas.size(); ++a) {
-    LARS_RETURN_IF_ERROR(internal::ArenaUpdatePhase(arenas[a].get(), exec, arena_finite[a]));
+    for (const internal::ArenaSegment& seg : arenas[a]->segments) {
+      LARS_RETURN_IF_ERROR(internal::ArenaUpdate(arenas[a].get(), seg, exec));
+    }
+    internal::ArenaCount(arenas[a].get(), arena_finite[a]);
   }
   return absl::OkStatus();
 }

@@ -149,6 +149,28 @@ BufferView::BufferView(const TensorView& t, CallContext* ctx, halide_type_t type
   buffer_.type = type;
 }
 
+namespace {
+
+TensorView CropView(const TensorView& t, int64_t offset, int64_t n) {
+  TensorView s = t;
+  s.numel = n;
+  if (t.device.type != DeviceType::kOpenCL) {
+    s.data = static_cast<char*>(t.data) + offset * static_cast<int64_t>(DTypeSize(t.dtype));
+  }
+  return s;
+}
+
+}  // namespace
+
+BufferView::BufferView(CropTag, const TensorView& t, int64_t offset, int64_t n,
+                       CallContext* ctx, halide_type_t type)
+    : BufferView(CropView(t, offset, n), ctx, type) {
+  dim_.min = static_cast<int32_t>(offset);
+  if (t.device.type == DeviceType::kOpenCL && (offset != 0 || n != t.numel) && status_.ok()) {
+    status_ = absl::UnimplementedError("a crop of an OpenCL buffer (a cl_mem cannot be offset)");
+  }
+}
+
 BufferView::~BufferView() {
   if (wrapped_) interface_->detach_native(ctx_, &buffer_);
 }

@@ -50,6 +50,11 @@ class BufferView {
   // The same, with the element type the kernel declares when it differs from t.dtype's (same
   // size in bytes), e.g. uint32 tables stored in f32 DeviceBuffers.
   BufferView(const TensorView& t, CallContext* ctx, halide_type_t type);
+  // Elements [offset, offset + n) of a CPU or CUDA tensor as a crop: the buffer's min is
+  // `offset` (kernels index it with the whole tensor's coordinates). OpenCL: an error status.
+  static constexpr struct CropTag {} kCrop{};
+  BufferView(CropTag, const TensorView& t, int64_t offset, int64_t n, CallContext* ctx,
+             halide_type_t type);
   ~BufferView();
   BufferView(const BufferView&) = delete;
   BufferView& operator=(const BufferView&) = delete;

@@ -64,10 +64,11 @@ struct KernelSignature<Op::kLarsArenaNorms> {
 };
 template <>
 struct KernelSignature<Op::kLarsArenaUpdate> {
-  // (uc, p, g, m, opts, tensors, rows, norms[3T], p_out, m_out)
+  // (uc, p, g, m, opts, tensors, rows, norms[3T], base_row, p_out, m_out); p, g, m, p_out,
+  // m_out: arena elements [64*base_row, 64*base_row + n), indexed from 0
   using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
                        halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, halide_buffer_t*);
+                       int32_t, halide_buffer_t*, halide_buffer_t*);
 };
 template <>
 struct KernelSignature<Op::kPercentileClip> {
