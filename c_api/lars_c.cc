@@ -25,7 +25,11 @@ namespace {
 using halide_lars::Device;
 using halide_lars::DeviceType;
 using halide_lars::DType;
+using halide_lars::FlatParam;
+using halide_lars::LayoutFlatParams;
 using halide_lars::TensorView;
+
+static_assert(LARS_FLAT_ALIGNMENT == halide_lars::kFlatAlignment, "lars_c.h and lars.h disagree");
 
 thread_local std::string last_error;
 
@@ -310,6 +314,60 @@ lars_status_t lars_set_shard(lars_optimizer_t* opt, const char* name, int64_t of
     if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
     if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
     return opt->lars.SetShard(name, offset, full_numel);
+  });
+}
+
+lars_status_t lars_layout_flat(int64_t count, const int64_t* numels, int64_t* offsets_out,
+                               int64_t* total_out) {
+  return Guarded([&]() -> absl::Status {
+    if (count < 0) return absl::InvalidArgumentError(absl::StrCat("count: ", count));
+    if (count > 0 && (numels == nullptr || offsets_out == nullptr)) {
+      return absl::InvalidArgumentError("numels or offsets_out: null");
+    }
+    if (total_out == nullptr) return absl::InvalidArgumentError("total_out: null");
+    std::vector<FlatParam> tensors(count);
+    for (int64_t i = 0; i < count; ++i) {
+      if (numels[i] < 0) return absl::InvalidArgumentError(absl::StrCat("numels[", i, "]: ", numels[i]));
+      tensors[i].numel = numels[i];
+    }
+    const int64_t total = LayoutFlatParams(&tensors);
+    for (int64_t i = 0; i < count; ++i) offsets_out[i] = tensors[i].offset;
+    *total_out = total;
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_add_flat_params(lars_optimizer_t* opt, const DLTensor* params,
+                                   const DLTensor* grads, int64_t count, const char* const* names,
+                                   const int64_t* offsets, const int64_t* numels,
+                                   const int32_t* groups) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (count < 0) return absl::InvalidArgumentError(absl::StrCat("count: ", count));
+    if (count > 0 && (names == nullptr || offsets == nullptr || numels == nullptr)) {
+      return absl::InvalidArgumentError("names, offsets or numels: null");
+    }
+    absl::StatusOr<TensorView> p = FromDLPack(params, "params");
+    if (!p.ok()) return p.status();
+    absl::StatusOr<TensorView> g = FromDLPack(grads, "grads");
+    if (!g.ok()) return g.status();
+    std::vector<FlatParam> tensors(count);
+    for (int64_t i = 0; i < count; ++i) {
+      if (absl::Status s = CheckString(names[i], absl::StrCat("names[", i, "]").c_str()); !s.ok()) {
+        return s;
+      }
+      tensors[i] = {names[i], numels[i], offsets[i], groups == nullptr ? 0 : groups[i]};
+    }
+    return opt->lars.AddFlatParams(*p, *g, tensors);
+  });
+}
+
+lars_status_t lars_last_step_pipelines(lars_optimizer_t* opt, int64_t* out) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (out == nullptr) return absl::InvalidArgumentError("out: null");
+    *out = opt->lars.LastStepPipelines();
+    return absl::OkStatus();
   });
 }
 

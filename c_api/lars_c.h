@@ -133,6 +133,25 @@ lars_status_t lars_step_begin(lars_optimizer_t* opt, double* partials, int64_t n
 lars_status_t lars_step_finish(lars_optimizer_t* opt, const double* partials, int64_t n,
                                void* cuda_stream);
 
+/* Flat ("arena") parameters (Lars::AddFlatParams in lars/lars.h): `count` tensors, tensor i is
+ * elements [offsets[i], offsets[i] + numels[i]) of the 1-D `params` and `grads` buffers (same
+ * dtype, device and size), named names[i], in param group groups[i] (groups may be NULL: all in
+ * group 0). Offsets are multiples of LARS_FLAT_ALIGNMENT elements (lars_layout_flat packs
+ * them). A step then runs 2 pipelines for the whole set (CPU: 2 per ~1M-element segment)
+ * instead of 2 per tensor, bit-identical to per-tensor steps with step_order "norms_first".
+ * fp32 state only (no 8-bit state, no percentile clipping for these tensors). lars_set_grad on
+ * such a tensor takes NULL (no gradient) or its slice of `grads` (on OpenCL: `grads` itself
+ * with the tensor's shape). */
+#define LARS_FLAT_ALIGNMENT 64
+lars_status_t lars_layout_flat(int64_t count, const int64_t* numels, int64_t* offsets_out,
+                               int64_t* total_out);
+lars_status_t lars_add_flat_params(lars_optimizer_t* opt, const DLTensor* params,
+                                   const DLTensor* grads, int64_t count, const char* const* names,
+                                   const int64_t* offsets, const int64_t* numels,
+                                   const int32_t* groups);
+/* Pipelines (kernel calls) the last lars_step ran. */
+lars_status_t lars_last_step_pipelines(lars_optimizer_t* opt, int64_t* out);
+
 /* Steps taken by a parameter, and its momentum as fp32 (dequantized for 8-bit state) copied to
  * host memory of `n` floats (n must equal the parameter's element count). */
 lars_status_t lars_param_step(lars_optimizer_t* opt, const char* name, int64_t* step_out);

@@ -168,4 +168,73 @@ TEST(CApi, StepGroupsOverridesAndCheckpointsThroughC) {
   ASSERT_EQ(lars_destroy(opt), LARS_OK);
 }
 
+TEST(CApi, FlatParamsMatchPerTensorParamsBitForBit) {
+  const std::vector<int64_t> numels = {100, 3, 0, 1000};
+  std::vector<int64_t> offsets(numels.size());
+  int64_t total = 0;
+  ASSERT_EQ(lars_layout_flat(4, numels.data(), offsets.data(), &total), LARS_OK);
+  EXPECT_EQ(offsets, (std::vector<int64_t>{0, 128, 192, 192}));
+  EXPECT_EQ(total, 1192);
+  EXPECT_EQ(lars_layout_flat(1, std::vector<int64_t>{-1}.data(), offsets.data(), &total),
+            LARS_INVALID_ARGUMENT);
+  // The same tensors flat (one optimizer) and one by one (another).
+  Tensor flat_p(total), flat_g(total);
+  std::vector<Tensor> p, g;
+  for (size_t i = 0; i < numels.size(); ++i) {
+    p.emplace_back(numels[i]);
+    g.emplace_back(numels[i]);
+    for (int64_t k = 0; k < numels[i]; ++k) {
+      const float pv = 0.01f * static_cast<float>((k * 7 + i) % 23), gv = 0.1f * std::sin(k + i);
+      p[i].data[k] = flat_p.data[offsets[i] + k] = pv;
+      g[i].data[k] = flat_g.data[offsets[i] + k] = gv;
+    }
+  }
+  const char* names[] = {"w", "b", "empty", "fc"};
+  const int32_t groups[] = {0, 1, 0, 1};
+  lars_optimizer_t *flat = Make(), *single = Make();
+  for (lars_optimizer_t* opt : {flat, single}) {
+    int32_t group = -1;
+    ASSERT_EQ(lars_add_param_group(opt, &group), LARS_OK);
+    ASSERT_EQ(lars_set_group_option_str(opt, group, "trust_mode", "classic"), LARS_OK);
+    ASSERT_EQ(lars_set_group_option_str(opt, 0, "step_order", "norms_first"), LARS_OK);
+  }
+  ASSERT_EQ(lars_add_flat_params(flat, &flat_p.dl, &flat_g.dl, 4, names, offsets.data(),
+                                 numels.data(), groups), LARS_OK) << lars_last_error();
+  for (size_t i = 0; i < numels.size(); ++i) {
+    ASSERT_EQ(lars_add_param(single, names[i], &p[i].dl, &g[i].dl, groups[i]), LARS_OK);
+  }
+  // Bad calls: a misaligned offset, null tables, names taken, a foreign gradient.
+  lars_optimizer_t* fresh = Make();
+  const int64_t bad_offsets[] = {0, 100, 192, 192};
+  EXPECT_EQ(lars_add_flat_params(fresh, &flat_p.dl, &flat_g.dl, 4, names, bad_offsets,
+                                 numels.data(), nullptr), LARS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(lars_last_error()).find("b: [100, 103)"), std::string::npos)
+      << lars_last_error();
+  EXPECT_EQ(lars_add_flat_params(fresh, &flat_p.dl, &flat_g.dl, 4, nullptr, offsets.data(),
+                                 numels.data(), groups), LARS_INVALID_ARGUMENT);
+  ASSERT_EQ(lars_destroy(fresh), LARS_OK);
+  EXPECT_EQ(lars_add_flat_params(flat, &flat_p.dl, &flat_g.dl, 4, names, offsets.data(),
+                                 numels.data(), groups), LARS_ALREADY_EXISTS);
+  EXPECT_EQ(lars_set_grad(flat, "w", &g[0].dl), LARS_INVALID_ARGUMENT);
+  for (int step = 0; step < 5; ++step) {
+    ASSERT_EQ(lars_step(flat, nullptr), LARS_OK) << lars_last_error();
+    ASSERT_EQ(lars_step(single, nullptr), LARS_OK);
+  }
+  int64_t pipelines = 0;
+  ASSERT_EQ(lars_last_step_pipelines(flat, &pipelines), LARS_OK);
+  EXPECT_EQ(pipelines, 2);
+  ASSERT_EQ(lars_last_step_pipelines(single, &pipelines), LARS_OK);
+  EXPECT_EQ(pipelines, 6);  // norms + update for each non-empty tensor
+  for (size_t i = 0; i < numels.size(); ++i) {
+    EXPECT_EQ(0, std::memcmp(&flat_p.data[offsets[i]], p[i].data.data(), 4 * numels[i])) << names[i];
+    std::vector<float> ma(numels[i]), mb(numels[i]);
+    ASSERT_EQ(lars_get_momentum(flat, names[i], ma.data(), ma.size()), LARS_OK);
+    ASSERT_EQ(lars_get_momentum(single, names[i], mb.data(), mb.size()), LARS_OK);
+    EXPECT_EQ(ma, mb) << names[i];
+  }
+  EXPECT_EQ(flat_p.data[110], 1.0f) << "a gap element changed";
+  ASSERT_EQ(lars_destroy(flat), LARS_OK);
+  ASSERT_EQ(lars_destroy(single), LARS_OK);
+}
+
 }  // namespace

@@ -11,6 +11,7 @@ if [[ -z "$ptxas" || ! -x "$ptxas" ]]; then
 fi
 out="${TEST_TMPDIR:-$(mktemp -d)}"
 total=0
+declare -A kernels  # library -> kernel (launch) count
 for lib in "$@"; do
   name=$(basename "$lib" .a)
   n=$(/usr/bin/python3 - "$lib" "$out/$name" <<'PY'
@@ -36,7 +37,20 @@ PY
       fi
     done
     echo "OK $name: $(grep -m1 '^\.target' "$ptx") $entries kernel(s), ptxas sm_80 + sm_90"
+    kernels[$name]=$(( ${kernels[$name]:-0} + entries ))
     total=$((total + 1))
   done
 done
 echo "checked $total PTX module(s) from $# librar(ies)"
+# The arena step's launch budget: its two pipelines together run at most 4 kernels per step,
+# whatever the tensor count (issue: <= 4 launches for the ResNet-50 set in arena mode).
+for d in f32 f16 bf16; do
+  norms=${kernels[lars_arena_norms_${d}_cuda]:-}
+  update=${kernels[lars_arena_update_${d}_cuda]:-}
+  [[ -z "$norms" || -z "$update" ]] && continue
+  launches=$((norms + update))
+  if (( launches > 4 )); then
+    echo "FAIL: arena step $d launches $launches CUDA kernels per step (budget 4)"; exit 1
+  fi
+  echo "OK arena step $d: $launches CUDA kernel launches per step (norms $norms + update $update)"
+done

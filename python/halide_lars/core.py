@@ -74,6 +74,22 @@ class Optimizer:
     def step(self, cuda_stream=None):
         check(lib.lars_step(self._handle, cuda_stream))
 
+    def add_flat_params(self, params, grads, names, offsets, numels, groups=None):
+        """Flat ("arena") parameters: tensor i is elements [offsets[i], offsets[i] + numels[i])
+        of the flat DLTensors params and grads (see lars_add_flat_params)."""
+        n = len(names)
+        c_names = (ctypes.c_char_p * n)(*[x.encode() for x in names])
+        c_offsets = (ctypes.c_int64 * n)(*offsets)
+        c_numels = (ctypes.c_int64 * n)(*numels)
+        c_groups = (ctypes.c_int32 * n)(*(groups or [0] * n))
+        check(lib.lars_add_flat_params(self._handle, ctypes.byref(params), ctypes.byref(grads), n,
+                                       c_names, c_offsets, c_numels, c_groups))
+
+    def last_step_pipelines(self):
+        n = ctypes.c_int64()
+        check(lib.lars_last_step_pipelines(self._handle, ctypes.byref(n)))
+        return n.value
+
     def set_shard(self, name, offset, full_numel):
         check(lib.lars_set_shard(self._handle, name.encode(), int(offset), int(full_numel)))
 
@@ -121,3 +137,14 @@ class Optimizer:
             raise TypeError(f"checkpoint must be bytes, got {type(data).__name__}")
         buf = (ctypes.c_uint8 * len(data)).from_buffer_copy(data)
         check(lib.lars_load_state(self._handle, buf, len(data)))
+
+
+def layout_flat(numels):
+    """Offsets packing tensors of `numels` elements into one flat buffer (each offset a multiple
+    of 64 elements) and the flat size: (offsets, total)."""
+    n = len(numels)
+    c_numels = (ctypes.c_int64 * max(n, 1))(*numels)
+    c_offsets = (ctypes.c_int64 * max(n, 1))()
+    total = ctypes.c_int64()
+    check(lib.lars_layout_flat(n, c_numels, c_offsets, ctypes.byref(total)))
+    return list(c_offsets)[:n], total.value

@@ -104,6 +104,38 @@ def test_parameters_without_gradient_are_skipped():
     assert not torch.equal(a.detach(), torch.ones(50))
 
 
+def test_flat_parameters_train_bit_identically_with_two_pipelines():
+    """flat=True: the model's parameters live in one flat buffer, a step runs two pipelines,
+    and the trajectory equals flat=False bit for bit (also across zero_grad(set_to_none=True),
+    a parameter without gradient, and param groups with their own options)."""
+    x, y = make_data(seed=5)
+    models, opts = [], []
+    for flat in (False, True):
+        torch.manual_seed(7)
+        model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 33), torch.nn.Tanh(),
+                                    torch.nn.Linear(33, 17), torch.nn.Tanh(),
+                                    torch.nn.Linear(17, 4))
+        groups = [{"params": [model[0].weight, model[2].weight, model[4].weight]},
+                  {"params": [model[0].bias, model[2].bias, model[4].bias], "lr": 0.05,
+                   "weight_decay": 0.0, "trust_mode": "none"}]
+        models.append(model)
+        opts.append(halide_lars.LARS(groups, lr=0.2, momentum=0.9, weight_decay=1e-4, flat=flat))
+    flat_model = models[1]
+    first = flat_model[0].weight
+    assert first.data_ptr() + first.numel() * 4 <= flat_model[2].weight.data_ptr()
+    for step in range(1, 16):
+        for model, opt in zip(models, opts):
+            opt.zero_grad(set_to_none=(step % 3 == 0))
+            loss = torch.nn.functional.cross_entropy(model(x), y)
+            loss.backward()
+            if step == 5:
+                model[2].bias.grad = None  # no gradient this step
+            opt.step()
+        for a, b in zip(models[0].parameters(), models[1].parameters()):
+            assert torch.equal(a.detach(), b.detach()), step
+    assert opts[1].last_step_pipelines() == 2  # one flat buffer: norms + update
+    assert opts[0].last_step_pipelines() == 2 * 6  # norms + update per tensor
+
 def test_state_dict_round_trip_continues_bit_for_bit():
     torch.manual_seed(2)
     x, y = make_data(seed=3)
