@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "HalideRuntime.h"
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "lars/lars.h"
@@ -280,6 +281,29 @@ TEST_P(ArenaTest, CheckpointContinuesBitForBit) {
   for (const FlatParam& t : s.tensors) {
     EXPECT_EQ(resumed.GetState(t.name)->momentum, s.arena.GetState(t.name)->momentum) << t.name;
     EXPECT_EQ(resumed.GetState(t.name)->step, 45) << t.name;
+  }
+}
+
+// The same 10-step arena trajectory with 1, 2 and 3 Halide threads and the default: identical
+// bits (fixed reduction trees, no atomics; segments run in a fixed order).
+TEST_P(ArenaTest, BitIdenticalAcrossThreadCounts) {
+  std::vector<uint8_t> first;
+  for (int threads : {1, 2, 3, 0}) {  // 0 restores Halide's default
+    halide_set_num_threads(threads);
+    Pair s = Pair::Make(GetParam(), Defaults());
+    s.Register();
+    for (int step = 1; step <= 10; ++step) {
+      s.SetGradients(step);
+      ASSERT_TRUE(s.arena.Step().ok());
+    }
+    std::vector<uint8_t> bits = Download(s.flat_p);
+    for (const FlatParam& t : s.tensors) {
+      const std::vector<float> m = s.arena.GetState(t.name)->momentum;
+      const auto* b = reinterpret_cast<const uint8_t*>(m.data());
+      bits.insert(bits.end(), b, b + 4 * m.size());
+    }
+    if (first.empty()) first = bits;
+    EXPECT_EQ(bits, first) << "threads=" << threads;
   }
 }
 
