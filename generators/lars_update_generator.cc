@@ -56,6 +56,12 @@ class LarsNorms : public Generator<LarsNorms<D>> {
     out.dim(0).set_bounds(0, 3).set_stride(1);
     gscale.set_estimates({{0, 1}});
     out.set_estimates({{0, 3}});
+    // Scalar estimates (the Adams2019 autoscheduler baseline needs them).
+    momentum.set_estimate(0.9f);
+    dampening.set_estimate(0.0f);
+    weight_decay.set_estimate(1e-4f);
+    nesterov.set_estimate(false);
+    first_step.set_estimate(false);
     if (auto_schedule) return;
     const bool gpu = get_target().has_gpu_feature();
     ScheduleChunkLaneReduction(acc_, r_, gpu, chunk, gpu ? gpu_threads : vector_width);
@@ -121,6 +127,17 @@ class LarsUpdate : public Generator<LarsUpdate<D>> {
     out.set_estimates({{0, 1 << 24}});
     gscale.set_estimates({{0, 1}});
     norms.set_estimates({{0, 3}});
+    // Scalar estimates (the Adams2019 autoscheduler baseline needs them).
+    lr.set_estimate(0.1f);
+    momentum.set_estimate(0.9f);
+    dampening.set_estimate(0.0f);
+    weight_decay.set_estimate(1e-4f);
+    nesterov.set_estimate(false);
+    first_step.set_estimate(false);
+    trust_mode.set_estimate(0);
+    max_unorm.set_estimate(0.02f);
+    trust_coefficient.set_estimate(1e-3f);
+    eps.set_estimate(1e-8f);
     if (auto_schedule) return;
     // In place: every element must be computed exactly once, so tails are GuardWithIf (never
     // ShiftInwards, which recomputes overlapping elements from already-updated inputs), and
@@ -176,6 +193,12 @@ class LarsMomentum : public Generator<LarsMomentum<D>> {
     norms.dim(0).set_bounds(0, 3).set_stride(1);
     gscale.set_estimates({{0, 1}});
     norms.set_estimates({{0, 3}});
+    // Scalar estimates (the Adams2019 autoscheduler baseline needs them).
+    momentum.set_estimate(0.9f);
+    dampening.set_estimate(0.0f);
+    weight_decay.set_estimate(1e-4f);
+    nesterov.set_estimate(false);
+    first_step.set_estimate(false);
     if (auto_schedule) return;
     Var x = m_out.args()[0], xi("xi");
     // No GPU schedule: separate GPU kernels could run the momentum write before another block
@@ -244,6 +267,12 @@ class LarsApply : public Generator<LarsApply<D>> {
     norms.dim(0).set_bounds(0, 3);
     gscale.set_estimates({{0, 1}});
     norms.set_estimates({{0, 3}});
+    // Scalar estimates (the Adams2019 autoscheduler baseline needs them).
+    lr.set_estimate(0.1f);
+    momentum.set_estimate(0.9f);
+    weight_decay.set_estimate(1e-4f);
+    nesterov.set_estimate(false);
+    max_unorm.set_estimate(0.02f);
     if (auto_schedule) return;
     Var x = p_out.args()[0], xo("xo"), xi("xi");
     // Without nesterov g is not read at all (12 B/param instead of 16).

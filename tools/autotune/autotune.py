@@ -10,6 +10,11 @@ harness, and prints a table, the winner, and the `params` to put into generators
 Families: norms_f32, lars_norms_f32, lars_update_f32, lars_momentum_f32, lars_apply_f32 (CPU;
 GPU families need a GPU machine and are not timed here). Target: the AVX2 sub-target the CPU
 dispatcher picks on current x86-64 machines (override with --target).
+
+Baselines in the same run: the family scheduled by Halide 14's own autoschedulers
+(--autoschedulers, default Mullapudi2016,Adams2019; plugins from Debian's libhalide14 in
+--plugin-dir), compiled from the same algorithm (the generators' auto_schedule path with their
+estimates) and timed by the same harness; the summary gives our best / each baseline.
 """
 import argparse
 import itertools
@@ -69,7 +74,11 @@ def main():
     ap.add_argument("--param", action="append", default=[], help="name=v1,v2,... (GeneratorParam)")
     ap.add_argument("--n", type=int, default=1 << 25)
     ap.add_argument("--reps", type=int, default=7)
-    ap.add_argument("--target", default="x86-64-linux-avx2-fma-user_context-no_runtime")
+    ap.add_argument("--target",
+                    default="x86-64-linux-avx2-fma-user_context-no_runtime-strict_float")
+    ap.add_argument("--autoschedulers", default="Mullapudi2016,Adams2019",
+                    help="comma-separated Halide autoschedulers to time as baselines ('' for none)")
+    ap.add_argument("--plugin-dir", default="/usr/lib/x86_64-linux-gnu/halide14")
     ap.add_argument("--generator", default="bazel-bin/generators/generators")
     ap.add_argument("--runtime", default="bazel-bin/generators/halide_runtime.a")
     ap.add_argument("--json", help="write all results here")
@@ -91,13 +100,13 @@ def main():
         harness = os.path.join(tmp, "harness.cc")
         with open(harness, "w") as f:
             f.write(HARNESS_PROLOGUE + "    " + CALLS[op] + HARNESS_EPILOGUE)
-        for combo in itertools.product(*values) if values else [()]:
-            params = dict(zip(names, combo))
-            d = os.path.join(tmp, "v%d" % len(results))
+        variant = itertools.count()
+
+        def build_and_time(label, extra):
+            d = os.path.join(tmp, "v%d" % next(variant))
             os.makedirs(d)
             gen = [args.generator, "-g", args.family, "-f", "cand", "-n", "cand", "-o", d,
-                   "-e", "static_library,c_header", "target=" + args.target]
-            gen += [f"{k}={v}" for k, v in params.items()]
+                   "-e", "static_library,c_header", "target=" + args.target] + extra
             subprocess.run(gen, check=True, capture_output=True)
             exe = os.path.join(d, "bench")
             subprocess.run(["g++", "-O2", "-std=c++17", "-I/usr/include/halide14", "-I" + d, harness,
@@ -107,15 +116,33 @@ def main():
                                  text=True).stdout
             seconds = float(out.strip())
             gbps = BYTES[op] * args.n / seconds / 1e9
+            print(f"{label:50s} {seconds * 1e3:9.3f} ms {gbps:8.2f} GB/s", flush=True)
+            return seconds, gbps
+
+        combos = list(itertools.product(*values)) if values else [()]
+        for i, combo in enumerate(combos):
+            params = dict(zip(names, combo))
+            seconds, gbps = build_and_time(f"[{i + 1}/{len(combos)}] " + json.dumps(params),
+                                           [f"{k}={v}" for k, v in params.items()])
             results.append({"params": params, "seconds": seconds, "gbps": gbps})
-            print(f"{json.dumps(params):50s} {seconds * 1e3:9.3f} ms {gbps:8.2f} GB/s", flush=True)
+        baselines = []
+        for name in [a for a in args.autoschedulers.split(",") if a]:
+            plugin = os.path.join(args.plugin_dir, f"libautoschedule_{name.lower()}.so")
+            if not os.path.exists(plugin):
+                print(f"{name}: {plugin} not found, baseline skipped")
+                continue
+            seconds, gbps = build_and_time(f"baseline: Halide autoscheduler {name}",
+                                           ["-p", plugin, "-s", name, "auto_schedule=true"])
+            baselines.append({"autoscheduler": name, "seconds": seconds, "gbps": gbps})
     best = min(results, key=lambda r: r["seconds"])
     print(f"\nbest for {args.family} (n={args.n}): {best['params']}  {best['gbps']:.2f} GB/s")
     print("generators/kernels.bzl params: " + json.dumps({k: str(v) for k, v in best["params"].items()}))
+    for b in baselines:
+        print(f"ours (best) / {b['autoscheduler']}: {b['seconds'] / best['seconds']:.2f}x faster")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"family": args.family, "n": args.n, "target": args.target,
-                       "results": results, "best": best}, f, indent=2)
+                       "results": results, "best": best, "baselines": baselines}, f, indent=2)
 
 
 if __name__ == "__main__":
