@@ -1,7 +1,10 @@
 """The kernel matrix built by default (keep it small: every entry is an LLVM run on 2 cores).
 
 Rows here and in runtime/kernels.inc must agree; the registry fails to compile otherwise.
+Schedule GeneratorParams come from the tuning table (tools/autotune writes it).
 """
+
+load(":tuning_table.bzl", "TUNING")
 
 DTYPES = ["f32", "f16", "bf16"]
 BACKENDS = ["cpu", "cuda", "opencl"]
@@ -50,9 +53,20 @@ GENERATOR_SRCS = [
 def kernel_name(op, dtype, backend, variant = ""):
     return "_".join([op, dtype, backend] + ([variant] if variant else []))
 
+# Ops that take another op's tuned GeneratorParams: the arena norms must keep lars_norms'
+# reduction tree (bit-identical steps); the arena update is lars_update's loop with a lookup.
+TUNING_SOURCE = {"lars_arena_norms": "lars_norms", "lars_arena_update": "lars_update"}
+
+def tuned_params(op, backend, params):
+    """The tuning table's GeneratorParams for (op, backend), then the variant's own."""
+    merged = dict(TUNING.get(TUNING_SOURCE.get(op, op) + "/" + backend, {}))
+    merged.update(params)
+    return merged
+
 # (name, registered generator, backend, params)
 DEFAULT_KERNELS = [
-    (kernel_name(op, dtype, backend, variant), generator.format(dtype = dtype), backend, params)
+    (kernel_name(op, dtype, backend, variant), generator.format(dtype = dtype), backend,
+     tuned_params(op, backend, params))
     for (op, generator, dtypes, backends, variants) in OPS
     for dtype in dtypes
     for backend in backends

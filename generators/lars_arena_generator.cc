@@ -47,8 +47,8 @@ class LarsArenaNorms : public Generator<LarsArenaNorms<D>> {
   LARS_GENERATOR_ALIASES(LarsArenaNorms<D>);
   using T = typename Storage<D>::type;
 
-  // Must equal lars_norms' (the reduction tree is defined by them).
-  GeneratorParam<int> chunk{"chunk", kNormsChunk};
+  // Must equal lars_norms' (the reduction tree is defined by them); the chunk is the runtime's
+  // kArenaChunk (its chunk tables), not a GeneratorParam.
   GeneratorParam<int> vector_width{"vector_width", kNormsCpuLanes};
   GeneratorParam<int> gpu_threads{"gpu_threads", kNormsGpuLanes};
 
@@ -81,7 +81,7 @@ class LarsArenaNorms : public Generator<LarsArenaNorms<D>> {
     lane_(l, c) = Tuple(0.0f, 0.0f, 0.0f);
     // Element j of the chunk goes to lane j % lanes, in order. Full rows of `lanes` elements
     // first, with plain loads (they lie inside the tensor, so inside the buffer)...
-    RDom rj(0, int(chunk) / lanes, "rj");
+    RDom rj(0, kArenaChunk / lanes, "rj");
     rj.where(rj < len / lanes);
     Expr x = unsafe_promise_clamped(start + rj * lanes + l, 0, p.dim(0).extent() - 1);
     add_terms(ToF32(D, p(x)), ToF32(D, g(x)), m(x));

@@ -24,8 +24,9 @@ class LarsNorms : public Generator<LarsNorms<D>> {
   LARS_GENERATOR_ALIASES(LarsNorms<D>);
   using T = typename Storage<D>::type;
 
-  // The reduction tree (must equal lars_arena_norms': see kNormsChunk).
-  GeneratorParam<int> chunk{"chunk", kNormsChunk};
+  // The reduction tree (must equal lars_arena_norms': see kNormsChunk). The chunk is part of the
+  // arena ABI (the runtime's chunk tables), so not a GeneratorParam; the lanes are (the build
+  // gives lars_arena_norms the same values).
   GeneratorParam<int> vector_width{"vector_width", kNormsCpuLanes};
   GeneratorParam<int> gpu_threads{"gpu_threads", kNormsGpuLanes};
 
@@ -64,7 +65,7 @@ class LarsNorms : public Generator<LarsNorms<D>> {
     first_step.set_estimate(false);
     if (auto_schedule) return;
     const bool gpu = get_target().has_gpu_feature();
-    ScheduleChunkLaneReduction(acc_, r_, gpu, chunk, gpu ? gpu_threads : vector_width);
+    ScheduleChunkLaneReduction(acc_, r_, gpu, kNormsChunk, gpu ? gpu_threads : vector_width);
     if (gpu) out.gpu_single_thread();
   }
 

@@ -1,28 +1,46 @@
 #!/usr/bin/env python3
 """Schedule autotuning for halide_lars kernels on THIS machine: sweeps GeneratorParams (no code
 edits), AOT-compiles each variant with the project's generator binary, times it in a small
-harness, and prints a table, the winner, and the `params` to put into generators/kernels.bzl.
+harness (warm-up, then the median of --reps runs), and keeps the fastest.
 
-    bazel build //generators:generators //generators:halide_runtime
+Whole-machine run (every CPU family, default search spaces, a time budget):
+
+    bazel run //tools/autotune -- --backend=cpu --budget=10
+
+  writes tools/autotune/out/{tuning.json,tuning.csv,tuning.png} and installs
+  generators/tuning_table.bzl (the GeneratorParams generators/kernels.bzl builds with), so the
+  next `bazel build` picks the winners up. --no-install leaves the table alone.
+
+One family, your own grid:
+
     python3 tools/autotune/autotune.py --family lars_update_f32 \\
         --param chunk=4096,16384,65536 --param vector_width=8,16 --n 33554432 --json out.json
 
-Families: norms_f32, lars_norms_f32, lars_update_f32, lars_momentum_f32, lars_apply_f32 (CPU;
-GPU families need a GPU machine and are not timed here). Target: the AVX2 sub-target the CPU
-dispatcher picks on current x86-64 machines (override with --target).
+Families: norms_f32, lars_norms_f32, lars_update_f32, lars_momentum_f32, lars_apply_f32 (CPU).
+A family's winner applies to every dtype of its op (the schedules are dtype-independent); the
+winner of lars_norms also goes to lars_arena_norms (their shared reduction tree keeps the arena
+step bit-identical to the per-tensor one) and lars_update's to lars_arena_update. One size
+bucket: sweeps at 64K and 1M elements gave the same winners within 3 % on this machine, so the
+runtime does not dispatch by size (revisit with a GPU). --backend=cuda needs a CUDA device
+(GPU schedules cannot be timed without one) and says so.
 
-Baselines in the same run: the family scheduled by Halide 14's own autoschedulers
+Baselines in the same run: each family scheduled by Halide 14's own autoschedulers
 (--autoschedulers, default Mullapudi2016,Adams2019; plugins from Debian's libhalide14 in
 --plugin-dir), compiled from the same algorithm (the generators' auto_schedule path with their
-estimates) and timed by the same harness; the summary gives our best / each baseline.
+estimates) and timed by the same harness.
 """
 import argparse
+import csv
 import itertools
 import json
+import math
 import os
+import struct
 import subprocess
 import sys
 import tempfile
+import time
+import zlib
 
 HARNESS_PROLOGUE = r'''
 #include <algorithm>
@@ -67,74 +85,248 @@ HARNESS_EPILOGUE = r'''
 }
 '''
 
+# Default search spaces of the whole-machine run (CPU). The defaults of the generators are in
+# every grid, so a run never installs anything slower than what it measured for them.
+SPACES = {
+    "lars_update_f32": {"chunk": ["4096", "16384", "65536"], "vector_width": ["8", "16"]},
+    # lars_norms' chunk is part of the arena ABI (kArenaChunk); its lanes are tunable.
+    "lars_norms_f32": {"vector_width": ["8", "16"]},
+    "lars_momentum_f32": {"chunk": ["16384", "65536", "262144"], "vector_width": ["8", "16"]},
+    "lars_apply_f32": {"chunk": ["16384", "65536", "262144"], "vector_width": ["8", "16"]},
+    "norms_f32": {"chunk": ["8192", "32768", "131072"], "vector_width": ["8", "16"]},
+}
+# The table entry a family's winner goes to, and the ops that share it (kernels.bzl).
+TABLE_HEADER = '''"""Tuned GeneratorParams per (op, backend), written by tools/autotune (do not edit by hand:
+rerun `bazel run //tools/autotune -- --backend=cpu --budget=10` on the target machine).
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--family", required=True, help="registered generator, e.g. lars_update_f32")
+generators/kernels.bzl applies TUNING["<op>/<backend>"] to every dtype of that op, and
+lars_norms' entry also to lars_arena_norms (their reduction trees must stay identical),
+lars_update's to lars_arena_update.
+"""
+
+'''
+
+
+def parse_args(argv):
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--family", help="one registered generator, e.g. lars_update_f32")
     ap.add_argument("--param", action="append", default=[], help="name=v1,v2,... (GeneratorParam)")
+    ap.add_argument("--backend", choices=["cpu", "cuda"], help="tune every family of a backend")
+    ap.add_argument("--budget", type=float, default=10.0, help="minutes (whole-machine run)")
     ap.add_argument("--n", type=int, default=1 << 25)
     ap.add_argument("--reps", type=int, default=7)
     ap.add_argument("--target",
                     default="x86-64-linux-avx2-fma-user_context-no_runtime-strict_float")
+    ap.add_argument("--generator", default="bazel-bin/generators/generators")
+    ap.add_argument("--runtime", default="bazel-bin/generators/halide_runtime.a")
     ap.add_argument("--autoschedulers", default="Mullapudi2016,Adams2019",
                     help="comma-separated Halide autoschedulers to time as baselines ('' for none)")
     ap.add_argument("--plugin-dir", default="/usr/lib/x86_64-linux-gnu/halide14")
-    ap.add_argument("--generator", default="bazel-bin/generators/generators")
-    ap.add_argument("--runtime", default="bazel-bin/generators/halide_runtime.a")
     ap.add_argument("--json", help="write all results here")
-    args = ap.parse_args()
+    ap.add_argument("--out", help="output directory of the whole-machine run "
+                    "(default: <workspace>/tools/autotune/out)")
+    ap.add_argument("--table", help="tuning table to install (default: "
+                    "<workspace>/generators/tuning_table.bzl)")
+    ap.add_argument("--no-install", action="store_true", help="do not rewrite the tuning table")
+    args = ap.parse_args(argv)
+    if (args.family is None) == (args.backend is None):
+        ap.error("give exactly one of --family (one sweep) or --backend (every family)")
+    return args
 
+
+class Tuner:
+    """Builds and times variants; remembers every result."""
+
+    def __init__(self, args, tmp):
+        self.args, self.tmp = args, tmp
+        self.variant = itertools.count()
+        self.results = []  # dicts: family, kind (ours|baseline), label, params, seconds, gbps
+
+    def time_variant(self, family, extra):
+        op = family.rsplit("_", 1)[0]
+        d = os.path.join(self.tmp, "v%d" % next(self.variant))
+        os.makedirs(d)
+        harness = os.path.join(d, "harness.cc")
+        with open(harness, "w") as f:
+            f.write(HARNESS_PROLOGUE + "    " + CALLS[op] + HARNESS_EPILOGUE)
+        gen = [self.args.generator, "-g", family, "-f", "cand", "-n", "cand", "-o", d,
+               "-e", "static_library,c_header", "target=" + self.args.target] + extra
+        subprocess.run(gen, check=True, capture_output=True)
+        exe = os.path.join(d, "bench")
+        subprocess.run(["g++", "-O2", "-std=c++17", "-I/usr/include/halide14", "-I" + d, harness,
+                        os.path.join(d, "cand.a"), self.args.runtime, "-ldl", "-lpthread", "-o",
+                        exe], check=True, capture_output=True)
+        out = subprocess.run([exe, str(self.args.n), str(self.args.reps)], check=True,
+                             capture_output=True, text=True).stdout
+        seconds = float(out.strip())
+        return seconds, BYTES[op] * self.args.n / seconds / 1e9
+
+    def ours(self, family, params):
+        seconds, gbps = self.time_variant(family, [f"{k}={v}" for k, v in params.items()])
+        r = {"family": family, "kind": "ours", "label": json.dumps(params, sort_keys=True),
+             "params": params, "seconds": seconds, "gbps": gbps}
+        self.results.append(r)
+        return r
+
+    def baselines(self, family):
+        found = []
+        for name in [a for a in self.args.autoschedulers.split(",") if a]:
+            plugin = os.path.join(self.args.plugin_dir, f"libautoschedule_{name.lower()}.so")
+            if not os.path.exists(plugin):
+                print(f"  {name}: {plugin} not found, baseline skipped", flush=True)
+                continue
+            try:
+                seconds, gbps = self.time_variant(family, ["-p", plugin, "-s", name,
+                                                           "auto_schedule=true"])
+            except subprocess.CalledProcessError as e:  # the autoscheduler itself failed
+                why = (e.stderr or b"").decode(errors="replace").strip().splitlines()
+                print(f"  baseline {name:14s} failed: {why[-1] if why else e}", flush=True)
+                self.results.append({"family": family, "kind": "baseline_failed", "label": name,
+                                     "autoscheduler": name, "params": {}, "seconds": 0.0,
+                                     "gbps": 0.0})
+                continue
+            r = {"family": family, "kind": "baseline", "label": name, "autoscheduler": name,
+                 "params": {}, "seconds": seconds, "gbps": gbps}
+            self.results.append(r)
+            found.append(r)
+            print(f"  baseline {name:14s} {seconds * 1e3:9.3f} ms {gbps:8.2f} GB/s", flush=True)
+        return found
+
+    def best(self, family):
+        mine = [r for r in self.results if r["family"] == family and r["kind"] == "ours"]
+        return min(mine, key=lambda r: r["seconds"]) if mine else None
+
+
+def grid(space):
+    names = sorted(space)
+    return [dict(zip(names, combo)) for combo in itertools.product(*(space[k] for k in names))]
+
+
+def write_png(path, results, families):
+    """Median time of every variant as a bar, one group per family, height = time / the
+    family's best on a log scale (the best is the shortest bar; full height = 64x slower or
+    more): blue = ours, green = the family's winner, red = Halide autoscheduler baselines."""
+    bars = []
+    for fam in families:
+        rows = [r for r in results if r["family"] == fam and r["kind"] != "baseline_failed"]
+        if not rows:
+            continue
+        best = min((r for r in rows if r["kind"] == "ours"), key=lambda r: r["seconds"],
+                   default=None)
+        ref = best["seconds"] if best else min(r["seconds"] for r in rows)
+        for r in rows:
+            color = (200, 40, 40) if r["kind"] == "baseline" else (
+                (40, 160, 60) if r is best else (50, 90, 200))
+            rel = max(r["seconds"] / ref, 1.0)
+            bars.append((min(1.0, (1.0 + math.log2(rel)) / 7.0), color))
+        bars.append(None)  # gap between families
+    width, height, bar, gap = max(8 * len(bars) + 20, 200), 240, 6, 2
+    img = [[(255, 255, 255)] * width for _ in range(height)]
+    x = 10
+    for b in bars:
+        if b is None:
+            x += bar
+            continue
+        h = max(1, int(b[0] * (height - 20)))
+        for yy in range(height - 10 - h, height - 10):
+            for xx in range(x, x + bar):
+                img[yy][xx] = b[1]
+        x += bar + gap
+    for xx in range(width):
+        img[height - 10][xx] = (0, 0, 0)
+    raw = b"".join(b"\x00" + bytes(c for px in row for c in px) for row in img)
+
+    def chunk(kind, data):
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+    png += chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
+    with open(path, "wb") as f:
+        f.write(png)
+
+
+def write_table(path, winners, measured_on):
+    lines = [TABLE_HEADER, f"# Measured on: {measured_on}\n", "TUNING = {\n"]
+    for family in sorted(winners):
+        op = family.rsplit("_", 1)[0]
+        params = {k: str(v) for k, v in sorted(winners[family].items())}
+        lines.append(f'    "{op}/cpu": {json.dumps(params)},\n')
+    lines.append("}\n")
+    with open(path, "w") as f:
+        f.write("".join(lines))
+
+
+def whole_machine(args, tuner):
+    if args.backend == "cuda":
+        sys.exit("--backend=cuda: GPU schedules are timed on a GPU; no CUDA device is usable here "
+                 "(the CUDA kernels are still built and their PTX checked by //tests:ptx_check)")
+    workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY", os.getcwd())
+    out = args.out or os.path.join(workspace, "tools", "autotune", "out")
+    table = args.table or os.path.join(workspace, "generators", "tuning_table.bzl")
+    os.makedirs(out, exist_ok=True)
+    plan = [(fam, params) for fam in SPACES for params in grid(SPACES[fam])]
+    deadline = time.time() + 60 * args.budget
+    print(f"autotune: {len(plan)} variants of {len(SPACES)} families + autoscheduler baselines, "
+          f"n={args.n}, budget {args.budget:g} min", flush=True)
+    done_families = []
+    for i, (family, params) in enumerate(plan):
+        left = deadline - time.time()
+        if left <= 0:
+            print(f"budget spent after {i}/{len(plan)} variants: keeping the best so far",
+                  flush=True)
+            break
+        r = tuner.ours(family, params)
+        best = tuner.best(family)
+        print(f"[{i + 1}/{len(plan)}] {family} {r['label']:40s} {r['seconds'] * 1e3:8.3f} ms "
+              f"{r['gbps']:7.2f} GB/s | best {best['gbps']:.2f} GB/s | {left / 60:.1f} min left",
+              flush=True)
+        last_of_family = i + 1 == len(plan) or plan[i + 1][0] != family
+        if last_of_family:
+            done_families.append(family)
+            if time.time() < deadline:
+                tuner.baselines(family)
+    winners = {fam: tuner.best(fam)["params"] for fam in done_families}
+    with open(os.path.join(out, "tuning.json"), "w") as f:
+        json.dump({"n": args.n, "target": args.target, "results": tuner.results,
+                   "winners": winners}, f, indent=2)
+    with open(os.path.join(out, "tuning.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["family", "kind", "variant", "seconds", "gbps"])
+        for r in tuner.results:
+            w.writerow([r["family"], r["kind"], r["label"], f"{r['seconds']:.6f}", f"{r['gbps']:.3f}"])
+    write_png(os.path.join(out, "tuning.png"), tuner.results, list(SPACES))
+    print(f"\nwrote {out}/tuning.json, tuning.csv, tuning.png")
+    for fam in done_families:
+        best = tuner.best(fam)
+        line = f"  {fam:20s} best {best['label']:40s} {best['gbps']:7.2f} GB/s"
+        for r in tuner.results:
+            if r["family"] == fam and r["kind"] == "baseline":
+                line += f" | {r['label']} {r['seconds'] / best['seconds']:.2f}x slower"
+            elif r["family"] == fam and r["kind"] == "baseline_failed":
+                line += f" | {r['label']} failed"
+        print(line)
+    if not args.no_install and winners:
+        write_table(table, winners, args.target)
+        print(f"installed {table}: rebuild (bazel build //...) to use it")
+
+
+def one_family(args, tuner):
     op = args.family.rsplit("_", 1)[0]
     if op not in CALLS or not args.family.endswith("_f32"):
         sys.exit(f"unsupported family {args.family}: one of {', '.join(k + '_f32' for k in CALLS)}")
-    for f in (args.generator, args.runtime):
-        if not os.path.exists(f):
-            sys.exit(f"{f} not found: bazel build //generators:generators //generators:halide_runtime")
-    names, values = [], []
+    space = {}
     for p in args.param:
         k, v = p.split("=", 1)
-        names.append(k)
-        values.append(v.split(","))
-    results = []
-    with tempfile.TemporaryDirectory() as tmp:
-        harness = os.path.join(tmp, "harness.cc")
-        with open(harness, "w") as f:
-            f.write(HARNESS_PROLOGUE + "    " + CALLS[op] + HARNESS_EPILOGUE)
-        variant = itertools.count()
-
-        def build_and_time(label, extra):
-            d = os.path.join(tmp, "v%d" % next(variant))
-            os.makedirs(d)
-            gen = [args.generator, "-g", args.family, "-f", "cand", "-n", "cand", "-o", d,
-                   "-e", "static_library,c_header", "target=" + args.target] + extra
-            subprocess.run(gen, check=True, capture_output=True)
-            exe = os.path.join(d, "bench")
-            subprocess.run(["g++", "-O2", "-std=c++17", "-I/usr/include/halide14", "-I" + d, harness,
-                            os.path.join(d, "cand.a"), args.runtime, "-ldl", "-lpthread", "-o", exe],
-                           check=True, capture_output=True)
-            out = subprocess.run([exe, str(args.n), str(args.reps)], check=True, capture_output=True,
-                                 text=True).stdout
-            seconds = float(out.strip())
-            gbps = BYTES[op] * args.n / seconds / 1e9
-            print(f"{label:50s} {seconds * 1e3:9.3f} ms {gbps:8.2f} GB/s", flush=True)
-            return seconds, gbps
-
-        combos = list(itertools.product(*values)) if values else [()]
-        for i, combo in enumerate(combos):
-            params = dict(zip(names, combo))
-            seconds, gbps = build_and_time(f"[{i + 1}/{len(combos)}] " + json.dumps(params),
-                                           [f"{k}={v}" for k, v in params.items()])
-            results.append({"params": params, "seconds": seconds, "gbps": gbps})
-        baselines = []
-        for name in [a for a in args.autoschedulers.split(",") if a]:
-            plugin = os.path.join(args.plugin_dir, f"libautoschedule_{name.lower()}.so")
-            if not os.path.exists(plugin):
-                print(f"{name}: {plugin} not found, baseline skipped")
-                continue
-            seconds, gbps = build_and_time(f"baseline: Halide autoscheduler {name}",
-                                           ["-p", plugin, "-s", name, "auto_schedule=true"])
-            baselines.append({"autoscheduler": name, "seconds": seconds, "gbps": gbps})
-    best = min(results, key=lambda r: r["seconds"])
+        space[k] = v.split(",")
+    combos = grid(space)
+    for i, params in enumerate(combos):
+        r = tuner.ours(args.family, params)
+        print(f"[{i + 1}/{len(combos)}] {r['label']:50s} {r['seconds'] * 1e3:9.3f} ms "
+              f"{r['gbps']:8.2f} GB/s", flush=True)
+    baselines = tuner.baselines(args.family)
+    best = tuner.best(args.family)
     print(f"\nbest for {args.family} (n={args.n}): {best['params']}  {best['gbps']:.2f} GB/s")
     print("generators/kernels.bzl params: " + json.dumps({k: str(v) for k, v in best["params"].items()}))
     for b in baselines:
@@ -142,7 +334,21 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"family": args.family, "n": args.n, "target": args.target,
-                       "results": results, "best": best, "baselines": baselines}, f, indent=2)
+                       "results": [r for r in tuner.results if r["kind"] == "ours"],
+                       "best": best, "baselines": baselines}, f, indent=2)
+
+
+def main(argv=None):
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    for f in (args.generator, args.runtime):
+        if not os.path.exists(f):
+            sys.exit(f"{f} not found: bazel build //generators:generators //generators:halide_runtime")
+    with tempfile.TemporaryDirectory() as tmp:
+        tuner = Tuner(args, tmp)
+        if args.backend:
+            whole_machine(args, tuner)
+        else:
+            one_family(args, tuner)
 
 
 if __name__ == "__main__":

@@ -1,15 +1,34 @@
 #!/bin/bash
-# A tiny sweep (2 variants of lars_update_f32 on 1M elements) must build, run, and pick a winner,
-# with Halide's Mullapudi2016 and Adams2019 autoschedulers timed as baselines in the same run.
+# 1. A tiny sweep (2 variants of lars_update_f32 on 1M elements) must build, run, and pick a
+#    winner, with Halide's Mullapudi2016 and Adams2019 autoschedulers timed as baselines.
+# 2. A whole-machine run on a tiny budget must write the JSON, CSV, PNG and a tuning table that
+#    parses, holding only GeneratorParams it measured.
 set -euo pipefail
-out="${TEST_TMPDIR:-$(mktemp -d)}/sweep.json"
+tmp="${TEST_TMPDIR:-$(mktemp -d)}"
 /usr/bin/python3 "$1" --family lars_update_f32 --param chunk=4096,65536 --n 1048579 --reps 3 \
-  --generator "$2" --runtime "$3" --json "$out"
-/usr/bin/python3 - "$out" <<'PY'
+  --generator "$2" --runtime "$3" --json "$tmp/sweep.json"
+/usr/bin/python3 - "$tmp/sweep.json" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 assert len(r["results"]) == 2 and r["best"]["gbps"] > 0, r
 names = sorted(b["autoscheduler"] for b in r["baselines"])
 assert names == ["Adams2019", "Mullapudi2016"] and all(b["gbps"] > 0 for b in r["baselines"]), r
-print("autotune OK:", r["best"], r["baselines"])
+print("autotune sweep OK:", r["best"], r["baselines"])
+PY
+/usr/bin/python3 "$1" --backend=cpu --budget=0.3 --n 65536 --reps 3 --autoschedulers= \
+  --generator "$2" --runtime "$3" --out "$tmp/out" --table "$tmp/tuning_table.bzl"
+/usr/bin/python3 - "$tmp" <<'PY'
+import csv, json, os, sys
+d = sys.argv[1]
+r = json.load(open(os.path.join(d, "out", "tuning.json")))
+assert r["winners"], r
+rows = list(csv.DictReader(open(os.path.join(d, "out", "tuning.csv"))))
+assert len(rows) == len(r["results"]) >= 1, rows
+assert open(os.path.join(d, "out", "tuning.png"), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+scope = {}
+exec(open(os.path.join(d, "tuning_table.bzl")).read(), scope)
+tuning = scope["TUNING"]
+for family, params in r["winners"].items():
+    assert tuning[family.rsplit("_", 1)[0] + "/cpu"] == params, (tuning, r["winners"])
+print("autotune whole-machine OK:", tuning)
 PY

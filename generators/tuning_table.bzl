@@ -1,0 +1,16 @@
+"""Tuned GeneratorParams per (op, backend), written by tools/autotune (do not edit by hand:
+rerun `bazel run //tools/autotune -- --backend=cpu --budget=10` on the target machine).
+
+generators/kernels.bzl applies TUNING["<op>/<backend>"] to every dtype of that op, and
+lars_norms' entry also to lars_arena_norms (their reduction trees must stay identical),
+lars_update's to lars_arena_update.
+"""
+
+# Measured on: x86-64-linux-avx2-fma-user_context-no_runtime-strict_float
+TUNING = {
+    "lars_apply/cpu": {"chunk": "16384", "vector_width": "16"},
+    "lars_momentum/cpu": {"chunk": "262144", "vector_width": "8"},
+    "lars_norms/cpu": {"vector_width": "8"},
+    "lars_update/cpu": {"chunk": "65536", "vector_width": "16"},
+    "norms/cpu": {"chunk": "131072", "vector_width": "16"},
+}
