@@ -11,11 +11,13 @@
 //       --benchmark_out_format=json]
 #include <omp.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <cstdio>
 #include <map>
+#include <memory>
 #include <random>
 #include <string>
 #include <vector>
@@ -250,61 +252,103 @@ enum class SetMode {
   kArena,      // AllocateFlatParams: one flat buffer, two pipelines per step
 };
 
-// One optimizer over tensors of the given sizes, default options.
-void BM_LarsTensorSet(benchmark::State& state, std::vector<int64_t> sizes, SetMode mode) {
-  const bool two_phase = mode == SetMode::kTwoPhase;
-  std::vector<DeviceBuffer> p, g;
-  absl::StatusOr<Lars> opt = [] {
+// One optimizer over tensors of the given sizes, default options, registered as `mode` says.
+struct TensorSet {
+  std::vector<DeviceBuffer> p, g;  // kPerTensor / kTwoPhase: one allocation per tensor
+  std::unique_ptr<Lars> opt;
+  std::vector<double> partials;    // kTwoPhase
+  SetMode mode = SetMode::kPerTensor;
+  int64_t total = 0;
+
+  static absl::StatusOr<TensorSet> Make(const std::vector<int64_t>& sizes, SetMode mode) {
     LarsOptions o;
     o.lr = kLr;
     o.momentum = kMomentum;
     o.weight_decay = kWd;
-    return Lars::Create(o);
-  }();
-  int64_t total = 0;
-  if (mode == SetMode::kArena) {
-    std::vector<FlatParam> tensors;
-    for (size_t i = 0; i < sizes.size(); ++i) tensors.push_back({"t" + std::to_string(i), sizes[i]});
-    absl::StatusOr<FlatBuffers> flat = opt->AllocateFlatParams(Device::Cpu(), DType::kF32, &tensors);
-    if (!flat.ok()) {
-      state.SkipWithError(std::string(flat.status().message()).c_str());
-      return;
-    }
-    for (size_t i = 0; i < sizes.size(); ++i) {
-      std::vector<float> init = RandomVector(sizes[i], static_cast<uint32_t>(i));
-      std::memcpy(static_cast<float*>(flat->params.data) + tensors[i].offset, init.data(), 4 * sizes[i]);
-      std::memcpy(static_cast<float*>(flat->grads.data) + tensors[i].offset, init.data(), 4 * sizes[i]);
-      total += sizes[i];
-    }
-  }
-  for (size_t i = 0; i < sizes.size() && mode != SetMode::kArena; ++i) {
-    p.push_back(*DeviceBuffer::Allocate(Device::Cpu(), DType::kF32, sizes[i]));
-    g.push_back(*DeviceBuffer::Allocate(Device::Cpu(), DType::kF32, sizes[i]));
-    std::vector<float> init = RandomVector(sizes[i], static_cast<uint32_t>(i));
-    (void)p.back().CopyFromHost(init.data());
-    (void)g.back().CopyFromHost(init.data());
-    (void)opt->AddParam("t" + std::to_string(i), p.back().view(), g.back().view());
-    total += sizes[i];
-  }
-  if (!two_phase) {
-    (void)opt->Step();
-    for (auto _ : state) (void)opt->Step();
-  } else {
-    for (size_t i = 0; i < sizes.size(); ++i) (void)opt->SetShard("t" + std::to_string(i), 0, sizes[i]);
-    std::vector<double> partials(opt->PartialsSize());
-    for (auto _ : state) {
-      if (!opt->StepBegin(partials.data(), partials.size()).ok() ||
-          !opt->StepFinish(partials.data(), partials.size()).ok()) {
-        state.SkipWithError("two-phase step failed");
-        break;
+    absl::StatusOr<Lars> opt = Lars::Create(o);
+    if (!opt.ok()) return opt.status();
+    TensorSet s;
+    s.mode = mode;
+    s.opt = std::make_unique<Lars>(std::move(*opt));
+    if (mode == SetMode::kArena) {
+      std::vector<FlatParam> tensors;
+      for (size_t i = 0; i < sizes.size(); ++i) tensors.push_back({"t" + std::to_string(i), sizes[i]});
+      absl::StatusOr<FlatBuffers> flat = s.opt->AllocateFlatParams(Device::Cpu(), DType::kF32, &tensors);
+      if (!flat.ok()) return flat.status();
+      for (size_t i = 0; i < sizes.size(); ++i) {
+        std::vector<float> init = RandomVector(sizes[i], static_cast<uint32_t>(i));
+        std::memcpy(static_cast<float*>(flat->params.data) + tensors[i].offset, init.data(), 4 * sizes[i]);
+        std::memcpy(static_cast<float*>(flat->grads.data) + tensors[i].offset, init.data(), 4 * sizes[i]);
+        s.total += sizes[i];
       }
+    } else {
+      for (size_t i = 0; i < sizes.size(); ++i) {
+        s.p.push_back(*DeviceBuffer::Allocate(Device::Cpu(), DType::kF32, sizes[i]));
+        s.g.push_back(*DeviceBuffer::Allocate(Device::Cpu(), DType::kF32, sizes[i]));
+        std::vector<float> init = RandomVector(sizes[i], static_cast<uint32_t>(i));
+        (void)s.p.back().CopyFromHost(init.data());
+        (void)s.g.back().CopyFromHost(init.data());
+        absl::Status st = s.opt->AddParam("t" + std::to_string(i), s.p.back().view(), s.g.back().view());
+        if (st.ok() && mode == SetMode::kTwoPhase) st = s.opt->SetShard("t" + std::to_string(i), 0, sizes[i]);
+        if (!st.ok()) return st;
+        s.total += sizes[i];
+      }
+      if (mode == SetMode::kTwoPhase) s.partials.resize(s.opt->PartialsSize());
+    }
+    return s;
+  }
+
+  absl::Status Step() {
+    if (mode != SetMode::kTwoPhase) return opt->Step();
+    absl::Status st = opt->StepBegin(partials.data(), partials.size());
+    return st.ok() ? opt->StepFinish(partials.data(), partials.size()) : st;
+  }
+};
+
+void BM_LarsTensorSet(benchmark::State& state, std::vector<int64_t> sizes, SetMode mode) {
+  absl::StatusOr<TensorSet> set = TensorSet::Make(sizes, mode);
+  if (!set.ok() || !set->Step().ok()) {
+    state.SkipWithError("could not build or step the tensor set");
+    return;
+  }
+  for (auto _ : state) {
+    if (!set->Step().ok()) {
+      state.SkipWithError("step failed");
+      break;
     }
   }
   state.counters["tensors"] = static_cast<double>(sizes.size());
-  state.counters["pipelines"] = static_cast<double>(opt->LastStepPipelines());
-  state.counters["GB/s"] = benchmark::Counter(kLarsBytesPerParam * total,
+  state.counters["pipelines"] = static_cast<double>(set->opt->LastStepPipelines());
+  state.counters["GB/s"] = benchmark::Counter(kLarsBytesPerParam * set->total,
                                               benchmark::Counter::kIsIterationInvariantRate);
-  state.SetLabel(std::to_string(total) + " params, defaults");
+  state.SetLabel(std::to_string(set->total) + " params, defaults");
+}
+
+// A paired measurement: the set's step and the step of ONE tensor of the same total size,
+// alternating within the timed loop, so the bandwidth drift of this shared machine hits both
+// alike. Reports ratio = Σ set step time / Σ one-tensor step time.
+void BM_PairedVsOneTensor(benchmark::State& state, std::vector<int64_t> sizes, SetMode mode) {
+  int64_t total = 0;
+  for (int64_t s : sizes) total += s;
+  absl::StatusOr<TensorSet> set = TensorSet::Make(sizes, mode);
+  absl::StatusOr<TensorSet> one = TensorSet::Make({total}, SetMode::kPerTensor);
+  if (!set.ok() || !one.ok() || !set->Step().ok() || !one->Step().ok()) {
+    state.SkipWithError("could not build or step the tensor sets");
+    return;
+  }
+  double t_set = 0, t_one = 0;
+  for (auto _ : state) {
+    auto t0 = std::chrono::steady_clock::now();
+    (void)set->Step();
+    auto t1 = std::chrono::steady_clock::now();
+    (void)one->Step();
+    auto t2 = std::chrono::steady_clock::now();
+    t_set += std::chrono::duration<double>(t1 - t0).count();
+    t_one += std::chrono::duration<double>(t2 - t1).count();
+  }
+  state.counters["ratio"] = t_set / t_one;
+  state.counters["set_ms"] = 1e3 * t_set / static_cast<double>(state.iterations());
+  state.counters["one_ms"] = 1e3 * t_one / static_cast<double>(state.iterations());
 }
 
 // Collects every run so the ratios can be printed after the table.
@@ -320,6 +364,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
         name.resize(name.size() - suffix.size());
       }
       if (it != r.counters.end()) gbs_[name] = it->second.value / 1e9;
+      auto ratio = r.counters.find("ratio");  // BM_PairedVsOneTensor
+      if (ratio != r.counters.end()) ratios_[name] = ratio->second.value;
     }
   }
   void Summary() const {
@@ -356,18 +402,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
       pclose(f);
     }
     const double set = get("BM_LarsTensorSet/resnet50");
-    for (const char* model : {"resnet50", "bert_base"}) {
-      const std::string base = std::string("BM_LarsTensorSet/") + model;
-      const double one_t = get(base + "_one_tensor");
-      for (const char* mode : {"", "_arena"}) {
-        const double v = get(base + mode);
-        if (v > 0 && one_t > 0) {
-          std::printf("  %s set (%s) step time / one tensor of equal size: %.3f\n", model,
-                      mode[0] ? "arena: 2 pipelines" : "per-tensor: 2 pipelines per tensor",
-                      one_t / v);
-        }
-      }
-    }
+    std::printf("  Step time / one tensor of the same total size (paired, alternating steps):\n");
+    for (const auto& [name, ratio] : ratios_) std::printf("    %-40s %.3f\n", name.c_str(), ratio);
     const double two = get("BM_LarsTensorSet/resnet50_two_phase");
     if (set > 0 && two > 0) {
       std::printf("  ResNet-50 set: two-phase (sharded) step time / one-call step: %.3f "
@@ -379,7 +415,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
   }
 
  private:
-  std::map<std::string, double> gbs_;
+  std::map<std::string, double> gbs_, ratios_;
 };
 
 }  // namespace
@@ -426,6 +462,13 @@ int main(int argc, char** argv) {
       const std::string name = base + (mode == SetMode::kArena ? "_one_tensor_arena" : "_one_tensor");
       benchmark::RegisterBenchmark(name.c_str(), BM_LarsTensorSet, std::vector<int64_t>{total}, mode)
           ->Unit(benchmark::kMillisecond)->UseRealTime();
+    }
+    for (const auto& [suffix, mode] : {std::pair<const char*, SetMode>{"per_tensor", SetMode::kPerTensor},
+                                       {"arena", SetMode::kArena}, {"two_phase", SetMode::kTwoPhase}}) {
+      if (mode == SetMode::kTwoPhase && std::string(model) != "resnet50") continue;
+      const std::string name = std::string("BM_Paired/") + model + "_" + suffix;
+      benchmark::RegisterBenchmark(name.c_str(), BM_PairedVsOneTensor, sizes, mode)
+          ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
     }
   }
   RatioReporter reporter;

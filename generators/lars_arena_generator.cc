@@ -212,6 +212,8 @@ class LarsArenaUpdate : public Generator<LarsArenaUpdate<D>> {
     const bool gpu = get_target().has_gpu_feature();
     // CPU: the coefficients of all tensors first (a few hundred scalars); GPU: per thread, so
     // the update stays one kernel.
+    // CPU: per vector (row-level variants -- a row loop with the vectors unrolled, per-row
+    // values computed once -- measured 1.1-3.4x slower: guarded three-level splits scalarize).
     if (!gpu) coef_.compute_root();
     ScheduleInPlaceElementwise(out, vals_, gpu, chunk, vector_width, gpu_threads);
   }
