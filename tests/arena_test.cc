@@ -3,6 +3,7 @@
 // over multi-step trajectories with per-tensor options, groups, lr schedules, tensors without a
 // gradient and non-finite gradients; elements between tensors are never written; checkpoints
 // continue bit for bit; bad input changes nothing.
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -87,7 +88,7 @@ struct Pair {
     s.host_g = flat;
     for (size_t i = 0; i < s.tensors.size(); ++i) {
       HostTensor init = RandomTensor(s.dtype, s.tensors[i].numel, 100 + i, 0.5);
-      std::memcpy(flat.data() + s.tensors[i].offset * es, init.bytes.data(), init.bytes.size());
+      std::copy(init.bytes.begin(), init.bytes.end(), flat.begin() + s.tensors[i].offset * es);
       s.p.push_back(Upload(init.bytes, s.dtype, s.device));
       s.g.push_back(Upload(init.bytes, s.dtype, s.device));
     }
@@ -127,7 +128,7 @@ struct Pair {
         std::memcpy(gr.bytes.data(), nan.bytes.data(), es);
       }
       if (!gr.bytes.empty()) ASSERT_TRUE(g[i].CopyFromHost(gr.bytes.data()).ok());
-      std::memcpy(host_g.data() + tensors[i].offset * es, gr.bytes.data(), gr.bytes.size());
+      std::copy(gr.bytes.begin(), gr.bytes.end(), host_g.begin() + tensors[i].offset * es);
     }
     ASSERT_TRUE(flat_g.CopyFromHost(host_g.data()).ok());
   }
@@ -145,13 +146,15 @@ struct Pair {
     for (size_t i = 0; i < tensors.size(); ++i) {
       const FlatParam& t = tensors[i];
       const std::vector<uint8_t> mine = Download(p[i]);
-      ASSERT_EQ(0, std::memcmp(flat.data() + t.offset * es, mine.data(), mine.size()))
+      ASSERT_TRUE(std::equal(mine.begin(), mine.end(), flat.begin() + t.offset * es))
           << when << ": param " << t.name << " (" << t.numel << " elements)";
       auto a = per_tensor.GetState(t.name), b = arena.GetState(t.name);
       ASSERT_TRUE(a.ok() && b.ok());
       ASSERT_EQ(a->step, b->step) << when << ": " << t.name;
       ASSERT_EQ(a->skipped_steps, b->skipped_steps) << when << ": " << t.name;
-      ASSERT_EQ(0, std::memcmp(a->momentum.data(), b->momentum.data(), 4 * a->momentum.size()))
+      ASSERT_EQ(a->momentum.size(), b->momentum.size());
+      ASSERT_TRUE(std::equal(a->momentum.begin(), a->momentum.end(), b->momentum.begin(),
+                             [](float x, float y) { return std::memcmp(&x, &y, 4) == 0; }))
           << when << ": momentum " << t.name;
     }
   }
