@@ -317,8 +317,8 @@ lars_status_t lars_set_shard(lars_optimizer_t* opt, const char* name, int64_t of
   });
 }
 
-lars_status_t lars_layout_flat(int64_t count, const int64_t* numels, int64_t* offsets_out,
-                               int64_t* total_out) {
+lars_status_t lars_layout_flat(int64_t count, const int64_t* numels, int64_t alignment,
+                               int64_t* offsets_out, int64_t* total_out) {
   return Guarded([&]() -> absl::Status {
     if (count < 0) return absl::InvalidArgumentError(absl::StrCat("count: ", count));
     if (count > 0 && (numels == nullptr || offsets_out == nullptr)) {
@@ -330,7 +330,11 @@ lars_status_t lars_layout_flat(int64_t count, const int64_t* numels, int64_t* of
       if (numels[i] < 0) return absl::InvalidArgumentError(absl::StrCat("numels[", i, "]: ", numels[i]));
       tensors[i].numel = numels[i];
     }
-    const int64_t total = LayoutFlatParams(&tensors);
+    if (alignment < 0 || (alignment > 0 && alignment % LARS_FLAT_ALIGNMENT != 0)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "alignment: ", alignment, ", expected 0 or a multiple of ", LARS_FLAT_ALIGNMENT));
+    }
+    const int64_t total = LayoutFlatParams(&tensors, alignment == 0 ? LARS_FLAT_ALIGNMENT : alignment);
     for (int64_t i = 0; i < count; ++i) offsets_out[i] = tensors[i].offset;
     *total_out = total;
     return absl::OkStatus();

@@ -139,12 +139,15 @@ lars_status_t lars_step_finish(lars_optimizer_t* opt, const double* partials, in
  * group 0). Offsets are multiples of LARS_FLAT_ALIGNMENT elements (lars_layout_flat packs
  * them). A step then runs 2 pipelines for the whole set (CPU: 2 per ~1M-element segment)
  * instead of 2 per tensor, bit-identical to per-tensor steps with step_order "norms_first".
- * fp32 state only (no 8-bit state, no percentile clipping for these tensors). lars_set_grad on
+ * fp32 and blockwise 8-bit state (one arena, 2 more pipelines, per state kind); no percentile
+ * clipping for these tensors. lars_set_grad on
  * such a tensor takes NULL (no gradient) or its slice of `grads` (on OpenCL: `grads` itself
  * with the tensor's shape). */
 #define LARS_FLAT_ALIGNMENT 64
-lars_status_t lars_layout_flat(int64_t count, const int64_t* numels, int64_t* offsets_out,
-                               int64_t* total_out);
+/* alignment: 0 for LARS_FLAT_ALIGNMENT; tensors with blockwise 8-bit state need their block
+ * size (e.g. 256). */
+lars_status_t lars_layout_flat(int64_t count, const int64_t* numels, int64_t alignment,
+                               int64_t* offsets_out, int64_t* total_out);
 lars_status_t lars_add_flat_params(lars_optimizer_t* opt, const DLTensor* params,
                                    const DLTensor* grads, int64_t count, const char* const* names,
                                    const int64_t* offsets, const int64_t* numels,

@@ -34,6 +34,14 @@ void ConstrainSameLength(First& first, Rest&... rest) {
   (rest.set_estimates({{0, 1 << 24}}), ...);
 }
 
+// Blockwise 8-bit state: p, g and codes of one length; absmax one float per block of `block`.
+template <typename P, typename G, typename C, typename A>
+void ConstrainBlockState(P& p, G& g, C& codes, A& absmax, int block) {
+  ConstrainSameLength(p, g, codes);
+  absmax.dim(0).set_min(0).set_stride(1).set_extent((p.dim(0).extent() + block - 1) / block);
+  absmax.set_estimates({{0, (1 << 24) / block}});
+}
+
 // Tensor element types. 16-bit floats travel as their uint16 bit patterns on every backend and
 // are converted with the exact integer helpers below: OpenCL devices without cl_khr_fp16 (pocl,
 // NVIDIA) cannot load `half`, and one storage type keeps the kernel ABI identical across CPU,

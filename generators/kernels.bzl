@@ -24,6 +24,8 @@ OPS = [
     # Multi-tensor (arena) step: two launches per (dtype, device) group, whatever the tensor count.
     ("lars_arena_norms", "lars_arena_norms_{dtype}", DTYPES, BACKENDS, DEFAULT),
     ("lars_arena_update", "lars_arena_update_{dtype}", DTYPES, BACKENDS, DEFAULT),
+    ("lars8bit_arena_norms", "lars8bit_arena_norms_{dtype}", DTYPES, BACKENDS, BLOCKS),
+    ("lars8bit_arena_update", "lars8bit_arena_update_{dtype}", DTYPES, BACKENDS, BLOCKS),
     # Momentum-first order (28 B/param): the fused reduce-then-write pass needs compute_with
     # inside one CPU loop nest, so it is CPU-only (GPUs use lars_norms + lars_update).
     ("lars_momentum", "lars_momentum_{dtype}", DTYPES, ["cpu"], DEFAULT),
@@ -40,6 +42,7 @@ GENERATOR_SRCS = [
     "common.cc",
     "common.h",
     "arena_abi.h",
+    "arena_common.h",
     "lars_arena_generator.cc",
     "lars_math.cc",
     "lars_math.h",
@@ -55,7 +58,12 @@ def kernel_name(op, dtype, backend, variant = ""):
 
 # Ops that take another op's tuned GeneratorParams: the arena norms must keep lars_norms'
 # reduction tree (bit-identical steps); the arena update is lars_update's loop with a lookup.
-TUNING_SOURCE = {"lars_arena_norms": "lars_norms", "lars_arena_update": "lars_update"}
+TUNING_SOURCE = {
+    "lars_arena_norms": "lars_norms",
+    "lars_arena_update": "lars_update",
+    "lars8bit_arena_norms": "lars8bit_norms",
+    "lars8bit_arena_update": "lars8bit_update",
+}
 
 def tuned_params(op, backend, params):
     """The tuning table's GeneratorParams for (op, backend), then the variant's own."""

@@ -15,14 +15,6 @@ namespace {
 
 using namespace Halide;
 
-// The input contract shared by both kernels.
-template <typename P, typename G, typename C, typename A>
-void ConstrainState(P& p, G& g, C& codes, A& absmax, int block) {
-  ConstrainSameLength(p, g, codes);
-  absmax.dim(0).set_min(0).set_stride(1).set_extent((p.dim(0).extent() + block - 1) / block);
-  absmax.set_estimates({{0, (1 << 24) / block}});
-}
-
 template <DType D>
 class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
  public:
@@ -30,10 +22,9 @@ class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> block{"block", 256};
-  GeneratorParam<int> chunk{"chunk", 1 << 15};
-  GeneratorParam<int> vector_width{"vector_width", 16};
-  GeneratorParam<int> gpu_threads{"gpu_threads", 256};
-  GeneratorParam<int> gpu_items{"gpu_items", 8};
+  // The reduction tree of lars_norms (kNormsChunk; lars8bit_arena_norms builds the same one).
+  GeneratorParam<int> vector_width{"vector_width", kNormsCpuLanes};
+  GeneratorParam<int> gpu_threads{"gpu_threads", kNormsGpuLanes};
 
   Input<Buffer<T, 1>> p{"p"};
   Input<Buffer<T, 1>> g{"g"};
@@ -61,7 +52,7 @@ class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
   }
 
   void schedule() {
-    ConstrainState(p, g, codes, absmax, block);
+    ConstrainBlockState(p, g, codes, absmax, block);
     code.dim(0).set_bounds(0, 256);
     gscale.dim(0).set_bounds(0, 1);
     out.dim(0).set_bounds(0, 3).set_stride(1);
@@ -69,8 +60,9 @@ class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
     gscale.set_estimates({{0, 1}});
     out.set_estimates({{0, 3}});
     if (auto_schedule) return;
-    ScheduleNormsKernel(acc_, r_, out, get_target().has_gpu_feature(), chunk, vector_width,
-                        gpu_threads, gpu_items);
+    const bool gpu = get_target().has_gpu_feature();
+    ScheduleChunkLaneReduction(acc_, r_, gpu, kNormsChunk, gpu ? gpu_threads : vector_width);
+    if (gpu) out.gpu_single_thread();
   }
 
  private:
@@ -141,7 +133,7 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
 
   void schedule() {
     const int B = block;
-    ConstrainState(p, g, codes, absmax, B);
+    ConstrainBlockState(p, g, codes, absmax, B);
     code.dim(0).set_bounds(0, 256);
     mids.dim(0).set_bounds(0, 256);
     lut.dim(0).set_bounds(0, 65536);

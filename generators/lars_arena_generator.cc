@@ -15,31 +15,13 @@
 // scalar load per vector), so the CPU runtime can step an arena segment by segment while each
 // segment is still in cache.
 // The same LarsStepElement / trust expressions as lars_update: identical per-element rounding.
-#include "generators/arena_abi.h"
-#include "generators/common.h"
-#include "generators/lars_math.h"
+#include "generators/arena_common.h"
 
 namespace halide_lars {
 namespace generators {
 namespace {
 
 using namespace Halide;
-
-// Per-tensor options of tensor `t` from the opts table.
-struct ArenaTensorOptions {
-  Expr lr, momentum, dampening, weight_decay, nesterov, first_step, trust_mode, max_unorm,
-      trust_coefficient, eps, gscale, active, skip_nonfinite;
-};
-
-template <typename OptsBuffer>
-ArenaTensorOptions LoadOptions(const OptsBuffer& opts, const Expr& t) {
-  auto o = [&](int k) { return opts(k + kArenaOpts * t); };
-  return {o(kArenaLr),          o(kArenaMomentum),        o(kArenaDampening),
-          o(kArenaWeightDecay), o(kArenaNesterov) > 0.5f, o(kArenaFirstStep) > 0.5f,
-          cast<int32_t>(o(kArenaTrustMode)), o(kArenaMaxUnorm), o(kArenaTrustCoefficient),
-          o(kArenaEps),         o(kArenaGradScale),       o(kArenaActive) > 0.5f,
-          o(kArenaSkipNonfinite) > 0.5f};
-}
 
 template <DType D>
 class LarsArenaNorms : public Generator<LarsArenaNorms<D>> {
@@ -63,81 +45,19 @@ class LarsArenaNorms : public Generator<LarsArenaNorms<D>> {
 
   void generate() {
     const int lanes = get_target().has_gpu_feature() ? int(gpu_threads) : int(vector_width);
-    Var l("l"), c("c"), t("t"), i("i");
-    Expr c_lo = chunks.dim(0).min() / kArenaChunkCols;
-    Expr c_hi = (chunks.dim(0).min() + chunks.dim(0).extent()) / kArenaChunkCols - 1;
-    Expr start = chunks(kArenaChunkCols * c + kArenaChunkStart);
-    Expr len = chunks(kArenaChunkCols * c + kArenaChunkLength);
-    Expr tc = clamp(chunks(kArenaChunkCols * c + kArenaChunkTensor), 0, opts.dim(0).extent() / kArenaOpts - 1);
-    ArenaTensorOptions o = LoadOptions(opts, tc);
-    const LarsScalars ks{o.momentum, o.dampening, o.weight_decay, o.nesterov, o.first_step};
-    auto add_terms = [&](const Expr& pv, const Expr& gv, const Expr& mv) {
-      LarsElement e = LarsStepElement(ks, pv, gv, mv, o.gscale, 1.0f);
-      const Expr terms[3] = {pv * pv, e.u * e.u, gv * gv};
-      std::vector<Expr> sums;
-      for (int q = 0; q < 3; ++q) sums.push_back(strict_float(lane_(l, c)[q] + terms[q]));
-      lane_(l, c) = Tuple(sums);
-    };
-    lane_(l, c) = Tuple(0.0f, 0.0f, 0.0f);
-    // Element j of the chunk goes to lane j % lanes, in order. Full rows of `lanes` elements
-    // first, with plain loads (they lie inside the tensor, so inside the buffer)...
-    RDom rj(0, kArenaChunk / lanes, "rj");
-    rj.where(rj < len / lanes);
-    Expr x = unsafe_promise_clamped(start + rj * lanes + l, 0, p.dim(0).extent() - 1);
-    add_terms(ToF32(D, p(x)), ToF32(D, g(x)), m(x));
-    // ...then the tail (len % lanes elements, lanes 0..): last, as in lars_norms' guarded loop.
-    // Lanes past the end add the terms of zero inputs, which are exactly 0.
-    Expr jt = (len / lanes) * lanes + l;
-    Expr vt = jt < len;
-    Expr xt = clamp(start + jt, 0, p.dim(0).extent() - 1);
-    add_terms(select(vt, ToF32(D, p(xt)), 0.0f), select(vt, ToF32(D, g(xt)), 0.0f),
-              select(vt, m(xt), 0.0f));
-    RDom rl(0, lanes, "rl");
-    chunk_(c) = Tuple(0.0f, 0.0f, 0.0f);
-    chunk_(c) = Tuple(chunk_(c)[0] + lane_(rl, c)[0], chunk_(c)[1] + lane_(rl, c)[1],
-                      chunk_(c)[2] + lane_(rl, c)[2]);
-    RDom rc(0, max_chunks, "rc");
-    rc.where(rc < tensors(kArenaTensorCols * t + kArenaChunkCount));
-    Expr cc = clamp(tensors(kArenaTensorCols * t + kArenaFirstChunk) + rc, c_lo, c_hi);
-    tensor_(t) = Tuple(0.0f, 0.0f, 0.0f);
-    tensor_(t) = Tuple(tensor_(t)[0] + chunk_(cc)[0], tensor_(t)[1] + chunk_(cc)[1],
-                       tensor_(t)[2] + chunk_(cc)[2]);
-    Expr k = i % 3, ti = i / 3;
-    out(i) = select(k == 0, tensor_(ti)[0], k == 1, tensor_(ti)[1], tensor_(ti)[2]);
+    DefineArenaNorms<D>(f_, out, p, g, [&](const Expr& x) { return m(x); }, opts, tensors, chunks,
+                        max_chunks, lanes);
   }
 
   void schedule() {
     ConstrainSameLength(p, g, m);
-    opts.dim(0).set_min(0).set_stride(1);
-    tensors.dim(0).set_min(0).set_stride(1);
-    chunks.dim(0).set_stride(1);  // a crop: chunks [c0, c1) of the table
-    out.dim(0).set_stride(1);     // a crop: tensors [t0, t1) of the norms
-    opts.set_estimates({{0, kArenaOpts * 200}});
-    tensors.set_estimates({{0, kArenaTensorCols * 200}});
-    chunks.set_estimates({{0, kArenaChunkCols * 1000}});
-    out.set_estimates({{0, 600}});
-    max_chunks.set_estimate(64);
+    ConstrainArenaNormsTables(opts, tensors, chunks, out, max_chunks);
     if (auto_schedule) return;
-    Var l = lane_.args()[0], c = chunk_.args()[0], i = out.args()[0], io("io"), ii("ii");
-    if (get_target().has_gpu_feature()) {
-      // Chunk c: one block; lane l: one thread (coalesced reads). Tensor t's sum: one thread.
-      chunk_.compute_root().gpu_blocks(c).update().gpu_blocks(c);
-      lane_.compute_at(chunk_, c).gpu_threads(l);
-      lane_.update(0).gpu_threads(l);
-      lane_.update(1).gpu_threads(l);
-      out.gpu_tile(i, io, ii, 64, TailStrategy::GuardWithIf);
-      tensor_.compute_at(out, ii);
-    } else {
-      chunk_.compute_root().update().parallel(c);
-      lane_.compute_at(chunk_, c).vectorize(l);
-      lane_.update(0).vectorize(l);
-      lane_.update(1).vectorize(l);
-      tensor_.compute_root();
-    }
+    ScheduleArenaNorms(f_, out, get_target().has_gpu_feature());
   }
 
  private:
-  Func lane_{"lane"}, chunk_{"chunk_sums"}, tensor_{"tensor_sums"};
+  ArenaNormsFuncs f_;
 };
 
 template <DType D>
@@ -163,31 +83,19 @@ class LarsArenaUpdate : public Generator<LarsArenaUpdate<D>> {
   void generate() {
     Var x("x"), t("t");
     Expr ntensors = opts.dim(0).extent() / kArenaOpts;
-    // Per tensor, once: the classic trust ratio, lr * trust scale, and whether it is stepped
-    // (the same strict fp32 expressions as lars_update, so the products round alike).
-    {
-      ArenaTensorOptions o = LoadOptions(opts, t);
-      Expr n0 = norms(3 * t), n1 = norms(3 * t + 1), n2 = norms(3 * t + 2);
-      Expr pnorm = sqrt(n0), unorm = sqrt(n1), gnorm = o.gscale * sqrt(n2);
-      Expr ratio = select(o.trust_mode == kTrustClassic,
-                          ClassicTrustRatio(pnorm, gnorm, o.weight_decay, o.trust_coefficient, o.eps),
-                          1.0f);
-      Expr scale = select(o.trust_mode == kTrustClip, ClipTrustScale(pnorm, unorm, o.max_unorm), 1.0f);
-      Expr skipped = o.skip_nonfinite && !is_finite(n2);
-      coef_(t) = Tuple(ratio, StepSize(o.lr, scale), select(o.active && !skipped, 1, 0));
-    }
+    DefineArenaCoefficients(coef_, opts, norms);
     Expr row_t = rows(clamp(base_row + x / kArenaAlign, 0, rows.dim(0).extent() - 1));
     Expr tx = clamp(row_t, 0, ntensors - 1);
     ArenaTensorOptions o = LoadOptions(opts, tx);
     Expr offset = tensors(kArenaTensorCols * tx + kArenaOffset);
     Expr numel = tensors(kArenaTensorCols * tx + kArenaNumel);
     Expr ax = base_row * kArenaAlign + x;  // the arena index
-    Expr valid = row_t >= 0 && ax >= offset && ax < offset + numel && coef_(tx)[2] == 1;
+    Expr valid = row_t >= 0 && ax >= offset && ax < offset + numel && coef_(2, tx) == 1.0f;
     Expr pv = ToF32(D, p(x));
     LarsElement e = LarsStepElement({o.momentum, o.dampening, o.weight_decay, o.nesterov,
                                      o.first_step},
-                                    pv, ToF32(D, g(x)), m(x), o.gscale, coef_(tx)[0]);
-    vals_(x) = Tuple(select(valid, FromF32(D, ApplyUpdate(pv, coef_(tx)[1], e.u)), p(x)),
+                                    pv, ToF32(D, g(x)), m(x), o.gscale, coef_(0, tx));
+    vals_(x) = Tuple(select(valid, FromF32(D, ApplyUpdate(pv, coef_(1, tx), e.u)), p(x)),
                      select(valid, e.m_new, m(x)));
     out(x) = Tuple(vals_(x)[0], vals_(x)[1]);
   }
@@ -222,6 +130,185 @@ class LarsArenaUpdate : public Generator<LarsArenaUpdate<D>> {
   Func vals_{"vals"}, coef_{"coef"};
 };
 
+
+// Blockwise 8-bit state in an arena: tensor offsets are multiples of the block size B, so
+// quantization blocks never straddle tensors. Norms: the same segmented tree with m dequantized
+// from codes and absmax (block x / B of the arena). Update: lars8bit_update's per-block loop,
+// with the block's tensor, options and coefficients from the tables; elements of a tensor's last
+// block past its end count as p = g = 0 and the zero code (as lars8bit_update's boundary), and
+// are not written; blocks of tensors not stepped keep p, codes and absmax.
+template <DType D>
+class Lars8bitArenaNorms : public Generator<Lars8bitArenaNorms<D>> {
+ public:
+  LARS_GENERATOR_ALIASES(Lars8bitArenaNorms<D>);
+  using T = typename Storage<D>::type;
+
+  GeneratorParam<int> block{"block", 256};
+  // Must equal lars8bit_norms' (the reduction tree is defined by them).
+  GeneratorParam<int> vector_width{"vector_width", kNormsCpuLanes};
+  GeneratorParam<int> gpu_threads{"gpu_threads", kNormsGpuLanes};
+
+  Input<Buffer<T, 1>> p{"p"};
+  Input<Buffer<T, 1>> g{"g"};
+  Input<Buffer<uint8_t, 1>> codes{"codes"};
+  Input<Buffer<float, 1>> absmax{"absmax"};
+  Input<Buffer<float, 1>> code{"code"};
+  Input<Buffer<float, 1>> opts{"opts"};
+  Input<Buffer<int32_t, 1>> tensors{"tensors"};
+  Input<Buffer<int32_t, 1>> chunks{"chunks"};
+  Input<int32_t> max_chunks{"max_chunks"};
+  Output<Buffer<float, 1>> out{"out"};  // [3T]
+
+  void generate() {
+    const int lanes = get_target().has_gpu_feature() ? int(gpu_threads) : int(vector_width);
+    const int B = block;
+    DefineArenaNorms<D>(
+        f_, out, p, g,
+        [&](const Expr& x) { return code(cast<int>(codes(x))) * absmax(x / B); }, opts,
+        tensors, chunks, max_chunks, lanes);
+  }
+
+  void schedule() {
+    ConstrainBlockState(p, g, codes, absmax, block);
+    code.dim(0).set_bounds(0, 256);
+    code.set_estimates({{0, 256}});
+    ConstrainArenaNormsTables(opts, tensors, chunks, out, max_chunks);
+    if (auto_schedule) return;
+    ScheduleArenaNorms(f_, out, get_target().has_gpu_feature());
+  }
+
+ private:
+  ArenaNormsFuncs f_;
+};
+
+template <DType D>
+class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
+ public:
+  LARS_GENERATOR_ALIASES(Lars8bitArenaUpdate<D>);
+  using T = typename Storage<D>::type;
+
+  GeneratorParam<int> block{"block", 256};
+  GeneratorParam<int> blocks_per_task{"blocks_per_task", 64};
+  GeneratorParam<int> vector_width{"vector_width", 8};
+  GeneratorParam<int> gpu_threads{"gpu_threads", 256};
+
+  Input<Buffer<T, 1>> p{"p"};
+  Input<Buffer<T, 1>> g{"g"};
+  Input<Buffer<uint8_t, 1>> codes{"codes"};
+  Input<Buffer<float, 1>> absmax{"absmax"};
+  Input<Buffer<float, 1>> code{"code"};
+  Input<Buffer<float, 1>> mids{"mids"};
+  Input<Buffer<uint32_t, 1>> lut{"lut"};
+  Input<Buffer<float, 1>> opts{"opts"};
+  Input<Buffer<int32_t, 1>> tensors{"tensors"};
+  Input<Buffer<int32_t, 1>> rows{"rows"};
+  Input<Buffer<float, 1>> norms{"norms"};
+  Input<int32_t> base_row{"base_row"};  // element 0 of p, g, codes is arena element 64*base_row
+  Output<Func> out{"out", {type_of<T>(), UInt(8)}, 1};  // {p', codes'} in place over {p, codes}
+  Output<Buffer<float, 1>> absmax_out{"absmax_out"};     // in place over absmax
+
+  void generate() {
+    const int B = block;
+    Var i("i"), b("b");
+    DefineArenaCoefficients(coef_, opts, norms);
+    Expr ntensors = opts.dim(0).extent() / kArenaOpts;
+    auto tensor_of = [&](const Expr& x) {  // the table row of local element x (-1: none)
+      return rows(clamp(base_row + x / kArenaAlign, 0, rows.dim(0).extent() - 1));
+    };
+    Expr row_t = tensor_of(i);
+    Expr tx = clamp(row_t, 0, ntensors - 1);
+    ArenaTensorOptions o = LoadOptions(opts, tx);
+    Expr offset = tensors(kArenaTensorCols * tx + kArenaOffset);
+    Expr numel = tensors(kArenaTensorCols * tx + kArenaNumel);
+    Expr ax = base_row * kArenaAlign + i;
+    Expr inside = row_t >= 0 && ax >= offset && ax < offset + numel;
+    Func pb = BoundaryConditions::constant_exterior(p, cast<T>(0));
+    Func gb = BoundaryConditions::constant_exterior(g, cast<T>(0));
+    Func cb = BoundaryConditions::constant_exterior(codes, cast<uint8_t>(127));
+    Expr cin = select(inside, cb(i), cast<uint8_t>(127));
+    Expr m_old = code(cast<int>(cin)) * absmax(clamp(i / B, 0, absmax.dim(0).extent() - 1));
+    LarsElement e = LarsStepElement({o.momentum, o.dampening, o.weight_decay, o.nesterov,
+                                     o.first_step},
+                                    select(inside, ToF32(D, pb(i)), 0.0f),
+                                    select(inside, ToF32(D, gb(i)), 0.0f), m_old, o.gscale,
+                                    coef_(0, tx));
+    step_(i) = Tuple(e.m_new, e.u);
+    r_ = RDom(0, B, "r");
+    amax_(b) = 0.0f;
+    amax_(b) = max(amax_(b), abs(step_(b * B + r_)[0]));
+    Expr q = QuantizeIndex(NormalizeForQuantize(step_(i)[0], amax_(i / B)), mids, code, lut);
+    Expr live = inside && coef_(2, tx) == 1.0f;
+    out(i) = Tuple(select(live, FromF32(D, ApplyUpdate(ToF32(D, p(i)), coef_(1, tx), step_(i)[1])),
+                          p(i)),
+                   select(live, q, codes(i)));
+    // A block is one tensor's: it is rewritten when that tensor is stepped.
+    Expr bt = tensor_of(i * B);
+    Expr block_live = bt >= 0 && coef_(2, clamp(bt, 0, ntensors - 1)) == 1.0f;
+    absmax_out(i) = select(block_live, amax_(i), absmax(i));
+  }
+
+  void schedule() {
+    const int B = block;
+    ConstrainBlockState(p, g, codes, absmax, B);
+    code.dim(0).set_bounds(0, 256);
+    mids.dim(0).set_bounds(0, 256);
+    lut.dim(0).set_bounds(0, 65536);
+    lut.set_estimates({{0, 65536}});
+    for (auto* b : {&code, &mids}) b->set_estimates({{0, 256}});
+    opts.dim(0).set_min(0).set_stride(1);
+    tensors.dim(0).set_min(0).set_stride(1);
+    rows.dim(0).set_min(0).set_stride(1);
+    norms.dim(0).set_min(0).set_stride(1);
+    opts.set_estimates({{0, kArenaOpts * 200}});
+    tensors.set_estimates({{0, kArenaTensorCols * 200}});
+    rows.set_estimates({{0, (1 << 24) / kArenaAlign}});
+    norms.set_estimates({{0, 600}});
+    base_row.set_estimate(0);
+    Func out_func = out;
+    std::vector<OutputImageParam> outs = out_func.output_buffers();
+    outs[0].dim(0).set_min(0).set_extent(p.dim(0).extent());
+    for (OutputImageParam& ob : outs) ob.dim(0).set_stride(1);
+    absmax_out.dim(0).set_min(0).set_stride(1).set_extent(absmax.dim(0).extent());
+    out.set_estimates({{0, 1 << 24}});
+    absmax_out.set_estimates({{0, (1 << 24) / B}});
+    if (auto_schedule) return;
+    // As lars8bit_update: out and absmax_out split alike so compute_with fuses their block loops.
+    Var i = out.args()[0], b("b"), bo("bo"), ii("ii"), io("io"), t("t"), unit("unit");
+    if (get_target().has_gpu_feature()) {
+      const int threads = std::min(B, static_cast<int>(gpu_threads));
+      out.split(i, b, ii, B, TailStrategy::GuardWithIf)
+          .split(ii, io, t, threads, TailStrategy::GuardWithIf)
+          .gpu_blocks(b)
+          .gpu_threads(t);
+      Var si = step_.args()[0], so("so"), st("st");
+      step_.compute_at(out, b).split(si, so, st, threads, TailStrategy::RoundUp).gpu_threads(st);
+      amax_.compute_at(out, b);
+      absmax_out.split(i, b, unit, 1).gpu_blocks(b);
+      absmax_out.compute_with(out, b);
+      return;
+    }
+    coef_.compute_root();
+    const int vw = vector_width, per_task = blocks_per_task;
+    out.split(i, b, ii, B, TailStrategy::GuardWithIf)
+        .split(b, bo, b, per_task, TailStrategy::GuardWithIf)
+        .vectorize(ii, vw, TailStrategy::GuardWithIf)
+        .parallel(bo);
+    step_.compute_at(out, b).vectorize(step_.args()[0], vw).store_in(MemoryType::Stack);
+    amax_.compute_at(out, b).store_in(MemoryType::Stack);
+    RVar ro("ro"), ri("ri");
+    Var l("l");
+    Func lanes = amax_.update().split(r_.x, ro, ri, vw).rfactor(ri, l);
+    lanes.reorder_storage(l, lanes.args()[0]);
+    lanes.compute_at(out, b).store_in(MemoryType::Stack).vectorize(l).update().vectorize(l);
+    absmax_out.split(i, b, unit, 1).split(b, bo, b, per_task, TailStrategy::GuardWithIf).parallel(bo);
+    absmax_out.compute_with(out, b);
+  }
+
+ private:
+  RDom r_;
+  Func step_{"step"}, amax_{"amax"}, coef_{"coef"};
+};
+
 }  // namespace
 }  // namespace generators
 }  // namespace halide_lars
@@ -233,3 +320,9 @@ HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsArenaNorms<DType::kBF16>,
 HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsArenaUpdate<DType::kF32>, lars_arena_update_f32)
 HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsArenaUpdate<DType::kF16>, lars_arena_update_f16)
 HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsArenaUpdate<DType::kBF16>, lars_arena_update_bf16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitArenaNorms<DType::kF32>, lars8bit_arena_norms_f32)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitArenaNorms<DType::kF16>, lars8bit_arena_norms_f16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitArenaNorms<DType::kBF16>, lars8bit_arena_norms_bf16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitArenaUpdate<DType::kF32>, lars8bit_arena_update_f32)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitArenaUpdate<DType::kF16>, lars8bit_arena_update_f16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitArenaUpdate<DType::kBF16>, lars8bit_arena_update_bf16)

@@ -91,9 +91,10 @@ lars_step(opt, stream) =
 lars_set_shard(opt, name, offset, full_numel) =
     ccall((:lars_set_shard, libhalide_lars), Cint, (Ptr{Cvoid}, Cstring, Int64, Int64),
           opt, name, offset, full_numel)
-lars_layout_flat(count, numels, offsets, total::Ref{Int64}) =
-    ccall((:lars_layout_flat, libhalide_lars), Cint, (Int64, Ptr{Int64}, Ptr{Int64}, Ref{Int64}),
-          count, numels, offsets, total)
+lars_layout_flat(count, numels, alignment, offsets, total::Ref{Int64}) =
+    ccall((:lars_layout_flat, libhalide_lars), Cint,
+          (Int64, Ptr{Int64}, Int64, Ptr{Int64}, Ref{Int64}), count, numels, alignment, offsets,
+          total)
 lars_add_flat_params(opt, params, grads, count, names, offsets, numels, groups) =
     ccall((:lars_add_flat_params, libhalide_lars), Cint,
           (Ptr{Cvoid}, Ptr{DLTensor}, Ptr{DLTensor}, Int64, Ptr{Cstring}, Ptr{Int64}, Ptr{Int64},

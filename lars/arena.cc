@@ -1,6 +1,7 @@
 #include "lars/arena.h"
 
 #include <algorithm>
+#include <map>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -8,7 +9,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "generators/arena_abi.h"
+#include "runtime/codebook.h"
 #include "runtime/halide_call.h"
+#include "runtime/quantize.h"
 #include "runtime/registry.h"
 #include "runtime/status_macros.h"
 #include "runtime/validate.h"
@@ -17,10 +20,11 @@ namespace halide_lars {
 
 static_assert(kFlatAlignment == kArenaAlign, "lars.h and generators/arena_abi.h disagree");
 
-int64_t LayoutFlatParams(std::vector<FlatParam>* params) {
+int64_t LayoutFlatParams(std::vector<FlatParam>* params, int64_t alignment) {
+  alignment = std::max<int64_t>(alignment, kFlatAlignment);
   int64_t n = 0;
   for (FlatParam& p : *params) {
-    n = (n + kFlatAlignment - 1) / kFlatAlignment * kFlatAlignment;
+    n = (n + alignment - 1) / alignment * alignment;
     p.offset = n;
     n += std::max<int64_t>(p.numel, 0);
   }
@@ -60,16 +64,136 @@ absl::Status CheckFlatSupported(const ParamSlot& slot, const LarsOptions& o) {
         slot.name, ": ", what, " is not supported for flat parameters (AddFlatParams); register "
         "this tensor with AddParam"));
   };
-  if (DesiredKind(o, slot.param.numel) != StateKind::kFp32) return unimplemented("8-bit state");
+  const StateKind want = DesiredKind(o, slot.param.numel);
+  if (want == StateKind::kTensor8) return unimplemented("per-tensor 8-bit state (block_wise=false)");
+  if (slot.arena != nullptr &&
+      (want != slot.kind || (want == StateKind::kBlockwise8 && o.block_size != slot.block_size))) {
+    return unimplemented("changing the state kind (fp32, 8-bit, block size) after AddFlatParams");
+  }
   if (o.percentile_clipping < 100) return unimplemented("percentile_clipping < 100");
   if (o.step_order == StepOrder::kMomentumFirst) return unimplemented("step_order momentum_first");
-  for (Op op : {Op::kLarsArenaNorms, Op::kLarsArenaUpdate}) {
-    LARS_RETURN_IF_ERROR(FindKernelInfo(op, slot.param.dtype, slot.param.device.type).status());
+  const bool eight = want == StateKind::kBlockwise8;
+  const char* variant = eight ? QuantBlockVariant(o.block_size) : "";
+  for (Op op : eight ? std::vector<Op>{Op::kLars8bitArenaNorms, Op::kLars8bitArenaUpdate}
+                     : std::vector<Op>{Op::kLarsArenaNorms, Op::kLarsArenaUpdate}) {
+    LARS_RETURN_IF_ERROR(
+        FindKernelInfo(op, slot.param.dtype, slot.param.device.type, variant).status());
   }
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::unique_ptr<Arena>> BuildArena(
+namespace {
+
+// One arena over `params`/`grads` (already the group's element range; tensor offsets local to
+// it) for the tensors idx of `tensors`, all of state `kind` (block size `block` for 8-bit).
+// Their slots go to (*slots)[i] for tensor i.
+absl::StatusOr<std::unique_ptr<Arena>> BuildOneArena(
+    const TensorView& params, const TensorView& grads, const std::vector<FlatParam>& tensors,
+    const std::vector<LarsOptions>& options, const std::vector<size_t>& idx, StateKind kind,
+    int block, std::vector<std::unique_ptr<ParamSlot>>* slots) {
+  std::vector<size_t> order = idx;
+  std::sort(order.begin(), order.end(),
+            [&](size_t a, size_t b) { return tensors[a].offset < tensors[b].offset; });
+  auto arena = std::make_unique<Arena>();
+  arena->params = params;
+  arena->grads = grads;
+  arena->kind = kind;
+  arena->block = block;
+  const Device& d = params.device;
+  const int64_t n = params.numel;
+  const int64_t num_t = static_cast<int64_t>(order.size());
+  // Table index = rank by offset, so a segment's tensors, chunks and elements are contiguous.
+  std::vector<int32_t> ttab(kArenaTensorCols * num_t), ctab, rtab((n + kArenaAlign - 1) / kArenaAlign, -1);
+  const bool segmented = d.type == DeviceType::kCPU;
+  int64_t seg_elems = 0;
+  for (int64_t t = 0; t < num_t; ++t) {
+    const FlatParam& f = tensors[order[t]];
+    const int64_t nchunks = (f.numel + kArenaChunk - 1) / kArenaChunk;
+    const int32_t c_first = static_cast<int32_t>(ctab.size() / kArenaChunkCols);
+    ttab[kArenaTensorCols * t + kArenaOffset] = static_cast<int32_t>(f.offset);
+    ttab[kArenaTensorCols * t + kArenaNumel] = static_cast<int32_t>(f.numel);
+    ttab[kArenaTensorCols * t + kArenaFirstChunk] = c_first;
+    ttab[kArenaTensorCols * t + kArenaChunkCount] = static_cast<int32_t>(nchunks);
+    for (int64_t k = 0; k < nchunks; ++k) {
+      ctab.push_back(static_cast<int32_t>(f.offset + k * kArenaChunk));
+      ctab.push_back(static_cast<int32_t>(std::min<int64_t>(kArenaChunk, f.numel - k * kArenaChunk)));
+      ctab.push_back(static_cast<int32_t>(t));
+    }
+    arena->max_chunks = std::max<int32_t>(arena->max_chunks, static_cast<int32_t>(nchunks));
+    for (int64_t r = f.offset / kArenaAlign; r < (f.offset + f.numel + kArenaAlign - 1) / kArenaAlign; ++r) {
+      rtab[r] = static_cast<int32_t>(t);
+    }
+    // Segments: whole tensors, about kArenaSegment elements each on the CPU; one on GPUs.
+    if (arena->segments.empty() || (segmented && seg_elems >= kArenaSegment)) {
+      arena->segments.push_back({static_cast<int32_t>(t), static_cast<int32_t>(t), c_first,
+                                 c_first, f.offset, f.offset});
+      seg_elems = 0;
+    }
+    ArenaSegment& seg = arena->segments.back();
+    seg.t1 = static_cast<int32_t>(t + 1);
+    seg.c1 = static_cast<int32_t>(ctab.size() / kArenaChunkCols);
+    seg.x1 = std::max(seg.x1, f.offset + f.numel);
+    seg_elems += f.numel;
+  }
+  if (ctab.empty()) ctab = {0, 0, 0};  // every tensor empty: one empty chunk (no table is empty)
+  if (!segmented) {  // one segment: the whole tables and flat buffers (no crops on OpenCL)
+    ArenaSegment& all = arena->segments.back();
+    all.c1 = static_cast<int32_t>(ctab.size() / kArenaChunkCols);
+    all.x0 = 0;
+    all.x1 = n;
+  }
+  LARS_ASSIGN_OR_RETURN(arena->tensors, UploadI32(d, ttab));
+  LARS_ASSIGN_OR_RETURN(arena->chunks, UploadI32(d, ctab));
+  LARS_ASSIGN_OR_RETURN(arena->rows, UploadI32(d, rtab));
+  LARS_ASSIGN_OR_RETURN(arena->opts, DeviceBuffer::Allocate(d, DType::kF32, kArenaOpts * num_t));
+  LARS_ASSIGN_OR_RETURN(arena->norms, DeviceBuffer::Allocate(d, DType::kF32, 3 * num_t));
+  LARS_RETURN_IF_ERROR(arena->norms.CopyFromHost(std::vector<float>(3 * num_t, 0.0f).data()));
+  if (kind == StateKind::kBlockwise8) {  // zero momentum: the zero code, absmax 0
+    const int64_t nb = (n + block - 1) / block;
+    LARS_ASSIGN_OR_RETURN(arena->codes, DeviceBuffer::Allocate(d, DType::kU8, n));
+    LARS_RETURN_IF_ERROR(arena->codes.CopyFromHost(std::vector<uint8_t>(n, kZeroCode).data()));
+    LARS_ASSIGN_OR_RETURN(arena->absmax, DeviceBuffer::Allocate(d, DType::kF32, nb));
+    LARS_RETURN_IF_ERROR(arena->absmax.CopyFromHost(std::vector<float>(nb, 0.0f).data()));
+  } else {
+    LARS_ASSIGN_OR_RETURN(arena->momentum, DeviceBuffer::Allocate(d, DType::kF32, n));
+    LARS_RETURN_IF_ERROR(arena->momentum.CopyFromHost(std::vector<float>(n, 0.0f).data()));
+  }
+  arena->table_bytes = 4 * static_cast<int64_t>(ttab.size() + ctab.size() + rtab.size()) +
+                       4 * kArenaOpts * num_t;
+
+  arena->members.assign(num_t, nullptr);
+  for (int64_t t = 0; t < num_t; ++t) {
+    const size_t i = order[t];
+    const FlatParam& f = tensors[i];
+    auto slot = std::make_unique<ParamSlot>();
+    slot->name = f.name;
+    slot->group = f.group;
+    slot->param = Slice(params, f.offset, f.numel);
+    slot->grad = Slice(grads, f.offset, f.numel);
+    slot->arena_grad = slot->grad;
+    LARS_RETURN_IF_ERROR(CheckSupported(*slot, options[i]));
+    LARS_RETURN_IF_ERROR(CheckFlatSupported(*slot, options[i]));
+    LARS_RETURN_IF_ERROR(AllocateState(slot.get(), options[i]));
+    // The state and last norms live in the arena: the slot borrows its slices.
+    if (kind == StateKind::kBlockwise8) {
+      slot->codes = DeviceBuffer::Borrow(arena->codes.view(), f.offset, f.numel);
+      slot->absmax = DeviceBuffer::Borrow(arena->absmax.view(), f.offset / block,
+                                          (f.numel + block - 1) / block);
+    } else {
+      slot->momentum = DeviceBuffer::Borrow(arena->momentum.view(), f.offset, f.numel);
+    }
+    slot->norms = DeviceBuffer::Borrow(arena->norms.view(), 3 * t, 3);
+    slot->arena = arena.get();
+    slot->arena_index = static_cast<int>(t);
+    arena->members[t] = slot.get();
+    (*slots)[i] = std::move(slot);
+  }
+  return arena;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::unique_ptr<Arena>>> BuildArenas(
     const TensorView& params, const TensorView& grads, const std::vector<FlatParam>& tensors,
     const std::vector<LarsOptions>& options, std::vector<std::unique_ptr<ParamSlot>>* slots) {
   LARS_RETURN_IF_ERROR(ValidateTensor("params", params));
@@ -117,87 +241,49 @@ absl::StatusOr<std::unique_ptr<Arena>> BuildArena(
     }
   }
 
-  auto arena = std::make_unique<Arena>();
-  arena->params = params;
-  arena->grads = grads;
-  const Device& d = params.device;
-  const int64_t n = params.numel;
-  const int64_t num_t = static_cast<int64_t>(tensors.size());
-  // Table index = rank by offset, so a segment's tensors, chunks and elements are contiguous.
-  std::vector<int32_t> ttab(kArenaTensorCols * num_t), ctab, rtab((n + kArenaAlign - 1) / kArenaAlign, -1);
-  const bool segmented = d.type == DeviceType::kCPU;
-  int64_t seg_elems = 0;
-  for (int64_t t = 0; t < num_t; ++t) {
-    const FlatParam& f = tensors[order[t]];
-    const int64_t nchunks = (f.numel + kArenaChunk - 1) / kArenaChunk;
-    const int32_t c_first = static_cast<int32_t>(ctab.size() / kArenaChunkCols);
-    ttab[kArenaTensorCols * t + kArenaOffset] = static_cast<int32_t>(f.offset);
-    ttab[kArenaTensorCols * t + kArenaNumel] = static_cast<int32_t>(f.numel);
-    ttab[kArenaTensorCols * t + kArenaFirstChunk] = c_first;
-    ttab[kArenaTensorCols * t + kArenaChunkCount] = static_cast<int32_t>(nchunks);
-    for (int64_t k = 0; k < nchunks; ++k) {
-      ctab.push_back(static_cast<int32_t>(f.offset + k * kArenaChunk));
-      ctab.push_back(static_cast<int32_t>(std::min<int64_t>(kArenaChunk, f.numel - k * kArenaChunk)));
-      ctab.push_back(static_cast<int32_t>(t));
+  // One arena per state kind (fp32 / blockwise 8-bit per block size), over its tensors'
+  // element range (on OpenCL, whose cl_mem cannot be sliced, the whole buffer).
+  std::map<std::pair<int, int>, std::vector<size_t>> groups;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    ParamSlot probe;
+    probe.name = tensors[i].name;
+    probe.param = Slice(params, tensors[i].offset, tensors[i].numel);
+    LARS_RETURN_IF_ERROR(CheckFlatSupported(probe, options[i]));
+    const StateKind kind = DesiredKind(options[i], tensors[i].numel);
+    const int block = kind == StateKind::kBlockwise8 ? options[i].block_size : 0;
+    if (block > 0 && tensors[i].offset % block != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          tensors[i].name, ": offset ", tensors[i].offset, " is not a multiple of its 8-bit block "
+          "size ", block, " (lay out with LayoutFlatParams(&tensors, ", block, "))"));
     }
-    arena->max_chunks = std::max<int32_t>(arena->max_chunks, static_cast<int32_t>(nchunks));
-    for (int64_t r = f.offset / kArenaAlign; r < (f.offset + f.numel + kArenaAlign - 1) / kArenaAlign; ++r) {
-      rtab[r] = static_cast<int32_t>(t);
+    groups[{static_cast<int>(kind), block}].push_back(i);
+  }
+  std::vector<std::unique_ptr<ParamSlot>> by_index(tensors.size());
+  std::vector<std::unique_ptr<Arena>> arenas;
+  for (const auto& [key, idx] : groups) {
+    int64_t x0 = 0, x1 = params.numel;
+    if (params.device.type != DeviceType::kOpenCL) {
+      x0 = params.numel;
+      x1 = 0;
+      for (size_t i : idx) {
+        x0 = std::min(x0, tensors[i].offset);
+        x1 = std::max(x1, tensors[i].offset + tensors[i].numel);
+      }
+      if (x1 <= x0) {  // only empty tensors: a token range (no row of it is theirs)
+        x0 = 0;
+        x1 = std::min<int64_t>(params.numel, kArenaAlign);
+      }
     }
-    // Segments: whole tensors, about kArenaSegment elements each on the CPU; one on GPUs.
-    if (arena->segments.empty() || (segmented && seg_elems >= kArenaSegment)) {
-      arena->segments.push_back({static_cast<int32_t>(t), static_cast<int32_t>(t), c_first,
-                                 c_first, f.offset, f.offset});
-      seg_elems = 0;
-    }
-    ArenaSegment& seg = arena->segments.back();
-    seg.t1 = static_cast<int32_t>(t + 1);
-    seg.c1 = static_cast<int32_t>(ctab.size() / kArenaChunkCols);
-    seg.x1 = std::max(seg.x1, f.offset + f.numel);
-    seg_elems += f.numel;
+    std::vector<FlatParam> local = tensors;
+    for (size_t i : idx) local[i].offset -= x0;
+    LARS_ASSIGN_OR_RETURN(
+        std::unique_ptr<Arena> arena,
+        BuildOneArena(Slice(params, x0, x1 - x0), Slice(grads, x0, x1 - x0), local, options, idx,
+                      static_cast<StateKind>(key.first), key.second, &by_index));
+    arenas.push_back(std::move(arena));
   }
-  if (ctab.empty()) ctab = {0, 0, 0};  // every tensor empty: one empty chunk (no table is empty)
-  if (!segmented) {  // one segment: the whole tables and flat buffers (no crops on OpenCL)
-    ArenaSegment& all = arena->segments.back();
-    all.c1 = static_cast<int32_t>(ctab.size() / kArenaChunkCols);
-    all.x0 = 0;
-    all.x1 = n;
-  }
-  LARS_ASSIGN_OR_RETURN(arena->tensors, UploadI32(d, ttab));
-  LARS_ASSIGN_OR_RETURN(arena->chunks, UploadI32(d, ctab));
-  LARS_ASSIGN_OR_RETURN(arena->rows, UploadI32(d, rtab));
-  LARS_ASSIGN_OR_RETURN(arena->opts, DeviceBuffer::Allocate(d, DType::kF32, kArenaOpts * num_t));
-  LARS_ASSIGN_OR_RETURN(arena->norms, DeviceBuffer::Allocate(d, DType::kF32, 3 * num_t));
-  LARS_RETURN_IF_ERROR(arena->norms.CopyFromHost(std::vector<float>(3 * num_t, 0.0f).data()));
-  LARS_ASSIGN_OR_RETURN(arena->momentum, DeviceBuffer::Allocate(d, DType::kF32, n));
-  LARS_RETURN_IF_ERROR(arena->momentum.CopyFromHost(std::vector<float>(n, 0.0f).data()));
-  arena->table_bytes = 4 * static_cast<int64_t>(ttab.size() + ctab.size() + rtab.size()) +
-                       4 * kArenaOpts * num_t;
-
-  arena->members.assign(num_t, nullptr);
-  std::vector<int64_t> rank(num_t);
-  for (int64_t t = 0; t < num_t; ++t) rank[order[t]] = t;
-  for (int64_t i = 0; i < num_t; ++i) {  // registration order
-    const FlatParam& f = tensors[i];
-    const int64_t t = rank[i];
-    auto slot = std::make_unique<ParamSlot>();
-    slot->name = f.name;
-    slot->group = f.group;
-    slot->param = Slice(params, f.offset, f.numel);
-    slot->grad = Slice(grads, f.offset, f.numel);
-    slot->arena_grad = slot->grad;
-    LARS_RETURN_IF_ERROR(CheckSupported(*slot, options[i]));
-    LARS_RETURN_IF_ERROR(CheckFlatSupported(*slot, options[i]));
-    LARS_RETURN_IF_ERROR(AllocateState(slot.get(), options[i]));
-    // The momentum and last norms live in the arena: the slot borrows its slices.
-    slot->momentum = DeviceBuffer::Borrow(arena->momentum.view(), f.offset, f.numel);
-    slot->norms = DeviceBuffer::Borrow(arena->norms.view(), 3 * t, 3);
-    slot->arena = arena.get();
-    slot->arena_index = static_cast<int>(t);
-    arena->members[t] = slot.get();
-    slots->push_back(std::move(slot));
-  }
-  return arena;
+  for (auto& slot : by_index) slots->push_back(std::move(slot));  // registration order
+  return arenas;
 }
 
 namespace {
@@ -255,19 +341,36 @@ absl::Status ArenaNorms(Arena* arena, const ArenaPlan& plan, const ArenaSegment&
   }
   CallContext ctx;
   LARS_RETURN_IF_ERROR(MakeCallContext(arena->params.device, exec, &ctx));
-  BufferView p(arena->params, &ctx), g(arena->grads, &ctx), m(arena->momentum.view(), &ctx);
+  BufferView p(arena->params, &ctx), g(arena->grads, &ctx);
   BufferView o(arena->opts.view(), &ctx), tensors(arena->tensors.view(), &ctx, kI32);
   BufferView chunks(BufferView::kCrop, arena->chunks.view(), kArenaChunkCols * int64_t{seg.c0},
                     kArenaChunkCols * int64_t{seg.c1 - seg.c0}, &ctx, kI32);
   BufferView out(BufferView::kCrop, arena->norms.view(), 3 * int64_t{seg.t0}, 3 * nt, &ctx,
                  HalideType(DType::kF32));
-  for (BufferView* b : {&p, &g, &m, &o, &out, &tensors, &chunks}) LARS_RETURN_IF_ERROR(b->status());
-  LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLarsArenaNorms>(dtype, dev));
-  LARS_RETURN_IF_ERROR(PipelineStatus(
-      absl::StrCat("lars_arena_norms_", DTypeName(dtype), "_", DeviceTypeName(dev)),
-      kernel(&ctx, p.raw(), g.raw(), m.raw(), o.raw(), tensors.raw(), chunks.raw(),
-             arena->max_chunks, out.raw()),
-      ctx));
+  for (BufferView* b : {&p, &g, &o, &out, &tensors, &chunks}) LARS_RETURN_IF_ERROR(b->status());
+  const std::string suffix = absl::StrCat("_", DTypeName(dtype), "_", DeviceTypeName(dev));
+  if (arena->kind == StateKind::kBlockwise8) {
+    const char* variant = QuantBlockVariant(arena->block);
+    LARS_ASSIGN_OR_RETURN(DeviceCodebook book, GetDeviceCodebook(arena->params.device));
+    BufferView codes(arena->codes.view(), &ctx), absmax(arena->absmax.view(), &ctx);
+    BufferView code(book.code, &ctx);
+    for (BufferView* b : {&codes, &absmax, &code}) LARS_RETURN_IF_ERROR(b->status());
+    LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLars8bitArenaNorms>(dtype, dev, variant));
+    LARS_RETURN_IF_ERROR(PipelineStatus(
+        absl::StrCat("lars8bit_arena_norms", suffix, variant[0] ? "_" : "", variant),
+        kernel(&ctx, p.raw(), g.raw(), codes.raw(), absmax.raw(), code.raw(), o.raw(),
+               tensors.raw(), chunks.raw(), arena->max_chunks, out.raw()),
+        ctx));
+  } else {
+    BufferView m(arena->momentum.view(), &ctx);
+    LARS_RETURN_IF_ERROR(m.status());
+    LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLarsArenaNorms>(dtype, dev));
+    LARS_RETURN_IF_ERROR(PipelineStatus(
+        absl::StrCat("lars_arena_norms", suffix),
+        kernel(&ctx, p.raw(), g.raw(), m.raw(), o.raw(), tensors.raw(), chunks.raw(),
+               arena->max_chunks, out.raw()),
+        ctx));
+  }
   if (!plan.check) return absl::OkStatus();
   std::vector<float> norms(3 * nt);
   LARS_RETURN_IF_ERROR(DeviceBuffer::Borrow(arena->norms.view(), 3 * int64_t{seg.t0}, 3 * nt)
@@ -288,22 +391,45 @@ absl::Status ArenaUpdate(Arena* arena, const ArenaSegment& seg, const ExecContex
   const int64_t x0 = seg.x0, nx = seg.x1 - seg.x0;
   CallContext ctx;
   LARS_RETURN_IF_ERROR(MakeCallContext(arena->params.device, exec, &ctx));
-  // The segment's slice, indexed from 0 (x0 is a multiple of kArenaAlign: a tensor offset,
-  // or 0 for the whole arena).
+  // The segment's slice, indexed from 0 (x0 is a tensor offset, a multiple of kArenaAlign and,
+  // for 8-bit state, of the block size; 0 for a whole arena).
   auto slice = [&](const TensorView& t) { return Slice(t, x0, nx); };
   BufferView p(slice(arena->params), &ctx), g(slice(arena->grads), &ctx);
-  BufferView m(slice(arena->momentum.view()), &ctx);
-  BufferView p_out(slice(arena->params), &ctx), m_out(slice(arena->momentum.view()), &ctx);
+  BufferView p_out(slice(arena->params), &ctx);
   BufferView o(arena->opts.view(), &ctx), norms(arena->norms.view(), &ctx);
   BufferView tensors(arena->tensors.view(), &ctx, kI32), rows(arena->rows.view(), &ctx, kI32);
-  for (BufferView* b : {&p, &g, &m, &o, &norms, &tensors, &rows, &p_out, &m_out}) {
+  for (BufferView* b : {&p, &g, &o, &norms, &tensors, &rows, &p_out}) {
     LARS_RETURN_IF_ERROR(b->status());
   }
+  const int32_t base_row = static_cast<int32_t>(x0 / kArenaAlign);
+  const std::string suffix = absl::StrCat("_", DTypeName(dtype), "_", DeviceTypeName(dev));
+  if (arena->kind == StateKind::kBlockwise8) {
+    const int64_t b0 = x0 / arena->block, nb = (nx + arena->block - 1) / arena->block;
+    const char* variant = QuantBlockVariant(arena->block);
+    LARS_ASSIGN_OR_RETURN(DeviceCodebook book, GetDeviceCodebook(arena->params.device));
+    BufferView codes(slice(arena->codes.view()), &ctx), codes_out(slice(arena->codes.view()), &ctx);
+    BufferView absmax(Slice(arena->absmax.view(), b0, nb), &ctx);
+    BufferView absmax_out(Slice(arena->absmax.view(), b0, nb), &ctx);
+    BufferView code(book.code, &ctx), mids(book.mids, &ctx), lut(book.lut, &ctx, kLutType);
+    for (BufferView* b : {&codes, &codes_out, &absmax, &absmax_out, &code, &mids, &lut}) {
+      LARS_RETURN_IF_ERROR(b->status());
+    }
+    LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLars8bitArenaUpdate>(dtype, dev, variant));
+    return PipelineStatus(
+        absl::StrCat("lars8bit_arena_update", suffix, variant[0] ? "_" : "", variant),
+        kernel(&ctx, p.raw(), g.raw(), codes.raw(), absmax.raw(), code.raw(), mids.raw(),
+               lut.raw(), o.raw(), tensors.raw(), rows.raw(), norms.raw(), base_row, p_out.raw(),
+               codes_out.raw(), absmax_out.raw()),
+        ctx);
+  }
+  BufferView m(slice(arena->momentum.view()), &ctx), m_out(slice(arena->momentum.view()), &ctx);
+  LARS_RETURN_IF_ERROR(m.status());
+  LARS_RETURN_IF_ERROR(m_out.status());
   LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLarsArenaUpdate>(dtype, dev));
   return PipelineStatus(
-      absl::StrCat("lars_arena_update_", DTypeName(dtype), "_", DeviceTypeName(dev)),
+      absl::StrCat("lars_arena_update", suffix),
       kernel(&ctx, p.raw(), g.raw(), m.raw(), o.raw(), tensors.raw(), rows.raw(), norms.raw(),
-             static_cast<int32_t>(x0 / kArenaAlign), p_out.raw(), m_out.raw()),
+             base_row, p_out.raw(), m_out.raw()),
       ctx);
 }
 

@@ -30,9 +30,14 @@ struct ArenaSegment {
 };
 
 struct Arena {
-  TensorView params, grads;          // the flat buffers (the caller's, or owned_* below)
+  // This arena's element range of the flat buffers (the caller's, or owned_* below): all
+  // members have one state kind; an AddFlatParams call makes one arena per kind present.
+  TensorView params, grads;
   DeviceBuffer owned_params, owned_grads;
-  DeviceBuffer momentum;             // f32 x N; members' momentum DeviceBuffers borrow slices
+  StateKind kind = StateKind::kFp32;
+  int block = 0;                     // blockwise 8-bit: the block size (offsets are multiples)
+  DeviceBuffer momentum;             // fp32: f32 x N; members' momentum DeviceBuffers borrow slices
+  DeviceBuffer codes, absmax;        // 8-bit: u8 x N, f32 x ceil(N / block); borrowed likewise
   DeviceBuffer norms;                // f32 x 3T: the last norms pass; members borrow triples
   DeviceBuffer opts;                 // f32 x kArenaOpts*T, rewritten every step
   DeviceBuffer tensors, chunks, rows;  // i32 tables (generators/arena_abi.h), fixed
@@ -42,13 +47,14 @@ struct Arena {
   int64_t table_bytes = 0;
 };
 
-// Options a flat parameter can be stepped with (fp32 state, no percentile clipping, not
-// momentum_first); Unimplemented naming the option otherwise.
+// Options a flat parameter can be stepped with (fp32 or blockwise 8-bit state -- the kind it
+// was added with --, no percentile clipping, not momentum_first); Unimplemented otherwise.
 absl::Status CheckFlatSupported(const ParamSlot& slot, const LarsOptions& options);
 
-// Validates the flat buffers and tensors (names unique among themselves and not in `taken`),
-// and builds the arena with its member slots (state zero). Nothing is registered on error.
-absl::StatusOr<std::unique_ptr<Arena>> BuildArena(
+// Validates the flat buffers and tensors (names unique among themselves), and builds one arena
+// per state kind present with the member slots (state zero; `slots` in `tensors` order).
+// Nothing is registered on error.
+absl::StatusOr<std::vector<std::unique_ptr<Arena>>> BuildArenas(
     const TensorView& params, const TensorView& grads, const std::vector<FlatParam>& tensors,
     const std::vector<LarsOptions>& options, std::vector<std::unique_ptr<ParamSlot>>* slots);
 

@@ -312,9 +312,12 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
       return Corrupt(absl::StrCat(where, "inconsistent state arrays"));
     }
     if (slot->arena != nullptr &&
-        (p.kind != static_cast<uint8_t>(StateKind::kFp32) || !p.ring.empty())) {
+        (p.kind != static_cast<uint8_t>(slot->kind) || !p.ring.empty() ||
+         (slot->kind == StateKind::kBlockwise8 && p.block_size != slot->block_size))) {
       return absl::FailedPreconditionError(absl::StrCat(
-          where, "8-bit state or a percentile ring cannot be loaded into a flat parameter"));
+          where, "a flat parameter keeps the state kind it was added with (",
+          slot->kind == StateKind::kFp32 ? "fp32" : absl::StrCat("8-bit, block ", slot->block_size),
+          ") and has no percentile ring"));
     }
     ParamSlot probe;
     probe.name = p.name;
@@ -355,14 +358,17 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
     slot->kind = s.kind;
     slot->block_size = s.block_size;
     if (slot->arena != nullptr) {
-      // The momentum and norms live in the arena (the slot borrows them): copy, do not replace.
-      // Both are CPU or CUDA memory already allocated, so the copies cannot run out of memory.
-      std::vector<float> host(saved[i].momentum.size() + 3);
-      LARS_RETURN_IF_ERROR(s.momentum.CopyToHost(host.data()));
-      LARS_RETURN_IF_ERROR(s.norms.CopyToHost(host.data() + saved[i].momentum.size()));
-      LARS_RETURN_IF_ERROR(slot->momentum.CopyFromHost(host.data()));
-      LARS_RETURN_IF_ERROR(slot->norms.CopyFromHost(host.data() + saved[i].momentum.size()));
+      // The state and norms live in the arena (the slot borrows them): copy, do not replace.
+      // The arena's buffers are already allocated, so the copies cannot run out of memory.
+      const SavedParam& q = saved[i];
+      if (!q.momentum.empty()) LARS_RETURN_IF_ERROR(slot->momentum.CopyFromHost(q.momentum.data()));
+      if (!q.codes.empty()) LARS_RETURN_IF_ERROR(slot->codes.CopyFromHost(q.codes.data()));
+      if (!q.absmax.empty()) LARS_RETURN_IF_ERROR(slot->absmax.CopyFromHost(q.absmax.data()));
+      LARS_RETURN_IF_ERROR(slot->norms.CopyFromHost(q.norms.data()));
+      // The commit below moves these back: the slot keeps its borrowed views.
       s.momentum = std::move(slot->momentum);
+      s.codes = std::move(slot->codes);
+      s.absmax = std::move(slot->absmax);
       s.norms = std::move(slot->norms);
     }
     slot->momentum = std::move(s.momentum);

@@ -231,13 +231,13 @@ absl::Status Lars::AddFlatParams(const TensorView& params, const TensorView& gra
     LARS_ASSIGN_OR_RETURN(options.emplace_back(), impl_->GroupOptions(t.group));
   }
   std::vector<std::unique_ptr<ParamSlot>> slots;
-  LARS_ASSIGN_OR_RETURN(std::unique_ptr<internal::Arena> arena,
-                        internal::BuildArena(params, grads, tensors, options, &slots));
+  LARS_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<internal::Arena>> arenas,
+                        internal::BuildArenas(params, grads, tensors, options, &slots));
   for (auto& slot : slots) {
     impl_->by_name[slot->name] = slot.get();
     impl_->params.push_back(std::move(slot));
   }
-  impl_->arenas.push_back(std::move(arena));
+  for (auto& arena : arenas) impl_->arenas.push_back(std::move(arena));
   return absl::OkStatus();
 }
 
@@ -245,7 +245,16 @@ absl::StatusOr<FlatBuffers> Lars::AllocateFlatParams(const Device& device, DType
                                                      std::vector<FlatParam>* tensors) {
   if (tensors == nullptr) return absl::InvalidArgumentError("tensors: null");
   std::vector<FlatParam> laid = *tensors;
-  const int64_t n = std::max<int64_t>(LayoutFlatParams(&laid), 1);
+  // Aligned for the largest 8-bit block any tensor's options ask for.
+  int64_t alignment = kFlatAlignment;
+  for (const FlatParam& t : laid) {
+    if (t.group < 0 || t.group >= static_cast<int>(impl_->group_overrides.size())) continue;
+    absl::StatusOr<LarsOptions> o = impl_->GroupOptions(t.group);
+    if (o.ok() && internal::DesiredKind(*o, t.numel) == StateKind::kBlockwise8) {
+      alignment = std::max<int64_t>(alignment, o->block_size);
+    }
+  }
+  const int64_t n = std::max<int64_t>(LayoutFlatParams(&laid, alignment), 1);
   std::vector<DeviceBuffer> bufs;
   const std::vector<uint8_t> zeros(n * DTypeSize(dtype), 0);
   for (int i = 0; i < 2; ++i) {
@@ -254,9 +263,10 @@ absl::StatusOr<FlatBuffers> Lars::AllocateFlatParams(const Device& device, DType
     bufs.push_back(std::move(b));
   }
   FlatBuffers views{bufs[0].view(), bufs[1].view()};
+  const size_t first_arena = impl_->arenas.size();
   LARS_RETURN_IF_ERROR(AddFlatParams(views.params, views.grads, laid));
-  impl_->arenas.back()->owned_params = std::move(bufs[0]);
-  impl_->arenas.back()->owned_grads = std::move(bufs[1]);
+  impl_->arenas[first_arena]->owned_params = std::move(bufs[0]);  // freed with the optimizer
+  impl_->arenas[first_arena]->owned_grads = std::move(bufs[1]);
   *tensors = std::move(laid);
   return views;
 }

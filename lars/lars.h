@@ -60,8 +60,10 @@ struct FlatParam {
 };
 constexpr int64_t kFlatAlignment = 64;
 
-// Packs `params` in order, each offset rounded up to kFlatAlignment; returns the flat size.
-int64_t LayoutFlatParams(std::vector<FlatParam>* params);
+// Packs `params` in order, each offset rounded up to `alignment` (a multiple of
+// kFlatAlignment; tensors with blockwise 8-bit state need their block size, e.g. 256);
+// returns the flat size.
+int64_t LayoutFlatParams(std::vector<FlatParam>* params, int64_t alignment = kFlatAlignment);
 
 // Flat buffers the optimizer owns (AllocateFlatParams); valid while the optimizer lives.
 struct FlatBuffers {
@@ -102,10 +104,13 @@ class Lars {
   // set (segmented norms, per-tensor trust scales and options from small tables) instead of two
   // per tensor, with results bit-identical to registering each tensor with AddParam and
   // step_order "norms_first". Each tensor is a parameter like any other (names, groups,
-  // overrides, GetState, checkpoints); elements between tensors are never modified. fp32 state
-  // only: options asking for 8-bit state, percentile clipping or momentum_first are
+  // overrides, GetState, checkpoints); elements between tensors are never modified.
+  // Percentile clipping, per-tensor 8-bit state (block_wise=false) and momentum_first are
   // Unimplemented for flat parameters. Any device: CPU, CUDA, OpenCL (on OpenCL a tensor's
   // SetGrad slice is the flat gradient's cl_mem with the tensor's numel).
+  // State kinds: tensors get fp32 or blockwise 8-bit state as the options say (min_8bit_size);
+  // each kind present is one arena (2 pipelines), whose kind is fixed once added. 8-bit tensors
+  // need offsets that are multiples of block_size (LayoutFlatParams(&t, block_size)).
   absl::Status AddFlatParams(const TensorView& params, const TensorView& grads,
                              const std::vector<FlatParam>& tensors);
   // The same with flat buffers the optimizer allocates (zeroed; offsets chosen by

@@ -56,6 +56,10 @@ absl::string_view OpName(Op op) {
       return "lars_arena_norms";
     case Op::kLarsArenaUpdate:
       return "lars_arena_update";
+    case Op::kLars8bitArenaNorms:
+      return "lars8bit_arena_norms";
+    case Op::kLars8bitArenaUpdate:
+      return "lars8bit_arena_update";
   }
   return "unknown";
 }

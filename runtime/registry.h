@@ -28,6 +28,8 @@ enum class Op {
   kLars8bitTensorUpdate,
   kLarsArenaNorms,
   kLarsArenaUpdate,
+  kLars8bitArenaNorms,
+  kLars8bitArenaUpdate,
 };
 absl::string_view OpName(Op op);  // "norms"
 
@@ -69,6 +71,22 @@ struct KernelSignature<Op::kLarsArenaUpdate> {
   using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
                        halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
                        int32_t, halide_buffer_t*, halide_buffer_t*);
+};
+template <>
+struct KernelSignature<Op::kLars8bitArenaNorms> {
+  // (uc, p, g, codes, absmax, code[256], opts, tensors, chunks, max_chunks, out[3T])
+  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, int32_t, halide_buffer_t*);
+};
+template <>
+struct KernelSignature<Op::kLars8bitArenaUpdate> {
+  // (uc, p, g, codes, absmax, code, mids, lut, opts, tensors, rows, norms, base_row, p_out,
+  //  codes_out, absmax_out); p .. codes: a block-aligned slice indexed from 0
+  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
+                       int32_t, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*);
 };
 template <>
 struct KernelSignature<Op::kPercentileClip> {

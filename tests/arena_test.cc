@@ -73,13 +73,14 @@ struct Pair {
   std::vector<DeviceBuffer> p, g;
   Lars per_tensor, arena;
 
-  static Pair Make(const Config& c, const LarsOptions& o, int64_t gap = 0) {
+  static Pair Make(const Config& c, const LarsOptions& o, int64_t gap = 0,
+                   int64_t alignment = kFlatAlignment) {
     Pair s{Device{c.device, 0}, c.dtype, {}, 0, {}, {}, {}, {}, {}, *Lars::Create(o),
            *Lars::Create(o)};
     for (size_t i = 0; i < kSizes.size(); ++i) {
       s.tensors.push_back({absl::StrCat("t", i), kSizes[i], -1, 0});
     }
-    s.n = LayoutFlatParams(&s.tensors);
+    s.n = LayoutFlatParams(&s.tensors, alignment);
     for (FlatParam& t : s.tensors) t.offset += gap * (&t - s.tensors.data() + 1) * kFlatAlignment;
     s.n += gap * static_cast<int64_t>(s.tensors.size() + 1) * kFlatAlignment;
     const size_t es = DTypeSize(s.dtype);
@@ -209,6 +210,65 @@ TEST_P(ArenaTest, TrajectoryIsBitIdenticalToPerTensorSteps) {
   }
   EXPECT_GE(s.per_tensor.LastStepPipelines(), 2 * 12);  // two per non-empty tensor
   s.ExpectGapsUntouched();
+}
+
+// LARS8bit: tensors of >= 4096 elements get blockwise 8-bit state, the others fp32 -- two
+// arenas (two state kinds), four pipelines per step on GPUs; bit-identical to per-tensor steps
+// for blocks of 256 and 2048, with a tensor without gradient and a NaN gradient on the way.
+TEST_P(ArenaTest, EightBitStateIsBitIdenticalToPerTensorSteps) {
+  for (int block : {256, 2048}) {
+    LarsOptions o = Defaults();
+    o.optim_bits = 8;
+    o.block_size = block;
+    Pair s = Pair::Make(GetParam(), o, /*gap=*/0, /*alignment=*/block);
+    s.Register();
+    for (Lars* opt : {&s.per_tensor, &s.arena}) {
+      ASSERT_TRUE(opt->OverrideConfig("t9", "trust_mode", "classic").ok());
+      ASSERT_TRUE(opt->OverrideConfig("t10", "nesterov", true).ok());
+    }
+    ASSERT_EQ(s.arena.GetState("t7")->kind, StateKind::kBlockwise8);
+    ASSERT_EQ(s.arena.GetState("t2")->kind, StateKind::kFp32);
+    const int steps = GetParam().device == DeviceType::kCPU ? 12 : 5;  // pocl is slow at 8-bit
+    for (int step = 1; step <= steps; ++step) {
+      s.SetGradients(step, step == 3 ? 8 : -1);
+      const TensorView none{nullptr, s.dtype, 0, s.device};
+      const bool no_grad = step == 4;
+      ASSERT_TRUE(s.per_tensor.SetGrad("t10", no_grad ? none : s.g[10].view()).ok());
+      ASSERT_TRUE(s.arena.SetGrad("t10", no_grad ? none : s.GradSlice(10)).ok());
+      s.Step();
+      s.ExpectIdentical(absl::StrCat("block ", block, " step ", step));
+      for (const FlatParam& t : s.tensors) {
+        auto a = s.per_tensor.GetState(t.name), b = s.arena.GetState(t.name);
+        ASSERT_EQ(a->codes, b->codes) << t.name << " step " << step;
+        ASSERT_EQ(a->absmax, b->absmax) << t.name << " step " << step;
+      }
+    }
+    EXPECT_EQ(s.arena.LastStepPipelines(), GetParam().device == DeviceType::kCPU ? 6 : 4)
+        << "2 per arena (fp32, 8-bit), 2 per CPU segment";
+    EXPECT_EQ(s.arena.GetState("t8")->skipped_steps, 1);
+    // A checkpoint continues bit for bit in a fresh optimizer.
+    absl::StatusOr<std::string> saved = s.arena.SaveState();
+    ASSERT_TRUE(saved.ok()) << saved.status();
+    DeviceBuffer p2 = Upload(Download(s.flat_p), s.dtype, s.device);
+    DeviceBuffer g2 = Upload(s.host_g, s.dtype, s.device);
+    Lars resumed = *Lars::Create(o);
+    ASSERT_TRUE(resumed.AddFlatParams(p2.view(), g2.view(), s.tensors).ok());
+    for (const char* name : {"t9", "t10"}) {
+      ASSERT_TRUE(resumed.OverrideConfig(name, name[1] == '9' ? "trust_mode" : "nesterov",
+                                         name[1] == '9' ? OptionValue("classic") : OptionValue(true))
+                      .ok());
+    }
+    absl::Status load = resumed.LoadState(*saved);
+    ASSERT_TRUE(load.ok()) << load;
+    s.SetGradients(steps + 1);
+    ASSERT_TRUE(g2.CopyFromHost(s.host_g.data()).ok());
+    ASSERT_TRUE(s.arena.Step().ok());
+    ASSERT_TRUE(resumed.Step().ok());
+    EXPECT_EQ(Download(p2), Download(s.flat_p)) << "block " << block;
+    // The state kind is fixed once added: an override that would change it is refused.
+    EXPECT_EQ(s.arena.OverrideConfig("t7", "optim_bits", 32).code(),
+              absl::StatusCode::kUnimplemented);
+  }
 }
 
 TEST_P(ArenaTest, TensorsWithoutGradientAndNonfiniteGradients) {
@@ -389,13 +449,22 @@ TEST(ArenaApi, UnsupportedOptionsAndOperationsAreNamed) {
   const TensorView pv = View(&p, DType::kF32, 0, 8192), gv = View(&g, DType::kF32, 0, 8192);
   {
     LarsOptions o = Defaults();
-    o.optim_bits = 8;  // the 8192-element tensor would get 8-bit state
+    o.optim_bits = 8;  // the 8192-element tensor gets blockwise 8-bit state
+    o.block_wise = false;
     Lars opt = *Lars::Create(o);
     absl::Status s = opt.AddFlatParams(pv, gv, {{"big", 8192, 0}});
     EXPECT_EQ(s.code(), absl::StatusCode::kUnimplemented) << s;
-    EXPECT_NE(std::string(s.message()).find("big: 8-bit state"), std::string::npos) << s;
+    EXPECT_NE(std::string(s.message()).find("big: per-tensor 8-bit state"), std::string::npos) << s;
     // Small tensors keep fp32 state in 8-bit mode: those are fine.
     EXPECT_TRUE(opt.AddFlatParams(pv, gv, {{"small", 100, 0}}).ok());
+    o.block_wise = true;
+    Lars blockwise = *Lars::Create(o);
+    s = blockwise.AddFlatParams(pv, gv, {{"a", 64, 0}, {"big", 4096, 64}});
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
+    EXPECT_NE(std::string(s.message()).find("big: offset 64 is not a multiple of its 8-bit block "
+                                            "size 256"), std::string::npos) << s;
+    EXPECT_TRUE(blockwise.ParamNames().empty());
+    EXPECT_TRUE(blockwise.AddFlatParams(pv, gv, {{"a", 64, 0}, {"big", 4096, 256}}).ok());
   }
   Lars opt = *Lars::Create(Defaults());
   ASSERT_TRUE(opt.AddFlatParams(pv, gv, {{"w", 8000, 0}}).ok());

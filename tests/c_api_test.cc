@@ -173,10 +173,13 @@ TEST(CApi, FlatParamsMatchPerTensorParamsBitForBit) {
   const std::vector<int64_t> numels = {100, 3, 0, 1000};
   std::vector<int64_t> offsets(numels.size());
   int64_t total = 0;
-  ASSERT_EQ(lars_layout_flat(4, numels.data(), offsets.data(), &total), LARS_OK);
+  ASSERT_EQ(lars_layout_flat(4, numels.data(), 256, offsets.data(), &total), LARS_OK);
+  EXPECT_EQ(offsets, (std::vector<int64_t>{0, 256, 512, 512}));
+  EXPECT_EQ(lars_layout_flat(4, numels.data(), 100, offsets.data(), &total), LARS_INVALID_ARGUMENT);
+  ASSERT_EQ(lars_layout_flat(4, numels.data(), 0, offsets.data(), &total), LARS_OK);
   EXPECT_EQ(offsets, (std::vector<int64_t>{0, 128, 192, 192}));
   EXPECT_EQ(total, 1192);
-  EXPECT_EQ(lars_layout_flat(1, std::vector<int64_t>{-1}.data(), offsets.data(), &total),
+  EXPECT_EQ(lars_layout_flat(1, std::vector<int64_t>{-1}.data(), 0, offsets.data(), &total),
             LARS_INVALID_ARGUMENT);
   // The same tensors flat (one optimizer) and one by one (another).
   Tensor flat_p(total), flat_g(total);

@@ -80,7 +80,7 @@ FUNCTIONS = {
     "lars_override_str": (ctypes.c_int, [_P, _S, _S, _S]),
     "lars_step": (ctypes.c_int, [_P, _P]),
     "lars_set_shard": (ctypes.c_int, [_P, _S, _I64, _I64]),
-    "lars_layout_flat": (ctypes.c_int, [_I64, ctypes.POINTER(_I64), ctypes.POINTER(_I64),
+    "lars_layout_flat": (ctypes.c_int, [_I64, ctypes.POINTER(_I64), _I64, ctypes.POINTER(_I64),
                                         ctypes.POINTER(_I64)]),
     "lars_add_flat_params": (ctypes.c_int, [_P, _T, _T, _I64, ctypes.POINTER(_S),
                                             ctypes.POINTER(_I64), ctypes.POINTER(_I64),

@@ -139,12 +139,13 @@ class Optimizer:
         check(lib.lars_load_state(self._handle, buf, len(data)))
 
 
-def layout_flat(numels):
+def layout_flat(numels, alignment=0):
     """Offsets packing tensors of `numels` elements into one flat buffer (each offset a multiple
-    of 64 elements) and the flat size: (offsets, total)."""
+    of `alignment` elements: 0 = 64; 8-bit state needs its block size) and the flat size:
+    (offsets, total)."""
     n = len(numels)
     c_numels = (ctypes.c_int64 * max(n, 1))(*numels)
     c_offsets = (ctypes.c_int64 * max(n, 1))()
     total = ctypes.c_int64()
-    check(lib.lars_layout_flat(n, c_numels, c_offsets, ctypes.byref(total)))
+    check(lib.lars_layout_flat(n, c_numels, int(alignment), c_offsets, ctypes.byref(total)))
     return list(c_offsets)[:n], total.value

@@ -36,8 +36,8 @@ class LARS(torch.optim.Optimizer):
     pipelines per buffer instead of two per tensor, with results bit-identical to flat=False
     with step_order="norms_first". Backward accumulates into the views in place; a gradient
     that is not the view (zero_grad(set_to_none=True) then backward) is copied into it at the
-    next step. fp32 state only (no optim_bits=8, no percentile clipping); not with
-    process_group.
+    next step. fp32 and blockwise 8-bit state (one arena per state kind); no percentile
+    clipping, not with process_group.
     """
 
     def __init__(self, params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False,
@@ -100,7 +100,9 @@ class LARS(torch.optim.Optimizer):
     def _make_flat(self, members):
         """One flat parameter buffer and one flat gradient buffer for `members`; the parameters
         become views into the first and their .grad views into the second."""
-        offsets, total = layout_flat([p.numel() for p, _, _ in members])
+        # 8-bit state: offsets on the largest block size any group asks for.
+        align = max([g["block_size"] for g in self.param_groups if g["optim_bits"] == 8] + [0])
+        offsets, total = layout_flat([p.numel() for p, _, _ in members], align)
         first = members[0][0]
         flat_p = torch.zeros(max(total, 1), dtype=first.dtype, device=first.device)
         flat_g = torch.zeros_like(flat_p)

@@ -136,6 +136,28 @@ def test_flat_parameters_train_bit_identically_with_two_pipelines():
     assert opts[1].last_step_pipelines() == 2  # one flat buffer: norms + update
     assert opts[0].last_step_pipelines() == 2 * 6  # norms + update per tensor
 
+def test_flat_parameters_with_8bit_state():
+    """LARS8bit(flat=True): the big layer gets blockwise 8-bit state, the rest fp32 (two arenas,
+    four pipelines); the trajectory equals flat=False bit for bit."""
+    x, y = make_data(seed=6)
+    models, opts = [], []
+    for flat in (False, True):
+        torch.manual_seed(8)
+        model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 300), torch.nn.Tanh(),
+                                    torch.nn.Linear(300, 4))
+        models.append(model)
+        opts.append(halide_lars.LARS8bit(model.parameters(), lr=0.1, momentum=0.9,
+                                         weight_decay=1e-4, flat=flat))
+    for step in range(1, 9):
+        for model, opt in zip(models, opts):
+            opt.zero_grad()
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+        for a, b in zip(models[0].parameters(), models[1].parameters()):
+            assert torch.equal(a.detach(), b.detach()), step
+    assert opts[1].last_step_pipelines() == 4  # fp32 arena + 8-bit arena, norms + update each
+
+
 def test_state_dict_round_trip_continues_bit_for_bit():
     torch.manual_seed(2)
     x, y = make_data(seed=3)

@@ -1,0 +1,145 @@
+// Halide helpers shared by the arena (flat-parameter) generators: the per-tensor option table,
+// the segmented norms reduction (lars_norms' tree), and the per-tensor coefficients.
+#ifndef HALIDE_LARS_GENERATORS_ARENA_COMMON_H_
+#define HALIDE_LARS_GENERATORS_ARENA_COMMON_H_
+
+#include <functional>
+#include <vector>
+
+#include "generators/arena_abi.h"
+#include "generators/common.h"
+#include "generators/lars_math.h"
+
+namespace halide_lars {
+namespace generators {
+
+using namespace Halide;  // NOLINT: a generator helper header, included only by generators
+
+// Per-tensor options of tensor `t` from the opts table.
+struct ArenaTensorOptions {
+  Expr lr, momentum, dampening, weight_decay, nesterov, first_step, trust_mode, max_unorm,
+      trust_coefficient, eps, gscale, active, skip_nonfinite;
+};
+
+template <typename OptsBuffer>
+ArenaTensorOptions LoadOptions(const OptsBuffer& opts, const Expr& t) {
+  auto o = [&](int k) { return opts(k + kArenaOpts * t); };
+  return {o(kArenaLr),          o(kArenaMomentum),        o(kArenaDampening),
+          o(kArenaWeightDecay), o(kArenaNesterov) > 0.5f, o(kArenaFirstStep) > 0.5f,
+          cast<int32_t>(o(kArenaTrustMode)), o(kArenaMaxUnorm), o(kArenaTrustCoefficient),
+          o(kArenaEps),         o(kArenaGradScale),       o(kArenaActive) > 0.5f,
+          o(kArenaSkipNonfinite) > 0.5f};
+}
+
+// The arena norms reduction (see LarsArenaNorms) into lane -> chunk_sums -> tensor_sums -> out,
+// with the momentum of arena element x given by `momentum(x)` (fp32 state, or 8-bit codes).
+struct ArenaNormsFuncs {
+  Func lane{"lane"}, chunk_sums{"chunk_sums"}, tensor_sums{"tensor_sums"};
+};
+
+template <DType D, typename PBuf, typename OBuf, typename IBuf>
+void DefineArenaNorms(ArenaNormsFuncs& f, Func out, const PBuf& p, const PBuf& g,
+                      const std::function<Expr(const Expr&)>& momentum, const OBuf& opts,
+                      const IBuf& tensors, const IBuf& chunks, const Expr& max_chunks, int lanes) {
+  Func lane_ = f.lane, chunk_ = f.chunk_sums, tensor_ = f.tensor_sums;
+  Var l("l"), c("c"), t("t"), i("i");
+  Expr c_lo = chunks.dim(0).min() / kArenaChunkCols;
+  Expr c_hi = (chunks.dim(0).min() + chunks.dim(0).extent()) / kArenaChunkCols - 1;
+  Expr start = chunks(kArenaChunkCols * c + kArenaChunkStart);
+  Expr len = chunks(kArenaChunkCols * c + kArenaChunkLength);
+  Expr tc = clamp(chunks(kArenaChunkCols * c + kArenaChunkTensor), 0, opts.dim(0).extent() / kArenaOpts - 1);
+  ArenaTensorOptions o = LoadOptions(opts, tc);
+  const LarsScalars ks{o.momentum, o.dampening, o.weight_decay, o.nesterov, o.first_step};
+  auto add_terms = [&](const Expr& pv, const Expr& gv, const Expr& mv) {
+    LarsElement e = LarsStepElement(ks, pv, gv, mv, o.gscale, 1.0f);
+    const Expr terms[3] = {pv * pv, e.u * e.u, gv * gv};
+    std::vector<Expr> sums;
+    for (int q = 0; q < 3; ++q) sums.push_back(strict_float(lane_(l, c)[q] + terms[q]));
+    lane_(l, c) = Tuple(sums);
+  };
+  lane_(l, c) = Tuple(0.0f, 0.0f, 0.0f);
+  // Element j of the chunk goes to lane j % lanes, in order. Full rows of `lanes` elements
+  // first, with plain loads (they lie inside the tensor, so inside the buffer)...
+  RDom rj(0, kArenaChunk / lanes, "rj");
+  rj.where(rj < len / lanes);
+  Expr x = unsafe_promise_clamped(start + rj * lanes + l, 0, p.dim(0).extent() - 1);
+  add_terms(ToF32(D, p(x)), ToF32(D, g(x)), momentum(x));
+  // ...then the tail (len % lanes elements, lanes 0..): last, as in lars_norms' guarded loop.
+  // Lanes past the end add the terms of zero inputs, which are exactly 0.
+  Expr jt = (len / lanes) * lanes + l;
+  Expr vt = jt < len;
+  Expr xt = clamp(start + jt, 0, p.dim(0).extent() - 1);
+  add_terms(select(vt, ToF32(D, p(xt)), 0.0f), select(vt, ToF32(D, g(xt)), 0.0f),
+            select(vt, momentum(xt), 0.0f));
+  RDom rl(0, lanes, "rl");
+  chunk_(c) = Tuple(0.0f, 0.0f, 0.0f);
+  chunk_(c) = Tuple(chunk_(c)[0] + lane_(rl, c)[0], chunk_(c)[1] + lane_(rl, c)[1],
+                    chunk_(c)[2] + lane_(rl, c)[2]);
+  RDom rc(0, max_chunks, "rc");
+  rc.where(rc < tensors(kArenaTensorCols * t + kArenaChunkCount));
+  Expr cc = clamp(tensors(kArenaTensorCols * t + kArenaFirstChunk) + rc, c_lo, c_hi);
+  tensor_(t) = Tuple(0.0f, 0.0f, 0.0f);
+  tensor_(t) = Tuple(tensor_(t)[0] + chunk_(cc)[0], tensor_(t)[1] + chunk_(cc)[1],
+                     tensor_(t)[2] + chunk_(cc)[2]);
+  Expr k = i % 3, ti = i / 3;
+  out(i) = select(k == 0, tensor_(ti)[0], k == 1, tensor_(ti)[1], tensor_(ti)[2]);
+}
+
+// Buffer constraints and estimates of the arena norms' tables (before the auto_schedule check).
+template <typename OBuf, typename IBuf, typename Out, typename Scalar>
+void ConstrainArenaNormsTables(OBuf& opts, IBuf& tensors, IBuf& chunks, Out& out,
+                               Scalar& max_chunks) {
+  opts.dim(0).set_min(0).set_stride(1);
+  tensors.dim(0).set_min(0).set_stride(1);
+  chunks.dim(0).set_stride(1);  // a crop: chunks [c0, c1) of the table
+  out.dim(0).set_stride(1);     // a crop: tensors [t0, t1) of the norms
+  opts.set_estimates({{0, kArenaOpts * 200}});
+  tensors.set_estimates({{0, kArenaTensorCols * 200}});
+  chunks.set_estimates({{0, kArenaChunkCols * 1000}});
+  out.set_estimates({{0, 600}});
+  max_chunks.set_estimate(64);
+}
+
+inline void ScheduleArenaNorms(ArenaNormsFuncs& f, Func out, bool gpu) {
+  Func lane_ = f.lane, chunk_ = f.chunk_sums, tensor_ = f.tensor_sums;
+  Var l = lane_.args()[0], c = chunk_.args()[0], i = out.args()[0], io("io"), ii("ii");
+  if (gpu) {
+    // Chunk c: one block; lane l: one thread (coalesced reads). Tensor t's sum: one thread.
+    chunk_.compute_root().gpu_blocks(c).update().gpu_blocks(c);
+    lane_.compute_at(chunk_, c).gpu_threads(l);
+    lane_.update(0).gpu_threads(l);
+    lane_.update(1).gpu_threads(l);
+    out.gpu_tile(i, io, ii, 64, TailStrategy::GuardWithIf);
+    tensor_.compute_at(out, ii);
+  } else {
+    chunk_.compute_root().update().parallel(c);
+    lane_.compute_at(chunk_, c).vectorize(l);
+    lane_.update(0).vectorize(l);
+    lane_.update(1).vectorize(l);
+    tensor_.compute_root();
+  }
+}
+
+// Per tensor t, once: coef(k, t) = classic trust ratio (k = 0), lr * trust scale (1), 1 if
+// stepped this call (active and, with skip_nonfinite, a finite Σg²) else 0 (2) -- the same strict fp32 expressions as
+// lars_update / lars8bit_update, so the products round alike.
+template <typename OBuf, typename NBuf>
+void DefineArenaCoefficients(Func coef, const OBuf& opts, const NBuf& norms) {
+  Var t("t");
+  ArenaTensorOptions o = LoadOptions(opts, t);
+  Expr n0 = norms(3 * t), n1 = norms(3 * t + 1), n2 = norms(3 * t + 2);
+  Expr pnorm = sqrt(n0), unorm = sqrt(n1), gnorm = o.gscale * sqrt(n2);
+  Expr ratio = select(o.trust_mode == kTrustClassic,
+                      ClassicTrustRatio(pnorm, gnorm, o.weight_decay, o.trust_coefficient, o.eps),
+                      1.0f);
+  Expr scale = select(o.trust_mode == kTrustClip, ClipTrustScale(pnorm, unorm, o.max_unorm), 1.0f);
+  Expr skipped = o.skip_nonfinite && !is_finite(n2);
+  Var k("k");
+  coef(k, t) = select(k == 0, ratio, k == 1, StepSize(o.lr, scale),
+                      select(o.active && !skipped, 1.0f, 0.0f));
+}
+
+}  // namespace generators
+}  // namespace halide_lars
+
+#endif  // HALIDE_LARS_GENERATORS_ARENA_COMMON_H_
