@@ -260,11 +260,13 @@ struct TensorSet {
   SetMode mode = SetMode::kPerTensor;
   int64_t total = 0;
 
-  static absl::StatusOr<TensorSet> Make(const std::vector<int64_t>& sizes, SetMode mode) {
+  static absl::StatusOr<TensorSet> Make(const std::vector<int64_t>& sizes, SetMode mode,
+                                        int optim_bits = 32) {
     LarsOptions o;
     o.lr = kLr;
     o.momentum = kMomentum;
     o.weight_decay = kWd;
+    o.optim_bits = optim_bits;
     absl::StatusOr<Lars> opt = Lars::Create(o);
     if (!opt.ok()) return opt.status();
     TensorSet s;
@@ -274,7 +276,7 @@ struct TensorSet {
       std::vector<FlatParam> tensors;
       for (size_t i = 0; i < sizes.size(); ++i) tensors.push_back({"t" + std::to_string(i), sizes[i]});
       absl::StatusOr<FlatBuffers> flat = s.opt->AllocateFlatParams(Device::Cpu(), DType::kF32, &tensors);
-      if (!flat.ok()) return flat.status();
+      if (!flat.ok()) return flat.status();  // (8-bit: offsets on the block size)
       for (size_t i = 0; i < sizes.size(); ++i) {
         std::vector<float> init = RandomVector(sizes[i], static_cast<uint32_t>(i));
         std::memcpy(static_cast<float*>(flat->params.data) + tensors[i].offset, init.data(), 4 * sizes[i]);
@@ -327,11 +329,12 @@ void BM_LarsTensorSet(benchmark::State& state, std::vector<int64_t> sizes, SetMo
 // A paired measurement: the set's step and the step of ONE tensor of the same total size,
 // alternating within the timed loop, so the bandwidth drift of this shared machine hits both
 // alike. Reports ratio = Σ set step time / Σ one-tensor step time.
-void BM_PairedVsOneTensor(benchmark::State& state, std::vector<int64_t> sizes, SetMode mode) {
+void BM_PairedVsOneTensor(benchmark::State& state, std::vector<int64_t> sizes, SetMode mode,
+                          int optim_bits) {
   int64_t total = 0;
   for (int64_t s : sizes) total += s;
-  absl::StatusOr<TensorSet> set = TensorSet::Make(sizes, mode);
-  absl::StatusOr<TensorSet> one = TensorSet::Make({total}, SetMode::kPerTensor);
+  absl::StatusOr<TensorSet> set = TensorSet::Make(sizes, mode, optim_bits);
+  absl::StatusOr<TensorSet> one = TensorSet::Make({total}, SetMode::kPerTensor, optim_bits);
   if (!set.ok() || !one.ok() || !set->Step().ok() || !one->Step().ok()) {
     state.SkipWithError("could not build or step the tensor sets");
     return;
@@ -465,10 +468,13 @@ int main(int argc, char** argv) {
     }
     for (const auto& [suffix, mode] : {std::pair<const char*, SetMode>{"per_tensor", SetMode::kPerTensor},
                                        {"arena", SetMode::kArena}, {"two_phase", SetMode::kTwoPhase}}) {
-      if (mode == SetMode::kTwoPhase && std::string(model) != "resnet50") continue;
-      const std::string name = std::string("BM_Paired/") + model + "_" + suffix;
-      benchmark::RegisterBenchmark(name.c_str(), BM_PairedVsOneTensor, sizes, mode)
-          ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+      for (int bits : {32, 8}) {
+        if (mode == SetMode::kTwoPhase && (std::string(model) != "resnet50" || bits == 8)) continue;
+        const std::string name = std::string("BM_Paired/") + model + "_" + suffix +
+                                 (bits == 8 ? "_8bit" : "");
+        benchmark::RegisterBenchmark(name.c_str(), BM_PairedVsOneTensor, sizes, mode, bits)
+            ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2.0);
+      }
     }
   }
   RatioReporter reporter;

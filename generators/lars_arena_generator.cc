@@ -215,7 +215,9 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
     auto tensor_of = [&](const Expr& x) {  // the table row of local element x (-1: none)
       return rows(clamp(base_row + x / kArenaAlign, 0, rows.dim(0).extent() - 1));
     };
-    Expr row_t = tensor_of(i);
+    // A block is one tensor's (offsets are multiples of B): its table row, once per block.
+    blk_(b) = tensor_of(b * B);
+    Expr row_t = blk_(i / B);
     Expr tx = clamp(row_t, 0, ntensors - 1);
     ArenaTensorOptions o = LoadOptions(opts, tx);
     Expr offset = tensors(kArenaTensorCols * tx + kArenaOffset);
@@ -241,8 +243,8 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
     out(i) = Tuple(select(live, FromF32(D, ApplyUpdate(ToF32(D, p(i)), coef_(1, tx), step_(i)[1])),
                           p(i)),
                    select(live, q, codes(i)));
-    // A block is one tensor's: it is rewritten when that tensor is stepped.
-    Expr bt = tensor_of(i * B);
+    // A block is rewritten when its tensor is stepped.
+    Expr bt = blk_(i);
     Expr block_live = bt >= 0 && coef_(2, clamp(bt, 0, ntensors - 1)) == 1.0f;
     absmax_out(i) = select(block_live, amax_(i), absmax(i));
   }
@@ -288,6 +290,7 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
       return;
     }
     coef_.compute_root();
+    blk_.compute_root();  // one int per block
     const int vw = vector_width, per_task = blocks_per_task;
     out.split(i, b, ii, B, TailStrategy::GuardWithIf)
         .split(b, bo, b, per_task, TailStrategy::GuardWithIf)
@@ -306,7 +309,7 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
 
  private:
   RDom r_;
-  Func step_{"step"}, amax_{"amax"}, coef_{"coef"};
+  Func step_{"step"}, amax_{"amax"}, coef_{"coef"}, blk_{"blk"};
 };
 
 }  // namespace
