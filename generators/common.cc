@@ -1,5 +1,7 @@
 #include "generators/common.h"
 
+#include <algorithm>
+
 namespace halide_lars {
 namespace generators {
 
@@ -187,6 +189,41 @@ void ScheduleReductionGpu(Func acc, const RDom& r, int threads, int items) {
       .gpu_threads(wt);
   // Level 3: a single thread adds the `threads` folded values in a fixed order.
   acc.compute_root().gpu_single_thread().update().gpu_single_thread();
+}
+
+void ScheduleBlockwiseUpdate(Func out, Func absmax_out, Func step, Func amax, const RDom& r,
+                             bool gpu, int B, int gpu_threads, int vector_width, int per_task) {
+  Var i = out.args()[0], b("b"), bo("bo"), ii("ii"), io("io"), t("t"), unit("unit");
+  if (gpu) {
+    const int threads = std::min(B, gpu_threads);
+    out.split(i, b, ii, B, TailStrategy::GuardWithIf)
+        .split(ii, io, t, threads, TailStrategy::GuardWithIf)
+        .gpu_blocks(b)
+        .gpu_threads(t);
+    Var si = step.args()[0], so("so"), st("st");
+    step.compute_at(out, b).split(si, so, st, threads, TailStrategy::RoundUp).gpu_threads(st);
+    amax.compute_at(out, b);
+    absmax_out.split(i, b, unit, 1).gpu_blocks(b);
+    absmax_out.compute_with(out, b);
+    return;
+  }
+  const int vw = vector_width;
+  out.split(i, b, ii, B, TailStrategy::GuardWithIf)
+      .split(b, bo, b, per_task, TailStrategy::GuardWithIf)
+      .vectorize(ii, vw, TailStrategy::GuardWithIf)
+      .parallel(bo);
+  // Per-block scratch on the stack (a heap allocation per 256-element block costs more than
+  // the block's arithmetic).
+  step.compute_at(out, b).vectorize(step.args()[0], vw).store_in(MemoryType::Stack);
+  amax.compute_at(out, b).store_in(MemoryType::Stack);
+  RVar ro("ro"), ri("ri");
+  Var l("l");
+  Func lanes = amax.update().split(r.x, ro, ri, vw).rfactor(ri, l);
+  // The lanes are the innermost storage dimension: dense vector loads/stores.
+  lanes.reorder_storage(l, lanes.args()[0]);
+  lanes.compute_at(out, b).store_in(MemoryType::Stack).vectorize(l).update().vectorize(l);
+  absmax_out.split(i, b, unit, 1).split(b, bo, b, per_task, TailStrategy::GuardWithIf).parallel(bo);
+  absmax_out.compute_with(out, b);
 }
 
 }  // namespace generators

@@ -135,6 +135,16 @@ void ScheduleReductionGpu(Halide::Func acc, const Halide::RDom& r, int threads, 
 void ScheduleNormsKernel(Halide::Func acc, const Halide::RDom& r, Halide::Func out, bool gpu,
                          int chunk, int lanes, int gpu_threads, int gpu_items);
 
+// The schedule of a blockwise 8-bit update (lars8bit_update, lars8bit_arena_update): `out`
+// ({p', codes'} over i) and `absmax_out` (over blocks) split alike so compute_with fuses their
+// block loops (it matches loops by name): per block of B, the block's step values (`step`) and
+// absmax (`amax`, a max over `r` in [0, B)) are computed into scratch, then p and codes are
+// written, then its absmax. CPU: `per_task` blocks per parallel task, vectors of
+// `vector_width`; GPU: one block per quantization block.
+void ScheduleBlockwiseUpdate(Halide::Func out, Halide::Func absmax_out, Halide::Func step,
+                             Halide::Func amax, const Halide::RDom& r, bool gpu, int B,
+                             int gpu_threads, int vector_width, int per_task);
+
 }  // namespace generators
 }  // namespace halide_lars
 

@@ -274,37 +274,13 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
     out.set_estimates({{0, 1 << 24}});
     absmax_out.set_estimates({{0, (1 << 24) / B}});
     if (auto_schedule) return;
-    // As lars8bit_update: out and absmax_out split alike so compute_with fuses their block loops.
-    Var i = out.args()[0], b("b"), bo("bo"), ii("ii"), io("io"), t("t"), unit("unit");
-    if (get_target().has_gpu_feature()) {
-      const int threads = std::min(B, static_cast<int>(gpu_threads));
-      out.split(i, b, ii, B, TailStrategy::GuardWithIf)
-          .split(ii, io, t, threads, TailStrategy::GuardWithIf)
-          .gpu_blocks(b)
-          .gpu_threads(t);
-      Var si = step_.args()[0], so("so"), st("st");
-      step_.compute_at(out, b).split(si, so, st, threads, TailStrategy::RoundUp).gpu_threads(st);
-      amax_.compute_at(out, b);
-      absmax_out.split(i, b, unit, 1).gpu_blocks(b);
-      absmax_out.compute_with(out, b);
-      return;
+    const bool gpu = get_target().has_gpu_feature();
+    if (!gpu) {
+      coef_.compute_root();
+      blk_.compute_root();  // one int per block
     }
-    coef_.compute_root();
-    blk_.compute_root();  // one int per block
-    const int vw = vector_width, per_task = blocks_per_task;
-    out.split(i, b, ii, B, TailStrategy::GuardWithIf)
-        .split(b, bo, b, per_task, TailStrategy::GuardWithIf)
-        .vectorize(ii, vw, TailStrategy::GuardWithIf)
-        .parallel(bo);
-    step_.compute_at(out, b).vectorize(step_.args()[0], vw).store_in(MemoryType::Stack);
-    amax_.compute_at(out, b).store_in(MemoryType::Stack);
-    RVar ro("ro"), ri("ri");
-    Var l("l");
-    Func lanes = amax_.update().split(r_.x, ro, ri, vw).rfactor(ri, l);
-    lanes.reorder_storage(l, lanes.args()[0]);
-    lanes.compute_at(out, b).store_in(MemoryType::Stack).vectorize(l).update().vectorize(l);
-    absmax_out.split(i, b, unit, 1).split(b, bo, b, per_task, TailStrategy::GuardWithIf).parallel(bo);
-    absmax_out.compute_with(out, b);
+    ScheduleBlockwiseUpdate(out, absmax_out, step_, amax_, r_, gpu, B, gpu_threads, vector_width,
+                            blocks_per_task);
   }
 
  private:
