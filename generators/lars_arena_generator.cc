@@ -217,32 +217,46 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
     };
     // A block is one tensor's (offsets are multiples of B): its table row, once per block.
     blk_(b) = tensor_of(b * B);
-    Expr row_t = blk_(i / B);
-    Expr tx = clamp(row_t, 0, ntensors - 1);
-    ArenaTensorOptions o = LoadOptions(opts, tx);
-    Expr offset = tensors(kArenaTensorCols * tx + kArenaOffset);
-    Expr numel = tensors(kArenaTensorCols * tx + kArenaNumel);
-    Expr ax = base_row * kArenaAlign + i;
-    Expr inside = row_t >= 0 && ax >= offset && ax < offset + numel;
+    // Element x of the arena slice with its block's tensor, options and coefficients; written
+    // over (j, b) for the step values, so the per-block lookups are invariant in the j loop.
+    struct Element {
+      Expr tx, inside, live;
+      LarsElement e;
+    };
     Func pb = BoundaryConditions::constant_exterior(p, cast<T>(0));
     Func gb = BoundaryConditions::constant_exterior(g, cast<T>(0));
     Func cb = BoundaryConditions::constant_exterior(codes, cast<uint8_t>(127));
-    Expr cin = select(inside, cb(i), cast<uint8_t>(127));
-    Expr m_old = code(cast<int>(cin)) * absmax(clamp(i / B, 0, absmax.dim(0).extent() - 1));
-    LarsElement e = LarsStepElement({o.momentum, o.dampening, o.weight_decay, o.nesterov,
-                                     o.first_step},
-                                    select(inside, ToF32(D, pb(i)), 0.0f),
-                                    select(inside, ToF32(D, gb(i)), 0.0f), m_old, o.gscale,
-                                    coef_(0, tx));
-    step_(i) = Tuple(e.m_new, e.u);
+    auto element = [&](const Expr& x, const Expr& blk) {
+      Element el;
+      Expr row_t = blk_(blk);
+      el.tx = clamp(row_t, 0, ntensors - 1);
+      ArenaTensorOptions o = LoadOptions(opts, el.tx);
+      Expr offset = tensors(kArenaTensorCols * el.tx + kArenaOffset);
+      Expr numel = tensors(kArenaTensorCols * el.tx + kArenaNumel);
+      Expr ax = base_row * kArenaAlign + x;
+      el.inside = row_t >= 0 && ax >= offset && ax < offset + numel;
+      el.live = el.inside && coef_(2, el.tx) == 1.0f;
+      Expr cin = select(el.inside, cb(x), cast<uint8_t>(127));
+      Expr m_old = code(cast<int>(cin)) * absmax(clamp(blk, 0, absmax.dim(0).extent() - 1));
+      el.e = LarsStepElement({o.momentum, o.dampening, o.weight_decay, o.nesterov, o.first_step},
+                             select(el.inside, ToF32(D, pb(x)), 0.0f),
+                             select(el.inside, ToF32(D, gb(x)), 0.0f), m_old, o.gscale,
+                             coef_(0, el.tx));
+      return el;
+    };
+    Var j("j");
+    Element ej = element(b * B + j, b);
+    step_(j, b) = Tuple(ej.e.m_new, ej.e.u);
     r_ = RDom(0, B, "r");
     amax_(b) = 0.0f;
-    amax_(b) = max(amax_(b), abs(step_(b * B + r_)[0]));
-    Expr q = QuantizeIndex(NormalizeForQuantize(step_(i)[0], amax_(i / B)), mids, code, lut);
-    Expr live = inside && coef_(2, tx) == 1.0f;
-    out(i) = Tuple(select(live, FromF32(D, ApplyUpdate(ToF32(D, p(i)), coef_(1, tx), step_(i)[1])),
+    amax_(b) = max(amax_(b), abs(step_(r_, b)[0]));
+    Expr bi = i / B, ji = i % B;
+    Element ei = element(i, bi);
+    Expr q = QuantizeIndex(NormalizeForQuantize(step_(ji, bi)[0], amax_(bi)), mids, code, lut);
+    out(i) = Tuple(select(ei.live, FromF32(D, ApplyUpdate(ToF32(D, p(i)), coef_(1, ei.tx),
+                                                          step_(ji, bi)[1])),
                           p(i)),
-                   select(live, q, codes(i)));
+                   select(ei.live, q, codes(i)));
     // A block is rewritten when its tensor is stepped.
     Expr bt = blk_(i);
     Expr block_live = bt >= 0 && coef_(2, clamp(bt, 0, ntensors - 1)) == 1.0f;
