@@ -8,9 +8,11 @@ lars_update's to lars_arena_update.
 
 # Measured on: x86-64-linux-avx2-fma-user_context-no_runtime-strict_float
 TUNING = {
-    "lars_apply/cpu": {"chunk": "16384", "vector_width": "16"},
-    "lars_momentum/cpu": {"chunk": "262144", "vector_width": "8"},
-    "lars_norms/cpu": {"vector_width": "8"},
-    "lars_update/cpu": {"chunk": "65536", "vector_width": "16"},
-    "norms/cpu": {"chunk": "131072", "vector_width": "16"},
+    "lars8bit_norms/cpu": {"vector_width": "8"},
+    "lars8bit_update/cpu": {"vector_width": "16"},
+    "lars_apply/cpu": {"chunk": "65536", "vector_width": "16"},
+    "lars_momentum/cpu": {"chunk": "65536", "vector_width": "8"},
+    "lars_norms/cpu": {"vector_width": "16"},
+    "lars_update/cpu": {"chunk": "65536", "vector_width": "8"},
+    "norms/cpu": {"chunk": "131072", "vector_width": "8"},
 }

@@ -16,10 +16,12 @@ One family, your own grid:
     python3 tools/autotune/autotune.py --family lars_update_f32 \\
         --param chunk=4096,16384,65536 --param vector_width=8,16 --n 33554432 --json out.json
 
-Families: norms_f32, lars_norms_f32, lars_update_f32, lars_momentum_f32, lars_apply_f32 (CPU).
+Families: norms_f32, lars_norms_f32, lars_update_f32, lars_momentum_f32, lars_apply_f32,
+lars8bit_norms_f32, lars8bit_update_f32 (CPU; 8-bit at block 256).
 A family's winner applies to every dtype of its op (the schedules are dtype-independent); the
 winner of lars_norms also goes to lars_arena_norms (their shared reduction tree keeps the arena
-step bit-identical to the per-tensor one) and lars_update's to lars_arena_update. One size
+step bit-identical to the per-tensor one), lars_update's to lars_arena_update, and the 8-bit
+families' to their arena kernels likewise. One size
 bucket: sweeps at 64K and 1M elements gave the same winners within 3 % on this machine, so the
 runtime does not dispatch by size (revisit with a GPU). --backend=cuda needs a CUDA device
 (GPU schedules cannot be timed without one) and says so.
@@ -59,6 +61,18 @@ int main(int argc, char** argv) {
   float one = 1.0f;
   float norms_v[3] = {1.0f, 1.0f, 1.0f};
   Buffer<float, 1> gscale(&one, 1), norms(norms_v, 3);
+  // Blockwise 8-bit state (block 256): codes, absmax, a sorted codebook and its tables. The
+  // values only have to be valid inputs: the harness times, it does not check.
+  std::vector<uint8_t> codes_v(n);
+  for (int i = 0; i < n; ++i) codes_v[i] = static_cast<uint8_t>((i * 37) & 255);
+  std::vector<float> absmax_v((n + 255) / 256, 0.5f), code_v(256), mids_v(256);
+  for (int k = 0; k < 256; ++k) code_v[k] = (k - 127) / 128.0f;
+  for (int k = 0; k < 256; ++k) mids_v[k] = k < 255 ? (code_v[k] + code_v[k + 1]) / 2 : 2.0f;
+  std::vector<uint32_t> lut_v(65536, 127u << 16);
+  Buffer<uint8_t, 1> codes(codes_v.data(), n);
+  Buffer<float, 1> absmax(absmax_v.data(), static_cast<int>(absmax_v.size()));
+  Buffer<float, 1> code(code_v.data(), 256), mids(mids_v.data(), 256);
+  Buffer<uint32_t, 1> lut(lut_v.data(), 65536);
   auto run = [&]() -> int {
 '''
 CALLS = {
@@ -68,8 +82,14 @@ CALLS = {
                    "false, 0, 0.02f, 1e-3f, 1e-8f, p, m);",
     "lars_momentum": "return cand(nullptr, p, g, m, gscale, 0.9f, 0.0f, 1e-4f, false, false, m, norms);",
     "lars_apply": "return cand(nullptr, p, g, m, gscale, norms, 0.01f, 0.9f, 1e-4f, false, 0.02f, p);",
+    "lars8bit_norms": "return cand(nullptr, p, g, codes, absmax, code, gscale, 0.9f, 0.0f, 1e-4f, "
+                      "false, false, norms);",
+    "lars8bit_update": "return cand(nullptr, p, g, codes, absmax, code, mids, lut, gscale, norms, "
+                       "0.01f, 0.9f, 0.0f, 1e-4f, false, false, 0, 0.02f, 1e-3f, 1e-8f, p, codes, "
+                       "absmax);",
 }
-BYTES = {"norms": 4, "lars_norms": 12, "lars_update": 20, "lars_momentum": 16, "lars_apply": 12}
+BYTES = {"norms": 4, "lars_norms": 12, "lars_update": 20, "lars_momentum": 16, "lars_apply": 12,
+         "lars8bit_norms": 9, "lars8bit_update": 14}
 HARNESS_EPILOGUE = r'''
   };
   if (run() != 0) { std::fprintf(stderr, "kernel failed\n"); return 1; }
@@ -94,6 +114,11 @@ SPACES = {
     "lars_momentum_f32": {"chunk": ["16384", "65536", "262144"], "vector_width": ["8", "16"]},
     "lars_apply_f32": {"chunk": ["16384", "65536", "262144"], "vector_width": ["8", "16"]},
     "norms_f32": {"chunk": ["8192", "32768", "131072"], "vector_width": ["8", "16"]},
+    # 8-bit state (block 256); lars8bit_norms' lanes are its reduction tree (shared with the
+    # arena kernel). blocks_per_task is left alone: the winner at 32M (256) would run tensors
+    # under 64K elements (524K with B = 2048) on one thread.
+    "lars8bit_norms_f32": {"vector_width": ["8", "16"]},
+    "lars8bit_update_f32": {"vector_width": ["8", "16"]},
 }
 # The table entry a family's winner goes to, and the ops that share it (kernels.bzl).
 TABLE_HEADER = '''"""Tuned GeneratorParams per (op, backend), written by tools/autotune (do not edit by hand:
