@@ -34,18 +34,6 @@ int64_t LayoutFlatParams(std::vector<FlatParam>* params, int64_t alignment) {
 namespace internal {
 namespace {
 
-// Elements [offset, offset + numel) of a flat buffer: the slice on CPU and CUDA (pointer
-// arithmetic); on OpenCL the flat cl_mem itself with that numel (a cl_mem cannot be offset:
-// member views there are only compared and described, and the arena is one segment, offset 0).
-TensorView Slice(const TensorView& t, int64_t offset, int64_t numel) {
-  TensorView s = t;
-  if (t.device.type != DeviceType::kOpenCL) {
-    s.data = static_cast<char*>(t.data) + offset * static_cast<int64_t>(DTypeSize(t.dtype));
-  }
-  s.numel = numel;
-  return s;
-}
-
 absl::StatusOr<DeviceBuffer> UploadI32(const Device& d, const std::vector<int32_t>& v) {
   // i32 tables travel in f32-typed buffers of the same size (BufferView retypes them).
   LARS_ASSIGN_OR_RETURN(DeviceBuffer b,
@@ -168,8 +156,8 @@ absl::StatusOr<std::unique_ptr<Arena>> BuildOneArena(
     auto slot = std::make_unique<ParamSlot>();
     slot->name = f.name;
     slot->group = f.group;
-    slot->param = Slice(params, f.offset, f.numel);
-    slot->grad = Slice(grads, f.offset, f.numel);
+    slot->param = SliceView(params, f.offset, f.numel);
+    slot->grad = SliceView(grads, f.offset, f.numel);
     slot->arena_grad = slot->grad;
     LARS_RETURN_IF_ERROR(CheckSupported(*slot, options[i]));
     LARS_RETURN_IF_ERROR(CheckFlatSupported(*slot, options[i]));
@@ -247,7 +235,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Arena>>> BuildArenas(
   for (size_t i = 0; i < tensors.size(); ++i) {
     ParamSlot probe;
     probe.name = tensors[i].name;
-    probe.param = Slice(params, tensors[i].offset, tensors[i].numel);
+    probe.param = SliceView(params, tensors[i].offset, tensors[i].numel);
     LARS_RETURN_IF_ERROR(CheckFlatSupported(probe, options[i]));
     const StateKind kind = DesiredKind(options[i], tensors[i].numel);
     const int block = kind == StateKind::kBlockwise8 ? options[i].block_size : 0;
@@ -278,8 +266,8 @@ absl::StatusOr<std::vector<std::unique_ptr<Arena>>> BuildArenas(
     for (size_t i : idx) local[i].offset -= x0;
     LARS_ASSIGN_OR_RETURN(
         std::unique_ptr<Arena> arena,
-        BuildOneArena(Slice(params, x0, x1 - x0), Slice(grads, x0, x1 - x0), local, options, idx,
-                      static_cast<StateKind>(key.first), key.second, &by_index));
+        BuildOneArena(SliceView(params, x0, x1 - x0), SliceView(grads, x0, x1 - x0), local,
+                      options, idx, static_cast<StateKind>(key.first), key.second, &by_index));
     arenas.push_back(std::move(arena));
   }
   for (auto& slot : by_index) slots->push_back(std::move(slot));  // registration order
@@ -393,7 +381,7 @@ absl::Status ArenaUpdate(Arena* arena, const ArenaSegment& seg, const ExecContex
   LARS_RETURN_IF_ERROR(MakeCallContext(arena->params.device, exec, &ctx));
   // The segment's slice, indexed from 0 (x0 is a tensor offset, a multiple of kArenaAlign and,
   // for 8-bit state, of the block size; 0 for a whole arena).
-  auto slice = [&](const TensorView& t) { return Slice(t, x0, nx); };
+  auto slice = [&](const TensorView& t) { return SliceView(t, x0, nx); };
   BufferView p(slice(arena->params), &ctx), g(slice(arena->grads), &ctx);
   BufferView p_out(slice(arena->params), &ctx);
   BufferView o(arena->opts.view(), &ctx), norms(arena->norms.view(), &ctx);
@@ -408,8 +396,8 @@ absl::Status ArenaUpdate(Arena* arena, const ArenaSegment& seg, const ExecContex
     const char* variant = QuantBlockVariant(arena->block);
     LARS_ASSIGN_OR_RETURN(DeviceCodebook book, GetDeviceCodebook(arena->params.device));
     BufferView codes(slice(arena->codes.view()), &ctx), codes_out(slice(arena->codes.view()), &ctx);
-    BufferView absmax(Slice(arena->absmax.view(), b0, nb), &ctx);
-    BufferView absmax_out(Slice(arena->absmax.view(), b0, nb), &ctx);
+    BufferView absmax(SliceView(arena->absmax.view(), b0, nb), &ctx);
+    BufferView absmax_out(SliceView(arena->absmax.view(), b0, nb), &ctx);
     BufferView code(book.code, &ctx), mids(book.mids, &ctx), lut(book.lut, &ctx, kLutType);
     for (BufferView* b : {&codes, &codes_out, &absmax, &absmax_out, &code, &mids, &lut}) {
       LARS_RETURN_IF_ERROR(b->status());

@@ -51,11 +51,7 @@ absl::StatusOr<DeviceBuffer> DeviceBuffer::Allocate(const Device& device, DType 
 DeviceBuffer DeviceBuffer::Borrow(const TensorView& parent, int64_t offset, int64_t numel,
                                   const ExecContext& exec) {
   DeviceBuffer b;
-  b.view_ = parent;
-  b.view_.numel = numel;
-  if (parent.device.type != DeviceType::kOpenCL) {
-    b.view_.data = static_cast<char*>(parent.data) + offset * static_cast<int64_t>(DTypeSize(parent.dtype));
-  }
+  b.view_ = SliceView(parent, offset, numel);
   b.parent_ = parent;
   b.offset_ = offset;
   b.exec_ = exec;

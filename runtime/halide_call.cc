@@ -149,22 +149,9 @@ BufferView::BufferView(const TensorView& t, CallContext* ctx, halide_type_t type
   buffer_.type = type;
 }
 
-namespace {
-
-TensorView CropView(const TensorView& t, int64_t offset, int64_t n) {
-  TensorView s = t;
-  s.numel = n;
-  if (t.device.type != DeviceType::kOpenCL) {
-    s.data = static_cast<char*>(t.data) + offset * static_cast<int64_t>(DTypeSize(t.dtype));
-  }
-  return s;
-}
-
-}  // namespace
-
 BufferView::BufferView(CropTag, const TensorView& t, int64_t offset, int64_t n,
                        CallContext* ctx, halide_type_t type)
-    : BufferView(CropView(t, offset, n), ctx, type) {
+    : BufferView(SliceView(t, offset, n), ctx, type) {
   dim_.min = static_cast<int32_t>(offset);
   if (t.device.type == DeviceType::kOpenCL && (offset != 0 || n != t.numel) && status_.ok()) {
     status_ = absl::UnimplementedError("a crop of an OpenCL buffer (a cl_mem cannot be offset)");
@@ -208,23 +195,11 @@ absl::Status CopyTensorToHost(const TensorView& src, void* dst, CallContext* ctx
   return HalideError("copying device memory to the host", rc, *ctx);
 }
 
-namespace {
-
-// A CPU or CUDA tensor's elements [offset, offset + n) as a tensor of their own.
-TensorView PointerSlice(const TensorView& t, int64_t offset, int64_t n) {
-  TensorView s = t;
-  s.data = static_cast<char*>(t.data) + offset * static_cast<int64_t>(DTypeSize(t.dtype));
-  s.numel = n;
-  return s;
-}
-
-}  // namespace
-
 absl::Status CopyTensorRangeToHost(const TensorView& t, int64_t offset, int64_t n, void* dst,
                                    CallContext* ctx) {
   if (n == 0) return absl::OkStatus();
   if (t.device.type != DeviceType::kOpenCL) {
-    return CopyTensorToHost(PointerSlice(t, offset, n), dst, ctx);
+    return CopyTensorToHost(SliceView(t, offset, n), dst, ctx);
   }
   BufferView src(t, ctx);
   if (!src.status().ok()) return src.status();
@@ -243,7 +218,7 @@ absl::Status CopyHostToTensorRange(const void* src, const TensorView& t, int64_t
                                    int64_t n, CallContext* ctx) {
   if (n == 0) return absl::OkStatus();
   if (t.device.type != DeviceType::kOpenCL) {
-    return CopyHostToTensor(src, PointerSlice(t, offset, n), ctx);
+    return CopyHostToTensor(src, SliceView(t, offset, n), ctx);
   }
   std::vector<uint8_t> whole(t.bytes());
   if (absl::Status s = CopyTensorToHost(t, whole.data(), ctx); !s.ok()) return s;

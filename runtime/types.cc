@@ -48,4 +48,13 @@ std::string DeviceName(const Device& d) {
   return std::string(DeviceTypeName(d.type));
 }
 
+TensorView SliceView(const TensorView& t, int64_t offset, int64_t n) {
+  TensorView s = t;
+  s.numel = n;
+  if (t.device.type != DeviceType::kOpenCL) {
+    s.data = static_cast<char*>(t.data) + offset * static_cast<int64_t>(DTypeSize(t.dtype));
+  }
+  return s;
+}
+
 }  // namespace halide_lars

@@ -45,6 +45,11 @@ struct TensorView {
   size_t bytes() const { return static_cast<size_t>(numel) * DTypeSize(dtype); }
 };
 
+// Elements [offset, offset + n) of `t` as a view of their own: the slice for CPU and CUDA
+// tensors (pointer arithmetic); for OpenCL, whose cl_mem handles cannot be offset, `t`'s handle
+// with n elements (the form a flat parameter's SetGrad slice takes there). Not checked.
+TensorView SliceView(const TensorView& t, int64_t offset, int64_t n);
+
 // Where and how a call runs. CUDA: the caller's CUcontext and CUstream (both optional: a null
 // context means the device's primary context, as the CUDA runtime, PyTorch and JAX use; a null
 // stream means that context's default stream). Kernels are queued on the stream and the call

@@ -101,12 +101,7 @@ struct Pair {
   // Tensor i's gradient as SetGrad takes it: its slice of the flat gradient (on OpenCL, the
   // flat cl_mem with the tensor's numel).
   TensorView GradSlice(size_t i) const {
-    TensorView v = flat_g.view();
-    if (device.type != DeviceType::kOpenCL) {
-      v.data = static_cast<char*>(v.data) + tensors[i].offset * DTypeSize(dtype);
-    }
-    v.numel = tensors[i].numel;
-    return v;
+    return SliceView(flat_g.view(), tensors[i].offset, tensors[i].numel);
   }
 
   void Register(int group_of_odd = 0) {
