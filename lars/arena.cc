@@ -9,7 +9,6 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "generators/arena_abi.h"
-#include "runtime/codebook.h"
 #include "runtime/halide_call.h"
 #include "runtime/quantize.h"
 #include "runtime/registry.h"
@@ -134,17 +133,11 @@ absl::StatusOr<std::unique_ptr<Arena>> BuildOneArena(
   LARS_ASSIGN_OR_RETURN(arena->chunks, UploadI32(d, ctab));
   LARS_ASSIGN_OR_RETURN(arena->rows, UploadI32(d, rtab));
   LARS_ASSIGN_OR_RETURN(arena->opts, DeviceBuffer::Allocate(d, DType::kF32, kArenaOpts * num_t));
-  LARS_ASSIGN_OR_RETURN(arena->norms, DeviceBuffer::Allocate(d, DType::kF32, 3 * num_t));
-  LARS_RETURN_IF_ERROR(arena->norms.CopyFromHost(std::vector<float>(3 * num_t, 0.0f).data()));
-  if (kind == StateKind::kBlockwise8) {  // zero momentum: the zero code, absmax 0
-    const int64_t nb = (n + block - 1) / block;
-    LARS_ASSIGN_OR_RETURN(arena->codes, DeviceBuffer::Allocate(d, DType::kU8, n));
-    LARS_RETURN_IF_ERROR(arena->codes.CopyFromHost(std::vector<uint8_t>(n, kZeroCode).data()));
-    LARS_ASSIGN_OR_RETURN(arena->absmax, DeviceBuffer::Allocate(d, DType::kF32, nb));
-    LARS_RETURN_IF_ERROR(arena->absmax.CopyFromHost(std::vector<float>(nb, 0.0f).data()));
+  LARS_ASSIGN_OR_RETURN(arena->norms, AllocFilled(d, 3 * num_t, 0.0f));
+  if (kind == StateKind::kBlockwise8) {
+    LARS_RETURN_IF_ERROR(AllocZero8bit(d, n, block, &arena->codes, &arena->absmax));
   } else {
-    LARS_ASSIGN_OR_RETURN(arena->momentum, DeviceBuffer::Allocate(d, DType::kF32, n));
-    LARS_RETURN_IF_ERROR(arena->momentum.CopyFromHost(std::vector<float>(n, 0.0f).data()));
+    LARS_ASSIGN_OR_RETURN(arena->momentum, AllocFilled(d, n, 0.0f));
   }
   arena->table_bytes = 4 * static_cast<int64_t>(ttab.size() + ctab.size() + rtab.size()) +
                        4 * kArenaOpts * num_t;
@@ -161,7 +154,7 @@ absl::StatusOr<std::unique_ptr<Arena>> BuildOneArena(
     slot->arena_grad = slot->grad;
     LARS_RETURN_IF_ERROR(CheckSupported(*slot, options[i]));
     LARS_RETURN_IF_ERROR(CheckFlatSupported(*slot, options[i]));
-    LARS_RETURN_IF_ERROR(AllocateState(slot.get(), options[i]));
+    LARS_RETURN_IF_ERROR(AllocateScalarState(slot.get(), options[i]));
     // The state and last norms live in the arena: the slot borrows its slices.
     if (kind == StateKind::kBlockwise8) {
       slot->codes = DeviceBuffer::Borrow(arena->codes.view(), f.offset, f.numel);
@@ -193,14 +186,8 @@ absl::StatusOr<std::vector<std::unique_ptr<Arena>>> BuildArenas(
         grads.numel, " x ", DTypeName(grads.dtype), " (need equal f32, f16 or bf16 buffers)"));
   }
   if (tensors.empty()) return absl::InvalidArgumentError("tensors: empty");
-  const size_t esize = DTypeSize(params.dtype);
-  {
-    const auto* p0 = static_cast<const char*>(params.data);
-    const auto* g0 = static_cast<const char*>(grads.data);
-    const bool overlap = params.device.type == DeviceType::kOpenCL
-                             ? p0 == g0  // cl_mem handles
-                             : p0 < g0 + grads.numel * esize && g0 < p0 + params.numel * esize;
-    if (overlap) return absl::InvalidArgumentError("grads: overlaps the flat parameter buffer");
+  if (Overlap(grads, params)) {
+    return absl::InvalidArgumentError("grads: overlaps the flat parameter buffer");
   }
   // Tensors: inside the buffer, aligned, not overlapping.
   std::vector<size_t> order(tensors.size());
@@ -278,10 +265,7 @@ namespace {
 
 bool ChecksNonfinite(const LarsOptions& o) { return o.nonfinite != Nonfinite::kPropagate; }
 
-bool NeedsNormsPass(const LarsOptions& o) {
-  return ChecksNonfinite(o) || o.trust_mode == TrustMode::kClassic ||
-         (o.trust_mode == TrustMode::kClip && o.max_unorm > 0.0);
-}
+bool NeedsNormsPass(const LarsOptions& o) { return ChecksNonfinite(o) || NeedsNorms(o); }
 
 }  // namespace
 

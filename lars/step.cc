@@ -21,20 +21,6 @@ namespace {
 
 constexpr int kRing = 100;
 
-bool Overlap(const TensorView& a, const TensorView& b) {
-  if (a.data == nullptr || b.data == nullptr || a.device != b.device) return false;
-  if (a.device.type == DeviceType::kOpenCL) return a.data == b.data;  // cl_mem handles
-  const auto* a0 = static_cast<const char*>(a.data);
-  const auto* b0 = static_cast<const char*>(b.data);
-  return a0 < b0 + b.bytes() && b0 < a0 + a.bytes();
-}
-
-// The trust mode's norms pass is needed (classic: |p|, |g|; clip: |p|, |u|).
-bool NeedsNorms(const LarsOptions& o) {
-  return o.trust_mode == TrustMode::kClassic ||
-         (o.trust_mode == TrustMode::kClip && o.max_unorm > 0.0);
-}
-
 bool HasMomentumFirstKernels(DType dtype, DeviceType dev) {
   return FindKernelInfo(Op::kLarsMomentum, dtype, dev).ok() &&
          FindKernelInfo(Op::kLarsApply, dtype, dev).ok();
@@ -54,13 +40,27 @@ absl::Status Fill(const DeviceBuffer& b, T value, const ExecContext& exec) {
   return CopyHostToTensor(host.data(), b.view(), &ctx);
 }
 
+}  // namespace
+
+bool Overlap(const TensorView& a, const TensorView& b) {
+  if (a.data == nullptr || b.data == nullptr || a.device != b.device) return false;
+  if (a.device.type == DeviceType::kOpenCL) return a.data == b.data;  // cl_mem handles
+  const auto* a0 = static_cast<const char*>(a.data);
+  const auto* b0 = static_cast<const char*>(b.data);
+  return a0 < b0 + b.bytes() && b0 < a0 + a.bytes();
+}
+
+bool NeedsNorms(const LarsOptions& o) {
+  return o.trust_mode == TrustMode::kClassic ||
+         (o.trust_mode == TrustMode::kClip && o.max_unorm > 0.0);
+}
+
 absl::StatusOr<DeviceBuffer> AllocFilled(const Device& d, int64_t n, float value) {
   LARS_ASSIGN_OR_RETURN(DeviceBuffer b, DeviceBuffer::Allocate(d, DType::kF32, n));
   LARS_RETURN_IF_ERROR(Fill(b, value, {}));
   return b;
 }
 
-// 8-bit momentum equal to zero everywhere: the zero code and absmax 0.
 absl::Status AllocZero8bit(const Device& d, int64_t n, int block, DeviceBuffer* codes,
                            DeviceBuffer* absmax) {
   LARS_ASSIGN_OR_RETURN(DeviceBuffer c, DeviceBuffer::Allocate(d, DType::kU8, n));
@@ -70,6 +70,8 @@ absl::Status AllocZero8bit(const Device& d, int64_t n, int block, DeviceBuffer* 
   *absmax = std::move(a);
   return absl::OkStatus();
 }
+
+namespace {
 
 // 1-based step as the percentile kernel wants it: 1 only on the first step, and the same
 // residue mod 100 as the real count (which may exceed int32).
@@ -153,29 +155,33 @@ absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options) {
   return FindKernelInfo(Op::kNorms, slot.param.dtype, slot.param.device.type).status();
 }
 
-absl::Status AllocateState(ParamSlot* slot, const LarsOptions& options) {
+absl::Status AllocateScalarState(ParamSlot* slot, const LarsOptions& options) {
   const Device& d = slot->param.device;
   slot->kind = DesiredKind(options, FullNumel(*slot));
+  if (slot->kind == StateKind::kBlockwise8) slot->block_size = options.block_size;
   slot->momentum = DeviceBuffer();
   slot->codes = DeviceBuffer();
   slot->absmax = DeviceBuffer();
-  slot->scratch_norms = DeviceBuffer();
-  int norms = 3;
-  if (slot->kind == StateKind::kBlockwise8) {
-    slot->block_size = options.block_size;
-    LARS_RETURN_IF_ERROR(
-        AllocZero8bit(d, slot->param.numel, slot->block_size, &slot->codes, &slot->absmax));
-  } else if (slot->kind == StateKind::kTensor8) {
-    LARS_ASSIGN_OR_RETURN(slot->codes, DeviceBuffer::Allocate(d, DType::kU8, slot->param.numel));
-    LARS_RETURN_IF_ERROR(Fill<uint8_t>(slot->codes, kZeroCode, {}));
-    norms = 4;  // + max1
-  } else {
-    LARS_ASSIGN_OR_RETURN(slot->momentum, AllocFilled(d, slot->param.numel, 0.0f));
-  }
+  const int norms = slot->kind == StateKind::kTensor8 ? 4 : 3;  // + max1
   LARS_ASSIGN_OR_RETURN(slot->norms, AllocFilled(d, norms, 0.0f));
   LARS_ASSIGN_OR_RETURN(slot->scratch_norms, AllocFilled(d, norms, 0.0f));
   LARS_ASSIGN_OR_RETURN(slot->gscale, AllocFilled(d, 1, 1.0f));
   slot->gscale_is_one = true;
+  return absl::OkStatus();
+}
+
+absl::Status AllocateState(ParamSlot* slot, const LarsOptions& options) {
+  LARS_RETURN_IF_ERROR(AllocateScalarState(slot, options));
+  const Device& d = slot->param.device;
+  const int64_t n = slot->param.numel;
+  if (slot->kind == StateKind::kBlockwise8) {
+    return AllocZero8bit(d, n, slot->block_size, &slot->codes, &slot->absmax);
+  }
+  if (slot->kind == StateKind::kTensor8) {
+    LARS_ASSIGN_OR_RETURN(slot->codes, DeviceBuffer::Allocate(d, DType::kU8, n));
+    return Fill<uint8_t>(slot->codes, kZeroCode, {});
+  }
+  LARS_ASSIGN_OR_RETURN(slot->momentum, AllocFilled(d, n, 0.0f));
   return absl::OkStatus();
 }
 

@@ -69,6 +69,20 @@ absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options);
 
 // Allocates the momentum (fp32 zeros, or 8-bit zero codes) and per-tensor scalars.
 absl::Status AllocateState(ParamSlot* slot, const LarsOptions& options);
+// The same without the momentum itself: the state kind, block size and per-tensor scalars (for
+// flat parameters, whose momentum is a slice of their arena's).
+absl::Status AllocateScalarState(ParamSlot* slot, const LarsOptions& options);
+
+// Buffers of `n` f32 equal to `value`; zero blockwise 8-bit momentum (the zero code, absmax 0).
+absl::StatusOr<DeviceBuffer> AllocFilled(const Device& d, int64_t n, float value);
+absl::Status AllocZero8bit(const Device& d, int64_t n, int block, DeviceBuffer* codes,
+                           DeviceBuffer* absmax);
+
+// Whether two tensors share memory (cl_mem handles on OpenCL: the same handle).
+bool Overlap(const TensorView& a, const TensorView& b);
+
+// The trust mode's norms pass is needed (classic: |p|, |g|; clip: |p|, |u|).
+bool NeedsNorms(const LarsOptions& o);
 
 // Makes the state match `options` before a step: allocates the percentile ring, resets the
 // gradient scale, converts the momentum between fp32 and blockwise 8-bit (or block sizes) when
