@@ -1,6 +1,7 @@
 #include "generators/common.h"
 
 #include <algorithm>
+#include <map>
 
 namespace halide_lars {
 namespace generators {
@@ -189,6 +190,14 @@ void ScheduleReductionGpu(Func acc, const RDom& r, int threads, int items) {
       .gpu_threads(wt);
   // Level 3: a single thread adds the `threads` folded values in a fixed order.
   acc.compute_root().gpu_single_thread().update().gpu_single_thread();
+}
+
+float TypicalScalar(const std::string& name) {
+  static const auto* typical = new std::map<std::string, float>{
+      {"lr", 0.1f},          {"momentum", 0.9f},          {"weight_decay", 1e-4f},
+      {"max_unorm", 0.02f},  {"trust_coefficient", 1e-3f}, {"eps", 1e-8f}};
+  auto it = typical->find(name);
+  return it == typical->end() ? 0.0f : it->second;
 }
 
 void ScheduleBlockwiseUpdate(Func out, Func absmax_out, Func step, Func amax, const RDom& r,

@@ -3,6 +3,7 @@
 #define HALIDE_LARS_GENERATORS_COMMON_H_
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "Halide.h"
@@ -32,6 +33,19 @@ void ConstrainSameLength(First& first, Rest&... rest) {
   first.set_estimates({{0, 1 << 24}});
   (rest.dim(0).set_min(0).set_stride(1).set_extent(first.dim(0).extent()), ...);
   (rest.set_estimates({{0, 1 << 24}}), ...);
+}
+
+// Estimates of scalar inputs for the autoschedulers (Adams2019 needs one for every scalar):
+// typical values by input name (lr 0.1, momentum 0.9, weight_decay 1e-4, max_unorm 0.02,
+// trust_coefficient 1e-3, eps 1e-8; anything else 0 / false).
+float TypicalScalar(const std::string& name);
+template <typename T>
+void EstimateScalar(Halide::GeneratorInput<T>& in) {
+  in.set_estimate(static_cast<T>(TypicalScalar(in.name())));
+}
+template <typename... Scalars>
+void EstimateScalars(Scalars&... scalars) {
+  (EstimateScalar(scalars), ...);
 }
 
 // Blockwise 8-bit state: p, g and codes of one length; absmax one float per block of `block`.

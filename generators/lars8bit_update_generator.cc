@@ -59,12 +59,7 @@ class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
     code.set_estimates({{0, 256}});
     gscale.set_estimates({{0, 1}});
     out.set_estimates({{0, 3}});
-    // Scalar estimates (the Adams2019 autoscheduler baseline needs them).
-    momentum.set_estimate(0.9f);
-    dampening.set_estimate(0.0f);
-    weight_decay.set_estimate(1e-4f);
-    nesterov.set_estimate(false);
-    first_step.set_estimate(false);
+    EstimateScalars(momentum, dampening, weight_decay, nesterov, first_step);
     if (auto_schedule) return;
     const bool gpu = get_target().has_gpu_feature();
     ScheduleChunkLaneReduction(acc_, r_, gpu, kNormsChunk, gpu ? gpu_threads : vector_width);
@@ -156,17 +151,8 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
     norms.set_estimates({{0, 3}});
     out.set_estimates({{0, 1 << 24}});
     absmax_out.set_estimates({{0, (1 << 24) / B}});
-    // Scalar estimates (the Adams2019 autoscheduler baseline needs them).
-    lr.set_estimate(0.1f);
-    momentum.set_estimate(0.9f);
-    dampening.set_estimate(0.0f);
-    weight_decay.set_estimate(1e-4f);
-    nesterov.set_estimate(false);
-    first_step.set_estimate(false);
-    trust_mode.set_estimate(0);
-    max_unorm.set_estimate(0.02f);
-    trust_coefficient.set_estimate(1e-3f);
-    eps.set_estimate(1e-8f);
+    EstimateScalars(lr, momentum, dampening, weight_decay, nesterov, first_step, trust_mode,
+                    max_unorm, trust_coefficient, eps);
     if (auto_schedule) return;
     ScheduleBlockwiseUpdate(out, absmax_out, step_, amax_, r_, get_target().has_gpu_feature(), B,
                             gpu_threads, vector_width, blocks_per_task);
@@ -229,12 +215,7 @@ class Lars8bitTensorNorms : public Generator<Lars8bitTensorNorms<D>> {
     code.set_estimates({{0, 256}});
     gscale.set_estimates({{0, 1}});
     out.set_estimates({{0, 4}});
-    // Scalar estimates (the Adams2019 autoscheduler baseline needs them).
-    momentum.set_estimate(0.9f);
-    dampening.set_estimate(0.0f);
-    weight_decay.set_estimate(1e-4f);
-    nesterov.set_estimate(false);
-    first_step.set_estimate(false);
+    EstimateScalars(momentum, dampening, weight_decay, nesterov, first_step);
     if (auto_schedule) return;
     ScheduleNormsKernel(acc_, r_, out, get_target().has_gpu_feature(), chunk, vector_width,
                         gpu_threads, gpu_items);
@@ -305,15 +286,8 @@ class Lars8bitTensorUpdate : public Generator<Lars8bitTensorUpdate<D>> {
     gscale.set_estimates({{0, 1}});
     norms.set_estimates({{0, 4}});
     out.set_estimates({{0, 1 << 24}});
-    // Scalar estimates (the Adams2019 autoscheduler baseline needs them).
-    lr.set_estimate(0.1f);
-    momentum.set_estimate(0.9f);
-    dampening.set_estimate(0.0f);
-    weight_decay.set_estimate(1e-4f);
-    nesterov.set_estimate(false);
-    first_step.set_estimate(false);
-    trust_mode.set_estimate(0);
-    max_unorm.set_estimate(0.02f);
+    EstimateScalars(lr, momentum, dampening, weight_decay, nesterov, first_step, trust_mode,
+                    max_unorm);
     if (auto_schedule) return;
     ScheduleInPlaceElementwise(out, vals_, get_target().has_gpu_feature(), chunk, vector_width,
                                gpu_threads);

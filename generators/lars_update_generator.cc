@@ -57,12 +57,7 @@ class LarsNorms : public Generator<LarsNorms<D>> {
     out.dim(0).set_bounds(0, 3).set_stride(1);
     gscale.set_estimates({{0, 1}});
     out.set_estimates({{0, 3}});
-    // Scalar estimates (the Adams2019 autoscheduler baseline needs them).
-    momentum.set_estimate(0.9f);
-    dampening.set_estimate(0.0f);
-    weight_decay.set_estimate(1e-4f);
-    nesterov.set_estimate(false);
-    first_step.set_estimate(false);
+    EstimateScalars(momentum, dampening, weight_decay, nesterov, first_step);
     if (auto_schedule) return;
     const bool gpu = get_target().has_gpu_feature();
     ScheduleChunkLaneReduction(acc_, r_, gpu, kNormsChunk, gpu ? gpu_threads : vector_width);
@@ -128,17 +123,8 @@ class LarsUpdate : public Generator<LarsUpdate<D>> {
     out.set_estimates({{0, 1 << 24}});
     gscale.set_estimates({{0, 1}});
     norms.set_estimates({{0, 3}});
-    // Scalar estimates (the Adams2019 autoscheduler baseline needs them).
-    lr.set_estimate(0.1f);
-    momentum.set_estimate(0.9f);
-    dampening.set_estimate(0.0f);
-    weight_decay.set_estimate(1e-4f);
-    nesterov.set_estimate(false);
-    first_step.set_estimate(false);
-    trust_mode.set_estimate(0);
-    max_unorm.set_estimate(0.02f);
-    trust_coefficient.set_estimate(1e-3f);
-    eps.set_estimate(1e-8f);
+    EstimateScalars(lr, momentum, dampening, weight_decay, nesterov, first_step, trust_mode,
+                    max_unorm, trust_coefficient, eps);
     if (auto_schedule) return;
     // In place: every element must be computed exactly once, so tails are GuardWithIf (never
     // ShiftInwards, which recomputes overlapping elements from already-updated inputs), and
@@ -194,12 +180,7 @@ class LarsMomentum : public Generator<LarsMomentum<D>> {
     norms.dim(0).set_bounds(0, 3).set_stride(1);
     gscale.set_estimates({{0, 1}});
     norms.set_estimates({{0, 3}});
-    // Scalar estimates (the Adams2019 autoscheduler baseline needs them).
-    momentum.set_estimate(0.9f);
-    dampening.set_estimate(0.0f);
-    weight_decay.set_estimate(1e-4f);
-    nesterov.set_estimate(false);
-    first_step.set_estimate(false);
+    EstimateScalars(momentum, dampening, weight_decay, nesterov, first_step);
     if (auto_schedule) return;
     Var x = m_out.args()[0], xi("xi");
     // No GPU schedule: separate GPU kernels could run the momentum write before another block
@@ -268,12 +249,7 @@ class LarsApply : public Generator<LarsApply<D>> {
     norms.dim(0).set_bounds(0, 3);
     gscale.set_estimates({{0, 1}});
     norms.set_estimates({{0, 3}});
-    // Scalar estimates (the Adams2019 autoscheduler baseline needs them).
-    lr.set_estimate(0.1f);
-    momentum.set_estimate(0.9f);
-    weight_decay.set_estimate(1e-4f);
-    nesterov.set_estimate(false);
-    max_unorm.set_estimate(0.02f);
+    EstimateScalars(lr, momentum, weight_decay, nesterov, max_unorm);
     if (auto_schedule) return;
     Var x = p_out.args()[0], xo("xo"), xi("xi");
     // Without nesterov g is not read at all (12 B/param instead of 16).
