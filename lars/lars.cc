@@ -52,10 +52,7 @@ absl::StatusOr<int> Lars::AddParamGroup(const OptionOverrides& overrides) {
 }
 
 absl::Status Lars::SetGroupOption(int group, absl::string_view key, const OptionValue& value) {
-  if (group < 0 || group >= static_cast<int>(impl_->group_overrides.size())) {
-    return absl::OutOfRangeError(absl::StrCat("group ", group, ": there are ",
-                                              impl_->group_overrides.size(), " param groups"));
-  }
+  LARS_RETURN_IF_ERROR(impl_->CheckGroup(group));
   const OptionOverrides extra = {{std::string(key), value}};
   LARS_RETURN_IF_ERROR(impl_->GroupOptions(group, &extra).status());
   for (const auto& p : impl_->params) {
@@ -68,13 +65,8 @@ absl::Status Lars::SetGroupOption(int group, absl::string_view key, const Option
 absl::Status Lars::AddParam(absl::string_view name, const TensorView& param,
                             const TensorView& grad, int group) {
   if (name.empty()) return absl::InvalidArgumentError("name: empty");
-  if (impl_->by_name.contains(name)) {
-    return absl::AlreadyExistsError(absl::StrCat("parameter \"", name, "\" is already registered"));
-  }
-  if (group < 0 || group >= static_cast<int>(impl_->group_overrides.size())) {
-    return absl::OutOfRangeError(absl::StrCat("group ", group, ": there are ",
-                                              impl_->group_overrides.size(), " param groups"));
-  }
+  LARS_RETURN_IF_ERROR(impl_->CheckNewName(name));
+  LARS_RETURN_IF_ERROR(impl_->CheckGroup(group));
   auto slot = std::make_unique<ParamSlot>();
   slot->name = std::string(name);
   slot->group = group;
@@ -221,12 +213,9 @@ absl::Status Lars::AddFlatParams(const TensorView& params, const TensorView& gra
                                  const std::vector<FlatParam>& tensors) {
   std::vector<LarsOptions> options;
   for (const FlatParam& t : tensors) {
-    if (impl_->by_name.contains(t.name)) {
-      return absl::AlreadyExistsError(absl::StrCat("parameter \"", t.name, "\" is already registered"));
-    }
-    if (t.group < 0 || t.group >= static_cast<int>(impl_->group_overrides.size())) {
-      return absl::OutOfRangeError(absl::StrCat(t.name, ": group ", t.group, ": there are ",
-                                                impl_->group_overrides.size(), " param groups"));
+    LARS_RETURN_IF_ERROR(impl_->CheckNewName(t.name));
+    if (absl::Status s = impl_->CheckGroup(t.group); !s.ok()) {
+      return absl::Status(s.code(), absl::StrCat(t.name, ": ", s.message()));
     }
     LARS_ASSIGN_OR_RETURN(options.emplace_back(), impl_->GroupOptions(t.group));
   }

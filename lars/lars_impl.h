@@ -81,6 +81,23 @@ struct Lars::Impl {
     return all;
   }
 
+  // OutOfRange unless `group` exists.
+  absl::Status CheckGroup(int group) const {
+    if (group < 0 || group >= static_cast<int>(group_overrides.size())) {
+      return absl::OutOfRangeError(absl::StrCat("group ", group, ": there are ",
+                                                group_overrides.size(), " param groups"));
+    }
+    return absl::OkStatus();
+  }
+
+  // AlreadyExists if a parameter has this name.
+  absl::Status CheckNewName(absl::string_view name) const {
+    if (by_name.contains(name)) {
+      return absl::AlreadyExistsError(absl::StrCat("parameter \"", name, "\" is already registered"));
+    }
+    return absl::OkStatus();
+  }
+
   absl::StatusOr<LarsOptions> GroupOptions(int group, const OptionOverrides* extra = nullptr) const {
     LarsOptions o = defaults;
     OptionOverrides all = group_overrides[group];
