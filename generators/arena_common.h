@@ -103,9 +103,12 @@ void ConstrainArenaNormsTables(OBuf& opts, IBuf& tensors, IBuf& chunks, Out& out
   max_chunks.set_estimate(64);
 }
 
-inline void ScheduleArenaNorms(ArenaNormsFuncs& f, Func out, bool gpu) {
+// CPU: the `chunk_rows` chunks of this call in contiguous groups (UnitsPerTask).
+inline void ScheduleArenaNorms(ArenaNormsFuncs& f, Func out, bool gpu, int tasks,
+                               const Expr& chunk_rows) {
   Func lane_ = f.lane, chunk_ = f.chunk_sums, tensor_ = f.tensor_sums;
   Var l = lane_.args()[0], c = chunk_.args()[0], i = out.args()[0], io("io"), ii("ii");
+  Var co("co"), ci("ci");
   if (gpu) {
     // Chunk c: one block; lane l: one thread (coalesced reads). Tensor t's sum: one thread.
     chunk_.compute_root().gpu_blocks(c).update().gpu_blocks(c);
@@ -115,8 +118,11 @@ inline void ScheduleArenaNorms(ArenaNormsFuncs& f, Func out, bool gpu) {
     out.gpu_tile(i, io, ii, 64, TailStrategy::GuardWithIf);
     tensor_.compute_at(out, ii);
   } else {
-    chunk_.compute_root().update().parallel(c);
-    lane_.compute_at(chunk_, c).vectorize(l);
+    chunk_.compute_root()
+        .update()
+        .split(c, co, ci, UnitsPerTask(chunk_rows, tasks), TailStrategy::GuardWithIf)
+        .parallel(co);
+    lane_.compute_at(chunk_, ci).vectorize(l);
     lane_.update(0).vectorize(l);
     lane_.update(1).vectorize(l);
     tensor_.compute_root();

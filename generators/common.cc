@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <map>
+#include <stdexcept>
 
 namespace halide_lars {
 namespace generators {
@@ -108,29 +109,40 @@ Expr NormalizeForQuantize(const Expr& x, const Expr& absmax) {
 }
 
 void ScheduleNormsKernel(Func acc, const RDom& r, Func out, bool gpu, int chunk, int lanes,
-                         int gpu_threads, int gpu_items) {
+                         int gpu_threads, int gpu_items, int tasks) {
   if (gpu) {
     ScheduleReductionGpu(acc, r, gpu_threads, gpu_items);
     out.gpu_single_thread();
   } else {
-    ScheduleReductionCpu(acc, r, chunk, lanes);
+    ScheduleReductionCpu(acc, r, chunk, lanes, tasks);
   }
 }
 
+Expr UnitsPerTask(const Expr& units, int tasks, const Expr& min_units) {
+  if (tasks < 1) throw std::invalid_argument("tasks must be >= 1");
+  return max(min_units, (units + (tasks - 1)) / tasks);
+}
+
 void ScheduleInPlaceElementwise(Func out, Func vals, bool gpu, int chunk, int vector_width,
-                                int gpu_threads) {
-  Var x = out.args()[0], xo("xo"), xi("xi"), xv("xv"), xl("xl");
+                                int gpu_threads, const Expr& n, int tasks, const Expr& steady) {
+  Var x = out.args()[0], xo("xo"), xi("xi"), xv("xv"), xl("xl"), t("t");
   Var vx = vals.args()[0];
   if (gpu) {
     out.gpu_tile(x, xo, xi, gpu_threads, TailStrategy::GuardWithIf);
     vals.compute_at(out, xi);
     return;
   }
+  // Constant inner splits (a non-constant one makes `vals` a heap allocation per vector); the
+  // chunk loop is what is grouped into tasks.
   out.split(x, xo, xi, chunk, TailStrategy::GuardWithIf)
       .split(xi, xv, xl, vector_width, TailStrategy::GuardWithIf)
       .vectorize(xl)
-      .parallel(xo);
-  vals.compute_at(out, xv).vectorize(vx, vector_width, TailStrategy::GuardWithIf);
+      .split(xo, t, xo, UnitsPerTask((n + (chunk - 1)) / chunk, tasks), TailStrategy::GuardWithIf)
+      .parallel(t);
+  vals.compute_at(out, xv)
+      .vectorize(vx, vector_width, TailStrategy::GuardWithIf)
+      .bound_storage(vx, vector_width);  // one vector (the task split hides that from bounds)
+  if (steady.defined()) vals.specialize(steady);
 }
 
 void DefineSumSqMaxAbs(Func acc, const Expr& v) {
@@ -146,19 +158,28 @@ void DefineSums(Func acc, const std::vector<Expr>& terms, const std::vector<Var>
   acc(at) = Tuple(updates);
 }
 
-void ScheduleReductionCpu(Func acc, const RDom& r, int chunk, int lanes) {
+void ScheduleReductionCpu(Func acc, const RDom& r, int chunk, int lanes, int tasks,
+                          const Expr& steady) {
   RVar ro("ro"), ri("ri"), rio("rio"), rii("rii");
-  Var u("u"), l("l");
+  Var u("u"), l("l"), uo("uo"), ui("ui");
   // Tails: RVar splits are GuardWithIf (never over-read), so any n works, including 0.
   Func per_chunk = acc.update().split(r.x, ro, ri, chunk).rfactor(ro, u);
-  per_chunk.compute_root().update().parallel(u);
+  // rfactor the lanes BEFORE splitting u: splitting first makes rfactor add a serial u loop
+  // around everything (every chunk's lanes recomputed per chunk).
   Func per_lane = per_chunk.update().split(ri, rio, rii, lanes).rfactor(rii, l);
-  per_lane.compute_at(per_chunk, u).vectorize(l).update().vectorize(l);
+  const Expr chunks = (r.x.extent() + (chunk - 1)) / chunk;
+  per_chunk.compute_root()
+      .update()
+      .split(u, uo, ui, UnitsPerTask(chunks, tasks), TailStrategy::GuardWithIf)
+      .parallel(uo);
+  per_lane.compute_at(per_chunk, ui).vectorize(l).update().vectorize(l);
+  if (steady.defined()) per_lane.update().specialize(steady);
 }
 
-void ScheduleChunkLaneReduction(Func acc, const RDom& r, bool gpu, int chunk, int lanes) {
+void ScheduleChunkLaneReduction(Func acc, const RDom& r, bool gpu, int chunk, int lanes,
+                                int tasks, const Expr& steady) {
   if (!gpu) {
-    ScheduleReductionCpu(acc, r, chunk, lanes);
+    ScheduleReductionCpu(acc, r, chunk, lanes, tasks, steady);
     return;
   }
   RVar ro("ro"), ri("ri"), rio("rio"), rii("rii");
@@ -201,7 +222,8 @@ float TypicalScalar(const std::string& name) {
 }
 
 void ScheduleBlockwiseUpdate(Func out, Func absmax_out, Func step, Func amax, const RDom& r,
-                             bool gpu, int B, int gpu_threads, int vector_width, int per_task) {
+                             bool gpu, int B, int gpu_threads, int vector_width,
+                             int blocks_per_task, const Expr& nblocks, int tasks) {
   Var i = out.args()[0], b("b"), bo("bo"), ii("ii"), io("io"), t("t"), unit("unit");
   if (gpu) {
     const int threads = std::min(B, gpu_threads);
@@ -217,6 +239,7 @@ void ScheduleBlockwiseUpdate(Func out, Func absmax_out, Func step, Func amax, co
     return;
   }
   const int vw = vector_width;
+  const Expr per_task = UnitsPerTask(nblocks, tasks, blocks_per_task);
   out.split(i, b, ii, B, TailStrategy::GuardWithIf)
       .split(b, bo, b, per_task, TailStrategy::GuardWithIf)
       .vectorize(ii, vw, TailStrategy::GuardWithIf)

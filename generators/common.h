@@ -104,13 +104,26 @@ Halide::Expr QuantizeIndex(const Halide::Expr& v, const Halide::Func& mids, cons
 // quantizes to the zero code and dequantizes to exactly 0.
 Halide::Expr NormalizeForQuantize(const Halide::Expr& x, const Halide::Expr& absmax);
 
+// CPU parallel loops run as about `tasks` long contiguous ranges of work units (elements,
+// chunks, blocks) instead of many short ones handed out in turn: UnitsPerTask = max(min_units,
+// ceil(units / tasks)). Measured on the 2-core EPYC, 32M floats in place: an OpenMP triad
+// streams 88-91 GB/s in 32K-element dynamic tasks, 110-120 in 1M+ tasks or two halves;
+// lars_update 61 -> 80-84 GB/s with 2M-element tasks (same process, interleaved runs). Only
+// which thread computes what changes, never a reduction tree: results are bit-identical for any
+// value. `tasks` is a GeneratorParam of every CPU kernel (tuned by tools/autotune); a few
+// times the core count keeps big machines busy.
+constexpr int kDefaultTasks = 16;
+Halide::Expr UnitsPerTask(const Halide::Expr& units, int tasks, const Halide::Expr& min_units = 1);
+
 // In-place Tuple outputs ({p', m'} over {p, m}): Halide assumes outputs do not alias inputs,
 // so a store of element 0 may precede a re-load of an input for element 1 (seen: bf16 p
 // re-loaded after p' was stored). The values are therefore computed into `vals` first, one
 // vector (CPU) or one thread's element (GPU) at a time, and only then stored by `out`.
 // `vals` must be a Func with out's Var and out(x) = vals(x) elementwise. Tails: GuardWithIf.
+// CPU: tasks of whole `chunk`s (UnitsPerTask over the n / chunk chunks of the n elements).
 void ScheduleInPlaceElementwise(Halide::Func out, Halide::Func vals, bool gpu, int chunk,
-                                int vector_width, int gpu_threads);
+                                int vector_width, int gpu_threads, const Halide::Expr& n,
+                                int tasks, const Halide::Expr& steady = Halide::Expr());
 
 // Sum of squares and max |v| of `v` over `r`, as one Tuple reduction {Σv², max|v|} that
 // rfactor can split (both components are associative and independent).
@@ -132,32 +145,39 @@ constexpr int kNormsGpuLanes = 256;
 // That tree for a 0-d Tuple reduction `acc` over the single-dimension RDom `r`. CPU: as
 // ScheduleReductionCpu. GPU: chunk -> one block, lane -> one thread (coalesced), lanes added
 // by the block, chunk partials added in order by a single thread.
+// `steady` (CPU): a condition under which the per-element math simplifies (e.g. !first_step &&
+// !nesterov); the lane loop gets a specialized copy for it (a loop without the selects: the
+// generic one spills vector registers on AVX2). Results are the same either way.
 void ScheduleChunkLaneReduction(Halide::Func acc, const Halide::RDom& r, bool gpu, int chunk,
-                                int lanes);
+                                int lanes, int tasks,
+                                const Halide::Expr& steady = Halide::Expr());
 
 // Deterministic two-level reduction schedules for a 0-d Tuple reduction `acc` over the
 // single-dimension RDom `r` (fixed-order combines, no atomics: results depend only on n).
-//   CPU: rfactor into chunks of `chunk` elements (parallel), each into `lanes` vector lanes.
+//   CPU: rfactor into chunks of `chunk` elements, each into `lanes` vector lanes; the chunks
+//        run in parallel as UnitsPerTask(chunks, tasks) contiguous chunks per task.
 //   GPU: rfactor into blocks of threads*items elements, each into `threads` coalesced per-thread
 //        partials combined in shared memory; then block partials reduced by one block of
 //        `threads` threads and a last single-thread combine.
-void ScheduleReductionCpu(Halide::Func acc, const Halide::RDom& r, int chunk, int lanes);
+void ScheduleReductionCpu(Halide::Func acc, const Halide::RDom& r, int chunk, int lanes,
+                          int tasks, const Halide::Expr& steady = Halide::Expr());
 void ScheduleReductionGpu(Halide::Func acc, const Halide::RDom& r, int threads, int items);
 
 // The schedule of a "norms" kernel: `acc` (a 0-d Tuple reduction over r) reduced with the GPU or
 // CPU tree above, and its small output `out` (gathered from acc) on one GPU thread.
 void ScheduleNormsKernel(Halide::Func acc, const Halide::RDom& r, Halide::Func out, bool gpu,
-                         int chunk, int lanes, int gpu_threads, int gpu_items);
+                         int chunk, int lanes, int gpu_threads, int gpu_items, int tasks);
 
 // The schedule of a blockwise 8-bit update (lars8bit_update, lars8bit_arena_update): `out`
 // ({p', codes'} over i) and `absmax_out` (over blocks) split alike so compute_with fuses their
 // block loops (it matches loops by name): per block of B, the block's step values (`step`) and
 // absmax (`amax`, a max over `r` in [0, B)) are computed into scratch, then p and codes are
-// written, then its absmax. CPU: `per_task` blocks per parallel task, vectors of
-// `vector_width`; GPU: one block per quantization block.
+// written, then its absmax. CPU: UnitsPerTask(nblocks, tasks, blocks_per_task) blocks per
+// parallel task, vectors of `vector_width`; GPU: one block per quantization block.
 void ScheduleBlockwiseUpdate(Halide::Func out, Halide::Func absmax_out, Halide::Func step,
                              Halide::Func amax, const Halide::RDom& r, bool gpu, int B,
-                             int gpu_threads, int vector_width, int per_task);
+                             int gpu_threads, int vector_width, int blocks_per_task,
+                             const Halide::Expr& nblocks, int tasks);
 
 }  // namespace generators
 }  // namespace halide_lars

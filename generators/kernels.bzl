@@ -65,9 +65,18 @@ TUNING_SOURCE = {
     "lars8bit_arena_update": "lars8bit_update",
 }
 
+# GeneratorParams of a source op that its arena twin does not have: the arena's per-tensor
+# options (first step, nesterov) come from a table, so there is no steady-state specialization.
+NOT_SHARED = ["specialize_steady"]
+
 def tuned_params(op, backend, params):
     """The tuning table's GeneratorParams for (op, backend), then the variant's own."""
-    merged = dict(TUNING.get(TUNING_SOURCE.get(op, op) + "/" + backend, {}))
+    source = TUNING_SOURCE.get(op, op)
+    merged = {
+        k: v
+        for k, v in TUNING.get(source + "/" + backend, {}).items()
+        if source == op or k not in NOT_SHARED
+    }
     merged.update(params)
     return merged
 

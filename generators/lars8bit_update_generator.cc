@@ -25,6 +25,8 @@ class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
   // The reduction tree of lars_norms (kNormsChunk; lars8bit_arena_norms builds the same one).
   GeneratorParam<int> vector_width{"vector_width", kNormsCpuLanes};
   GeneratorParam<int> gpu_threads{"gpu_threads", kNormsGpuLanes};
+  GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask
+  GeneratorParam<bool> specialize_steady{"specialize_steady", true};  // CPU: see common.h
 
   Input<Buffer<T, 1>> p{"p"};
   Input<Buffer<T, 1>> g{"g"};
@@ -62,7 +64,8 @@ class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
     EstimateScalars(momentum, dampening, weight_decay, nesterov, first_step);
     if (auto_schedule) return;
     const bool gpu = get_target().has_gpu_feature();
-    ScheduleChunkLaneReduction(acc_, r_, gpu, kNormsChunk, gpu ? gpu_threads : vector_width);
+    ScheduleChunkLaneReduction(acc_, r_, gpu, kNormsChunk, gpu ? gpu_threads : vector_width,
+                               tasks, specialize_steady ? !first_step && !nesterov : Expr());
     if (gpu) out.gpu_single_thread();
   }
 
@@ -78,9 +81,10 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> block{"block", 256};
-  GeneratorParam<int> blocks_per_task{"blocks_per_task", 64};
+  GeneratorParam<int> blocks_per_task{"blocks_per_task", 64};  // CPU: the least per task
   GeneratorParam<int> vector_width{"vector_width", 8};
   GeneratorParam<int> gpu_threads{"gpu_threads", 256};
+  GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask
 
   Input<Buffer<T, 1>> p{"p"};
   Input<Buffer<T, 1>> g{"g"};
@@ -155,7 +159,8 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
                     max_unorm, trust_coefficient, eps);
     if (auto_schedule) return;
     ScheduleBlockwiseUpdate(out, absmax_out, step_, amax_, r_, get_target().has_gpu_feature(), B,
-                            gpu_threads, vector_width, blocks_per_task);
+                            gpu_threads, vector_width, blocks_per_task, absmax.dim(0).extent(),
+                            tasks);
   }
 
  private:
@@ -178,6 +183,7 @@ class Lars8bitTensorNorms : public Generator<Lars8bitTensorNorms<D>> {
   GeneratorParam<int> vector_width{"vector_width", 16};
   GeneratorParam<int> gpu_threads{"gpu_threads", 256};
   GeneratorParam<int> gpu_items{"gpu_items", 8};
+  GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask
 
   Input<Buffer<T, 1>> p{"p"};
   Input<Buffer<T, 1>> g{"g"};
@@ -218,7 +224,7 @@ class Lars8bitTensorNorms : public Generator<Lars8bitTensorNorms<D>> {
     EstimateScalars(momentum, dampening, weight_decay, nesterov, first_step);
     if (auto_schedule) return;
     ScheduleNormsKernel(acc_, r_, out, get_target().has_gpu_feature(), chunk, vector_width,
-                        gpu_threads, gpu_items);
+                        gpu_threads, gpu_items, tasks);
   }
 
  private:
@@ -235,6 +241,7 @@ class Lars8bitTensorUpdate : public Generator<Lars8bitTensorUpdate<D>> {
   GeneratorParam<int> chunk{"chunk", 1 << 14};
   GeneratorParam<int> vector_width{"vector_width", 8};
   GeneratorParam<int> gpu_threads{"gpu_threads", 256};
+  GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask
 
   Input<Buffer<T, 1>> p{"p"};
   Input<Buffer<T, 1>> g{"g"};
@@ -290,7 +297,7 @@ class Lars8bitTensorUpdate : public Generator<Lars8bitTensorUpdate<D>> {
                     max_unorm);
     if (auto_schedule) return;
     ScheduleInPlaceElementwise(out, vals_, get_target().has_gpu_feature(), chunk, vector_width,
-                               gpu_threads);
+                               gpu_threads, p.dim(0).extent(), tasks);
   }
 
  private:

@@ -33,6 +33,7 @@ class LarsArenaNorms : public Generator<LarsArenaNorms<D>> {
   // kArenaChunk (its chunk tables), not a GeneratorParam.
   GeneratorParam<int> vector_width{"vector_width", kNormsCpuLanes};
   GeneratorParam<int> gpu_threads{"gpu_threads", kNormsGpuLanes};
+  GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask
 
   Input<Buffer<T, 1>> p{"p"};
   Input<Buffer<T, 1>> g{"g"};
@@ -53,7 +54,8 @@ class LarsArenaNorms : public Generator<LarsArenaNorms<D>> {
     ConstrainSameLength(p, g, m);
     ConstrainArenaNormsTables(opts, tensors, chunks, out, max_chunks);
     if (auto_schedule) return;
-    ScheduleArenaNorms(f_, out, get_target().has_gpu_feature());
+    ScheduleArenaNorms(f_, out, get_target().has_gpu_feature(), tasks,
+                       chunks.dim(0).extent() / kArenaChunkCols);
   }
 
  private:
@@ -69,6 +71,7 @@ class LarsArenaUpdate : public Generator<LarsArenaUpdate<D>> {
   GeneratorParam<int> chunk{"chunk", 1 << 14};
   GeneratorParam<int> vector_width{"vector_width", 16};
   GeneratorParam<int> gpu_threads{"gpu_threads", 256};
+  GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask
 
   Input<Buffer<T, 1>> p{"p"};
   Input<Buffer<T, 1>> g{"g"};
@@ -123,7 +126,8 @@ class LarsArenaUpdate : public Generator<LarsArenaUpdate<D>> {
     // CPU: per vector (row-level variants -- a row loop with the vectors unrolled, per-row
     // values computed once -- measured 1.1-3.4x slower: guarded three-level splits scalarize).
     if (!gpu) coef_.compute_root();
-    ScheduleInPlaceElementwise(out, vals_, gpu, chunk, vector_width, gpu_threads);
+    ScheduleInPlaceElementwise(out, vals_, gpu, chunk, vector_width, gpu_threads,
+                               p.dim(0).extent(), tasks);
   }
 
  private:
@@ -147,6 +151,7 @@ class Lars8bitArenaNorms : public Generator<Lars8bitArenaNorms<D>> {
   // Must equal lars8bit_norms' (the reduction tree is defined by them).
   GeneratorParam<int> vector_width{"vector_width", kNormsCpuLanes};
   GeneratorParam<int> gpu_threads{"gpu_threads", kNormsGpuLanes};
+  GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask
 
   Input<Buffer<T, 1>> p{"p"};
   Input<Buffer<T, 1>> g{"g"};
@@ -174,7 +179,8 @@ class Lars8bitArenaNorms : public Generator<Lars8bitArenaNorms<D>> {
     code.set_estimates({{0, 256}});
     ConstrainArenaNormsTables(opts, tensors, chunks, out, max_chunks);
     if (auto_schedule) return;
-    ScheduleArenaNorms(f_, out, get_target().has_gpu_feature());
+    ScheduleArenaNorms(f_, out, get_target().has_gpu_feature(), tasks,
+                       chunks.dim(0).extent() / kArenaChunkCols);
   }
 
  private:
@@ -188,9 +194,10 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> block{"block", 256};
-  GeneratorParam<int> blocks_per_task{"blocks_per_task", 64};
+  GeneratorParam<int> blocks_per_task{"blocks_per_task", 64};  // CPU: the least per task
   GeneratorParam<int> vector_width{"vector_width", 8};
   GeneratorParam<int> gpu_threads{"gpu_threads", 256};
+  GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask
 
   Input<Buffer<T, 1>> p{"p"};
   Input<Buffer<T, 1>> g{"g"};
@@ -294,7 +301,7 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
       blk_.compute_root();  // one int per block
     }
     ScheduleBlockwiseUpdate(out, absmax_out, step_, amax_, r_, gpu, B, gpu_threads, vector_width,
-                            blocks_per_task);
+                            blocks_per_task, absmax.dim(0).extent(), tasks);
   }
 
  private:

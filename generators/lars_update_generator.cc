@@ -29,6 +29,8 @@ class LarsNorms : public Generator<LarsNorms<D>> {
   // gives lars_arena_norms the same values).
   GeneratorParam<int> vector_width{"vector_width", kNormsCpuLanes};
   GeneratorParam<int> gpu_threads{"gpu_threads", kNormsGpuLanes};
+  GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask
+  GeneratorParam<bool> specialize_steady{"specialize_steady", true};  // CPU: see common.h
 
   Input<Buffer<T, 1>> p{"p"};
   Input<Buffer<T, 1>> g{"g"};
@@ -60,7 +62,8 @@ class LarsNorms : public Generator<LarsNorms<D>> {
     EstimateScalars(momentum, dampening, weight_decay, nesterov, first_step);
     if (auto_schedule) return;
     const bool gpu = get_target().has_gpu_feature();
-    ScheduleChunkLaneReduction(acc_, r_, gpu, kNormsChunk, gpu ? gpu_threads : vector_width);
+    ScheduleChunkLaneReduction(acc_, r_, gpu, kNormsChunk, gpu ? gpu_threads : vector_width,
+                               tasks, specialize_steady ? !first_step && !nesterov : Expr());
     if (gpu) out.gpu_single_thread();
   }
 
@@ -78,6 +81,8 @@ class LarsUpdate : public Generator<LarsUpdate<D>> {
   GeneratorParam<int> chunk{"chunk", 1 << 14};
   GeneratorParam<int> vector_width{"vector_width", 16};
   GeneratorParam<int> gpu_threads{"gpu_threads", 256};
+  GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask
+  GeneratorParam<bool> specialize_steady{"specialize_steady", true};  // CPU: see common.h
 
   Input<Buffer<T, 1>> p{"p"};
   Input<Buffer<T, 1>> g{"g"};
@@ -130,7 +135,8 @@ class LarsUpdate : public Generator<LarsUpdate<D>> {
     // ShiftInwards, which recomputes overlapping elements from already-updated inputs), and
     // every input is loaded before p' and m' are stored.
     ScheduleInPlaceElementwise(out, vals_, get_target().has_gpu_feature(), chunk, vector_width,
-                               gpu_threads);
+                               gpu_threads, p.dim(0).extent(), tasks,
+                               specialize_steady ? !first_step && !nesterov : Expr());
   }
 
  private:
@@ -149,6 +155,7 @@ class LarsMomentum : public Generator<LarsMomentum<D>> {
   GeneratorParam<int> chunk{"chunk", 1 << 16};
   GeneratorParam<int> vector_width{"vector_width", 16};
   GeneratorParam<int> gpu_threads{"gpu_threads", 256};
+  GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask
   GeneratorParam<int> gpu_items{"gpu_items", 8};
 
   Input<Buffer<T, 1>> p{"p"};
@@ -193,16 +200,21 @@ class LarsMomentum : public Generator<LarsMomentum<D>> {
     // must read the old m before m_out overwrites it -- the order of compute_with matters).
     const int ch = chunk, vw = vector_width;
     RVar ro("ro"), ri("ri"), rio("rio"), rii("rii");
-    Var u("u"), l("l");
+    Var u("u"), l("l"), uo("uo"), ui("ui");
     Func per_chunk = acc_.update().split(r_.x, ro, ri, ch, TailStrategy::GuardWithIf).rfactor(ro, u);
-    per_chunk.compute_root().update().parallel(u);
+    const Expr per_task = UnitsPerTask((p.dim(0).extent() + (ch - 1)) / ch, tasks);
     Func per_lane = per_chunk.update().split(ri, rio, rii, vw).rfactor(rii, l);
-    per_lane.compute_at(per_chunk, u).vectorize(l).update().vectorize(l);
-    // The chunk loop of m_out is named like per_chunk's (u): compute_with fuses by name.
+    per_chunk.compute_root()
+        .update()
+        .split(u, uo, ui, per_task, TailStrategy::GuardWithIf)
+        .parallel(uo);
+    per_lane.compute_at(per_chunk, ui).vectorize(l).update().vectorize(l);
+    // m_out's loops are named like per_chunk's (uo, ui): compute_with fuses by name.
     m_out.split(x, u, xi, ch, TailStrategy::GuardWithIf)
+        .split(u, uo, ui, per_task, TailStrategy::GuardWithIf)
         .vectorize(xi, vw, TailStrategy::GuardWithIf)
-        .parallel(u);
-    m_out.compute_with(per_chunk.update(), u);
+        .parallel(uo);
+    m_out.compute_with(per_chunk.update(), ui);
   }
 
  private:
@@ -221,6 +233,7 @@ class LarsApply : public Generator<LarsApply<D>> {
   GeneratorParam<int> chunk{"chunk", 1 << 16};
   GeneratorParam<int> vector_width{"vector_width", 16};
   GeneratorParam<int> gpu_threads{"gpu_threads", 256};
+  GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask
 
   Input<Buffer<T, 1>> p{"p"};
   Input<Buffer<T, 1>> g{"g"};
@@ -251,15 +264,18 @@ class LarsApply : public Generator<LarsApply<D>> {
     norms.set_estimates({{0, 3}});
     EstimateScalars(lr, momentum, weight_decay, nesterov, max_unorm);
     if (auto_schedule) return;
-    Var x = p_out.args()[0], xo("xo"), xi("xi");
+    Var x = p_out.args()[0], xo("xo"), xi("xi"), t("t");
     // Without nesterov g is not read at all (12 B/param instead of 16).
     p_out.specialize(!nesterov);
     if (get_target().has_gpu_feature()) {
       p_out.gpu_tile(x, xo, xi, gpu_threads, TailStrategy::GuardWithIf);
     } else {
-      p_out.split(x, xo, xi, chunk, TailStrategy::GuardWithIf)
-          .parallel(xo)
-          .vectorize(xi, vector_width, TailStrategy::GuardWithIf);
+      const int ch = chunk;
+      p_out.split(x, xo, xi, ch, TailStrategy::GuardWithIf)
+          .vectorize(xi, vector_width, TailStrategy::GuardWithIf)
+          .split(xo, t, xo, UnitsPerTask((p.dim(0).extent() + (ch - 1)) / ch, tasks),
+                 TailStrategy::GuardWithIf)
+          .parallel(t);
     }
   }
 };

@@ -20,6 +20,7 @@ class Norms : public Generator<Norms<D>> {
   // GPU (CUDA and OpenCL share one schedule): threads per block, elements per thread.
   GeneratorParam<int> gpu_threads{"gpu_threads", 256};
   GeneratorParam<int> gpu_items{"gpu_items", 8};
+  GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask
   // TEST ONLY. Seeds a classic GPU-kernel bug (the tail past the last full block of
   // gpu_threads*gpu_items elements is dropped) so tests can prove the pocl run catches it.
   GeneratorParam<bool> seeded_tail_bug{"seeded_tail_bug", false};
@@ -46,7 +47,7 @@ class Norms : public Generator<Norms<D>> {
     out.set_estimates({{0, 2}});
     if (auto_schedule) return;
     ScheduleNormsKernel(acc_, r_, out, get_target().has_gpu_feature(), chunk, vector_width,
-                        gpu_threads, gpu_items);
+                        gpu_threads, gpu_items, tasks);
   }
 
  private:

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Schedule autotuning for halide_lars kernels on THIS machine: sweeps GeneratorParams (no code
-edits), AOT-compiles each variant with the project's generator binary, times it in a small
-harness (warm-up, then the median of --reps runs), and keeps the fastest.
+edits), AOT-compiles each variant with the project's generator binary, times all variants of a
+family in ONE harness process -- interleaved rounds after a warm-up, the median of --reps per
+variant, with an in-place triad (the roofline) timed in the same rounds -- and keeps the fastest.
+Timing variants one process after another ranked them by this machine's bandwidth drift (the
+triad moves between 55 and 120 GB/s within minutes) more than by their schedules.
 
 Whole-machine run (every CPU family, default search spaces, a time budget):
 
@@ -49,13 +52,21 @@ HARNESS_PROLOGUE = r'''
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <string>
+#include <utility>
 #include <vector>
 #include "HalideBuffer.h"
-#include "cand.h"
+'''
+# One harness per family links every variant (cand_<k>) and times them in interleaved rounds
+# (round r starts at variant r % count), with an in-place triad reference in every round: this
+# machine's bandwidth drifts by up to 2x between and within runs, which would rank variants
+# timed one after another by the drift rather than by their schedules.
+HARNESS_SETUP = r'''
 using Halide::Runtime::Buffer;
 int main(int argc, char** argv) {
   const int n = std::atoi(argv[1]), reps = std::atoi(argv[2]);
-  std::vector<float> a(n), b(n), c(n);
+  std::vector<float> a(n), b(n), c(n), ta(n, 1.0f), tb(n, 2.0f);
   for (int i = 0; i < n; ++i) { a[i] = (i % 1000) * 1e-3f - 0.5f; b[i] = ((i * 7) % 1000) * 1e-4f; c[i] = 0.01f; }
   Buffer<float, 1> p(a.data(), n), g(b.data(), n), m(c.data(), n);
   float one = 1.0f;
@@ -73,7 +84,35 @@ int main(int argc, char** argv) {
   Buffer<float, 1> absmax(absmax_v.data(), static_cast<int>(absmax_v.size()));
   Buffer<float, 1> code(code_v.data(), 256), mids(mids_v.data(), 256);
   Buffer<uint32_t, 1> lut(lut_v.data(), 65536);
-  auto run = [&]() -> int {
+  std::vector<std::pair<std::string, std::function<int()>>> runs;
+  // The roofline reference: in-place triad ta += s * tb, 2 threads as OpenMP decides.
+  runs.emplace_back("triad", [&]() -> int {
+    float* __restrict pa = ta.data();
+    const float* __restrict pb = tb.data();
+#pragma omp parallel for simd schedule(static)
+    for (int i = 0; i < n; ++i) pa[i] += 1e-7f * pb[i];
+    return 0;
+  });
+'''
+HARNESS_EPILOGUE = r'''
+  for (auto& r : runs) {
+    if (r.second() != 0) { std::fprintf(stderr, "%s failed\n", r.first.c_str()); return 1; }
+  }
+  std::vector<std::vector<double>> t(runs.size());
+  for (int rep = 0; rep < reps; ++rep) {
+    for (size_t j = 0; j < runs.size(); ++j) {
+      const size_t k = (j + rep) % runs.size();
+      auto s = std::chrono::steady_clock::now();
+      if (runs[k].second() != 0) return 1;
+      t[k].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - s).count());
+    }
+  }
+  for (size_t k = 0; k < runs.size(); ++k) {
+    std::sort(t[k].begin(), t[k].end());
+    std::printf("%s %.6f\n", runs[k].first.c_str(), t[k][t[k].size() / 2]);
+  }
+  return 0;
+}
 '''
 CALLS = {
     "norms": "Buffer<float, 1> out(2); return cand(nullptr, p, out);",
@@ -90,35 +129,30 @@ CALLS = {
 }
 BYTES = {"norms": 4, "lars_norms": 12, "lars_update": 20, "lars_momentum": 16, "lars_apply": 12,
          "lars8bit_norms": 9, "lars8bit_update": 14}
-HARNESS_EPILOGUE = r'''
-  };
-  if (run() != 0) { std::fprintf(stderr, "kernel failed\n"); return 1; }
-  std::vector<double> t;
-  for (int r = 0; r < reps; ++r) {
-    auto s = std::chrono::steady_clock::now();
-    if (run() != 0) return 1;
-    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - s).count());
-  }
-  std::sort(t.begin(), t.end());
-  std::printf("%.6f\n", t[t.size() / 2]);
-  return 0;
-}
-'''
+TRIAD_BYTES = 12
 
 # Default search spaces of the whole-machine run (CPU). The defaults of the generators are in
 # every grid, so a run never installs anything slower than what it measured for them.
 SPACES = {
-    "lars_update_f32": {"chunk": ["4096", "16384", "65536"], "vector_width": ["8", "16"]},
+    # tasks: how many contiguous ranges a parallel loop is cut into (generators/common.h
+    # UnitsPerTask); 4096 = one chunk per task, the old schedule, kept as a reference.
+    # specialize_steady: a select-free copy of the loop for !first_step && !nesterov.
+    "lars_update_f32": {"chunk": ["16384", "65536"], "vector_width": ["8", "16"],
+                        "tasks": ["16", "64", "4096"], "specialize_steady": ["false", "true"]},
     # lars_norms' chunk is part of the arena ABI (kArenaChunk); its lanes are tunable.
-    "lars_norms_f32": {"vector_width": ["8", "16"]},
-    "lars_momentum_f32": {"chunk": ["16384", "65536", "262144"], "vector_width": ["8", "16"]},
-    "lars_apply_f32": {"chunk": ["16384", "65536", "262144"], "vector_width": ["8", "16"]},
-    "norms_f32": {"chunk": ["8192", "32768", "131072"], "vector_width": ["8", "16"]},
+    "lars_norms_f32": {"vector_width": ["8", "16"], "tasks": ["16", "64", "4096"],
+                       "specialize_steady": ["false", "true"]},
+    "lars_momentum_f32": {"chunk": ["16384", "65536"], "vector_width": ["8", "16"],
+                          "tasks": ["16", "64", "4096"]},
+    "lars_apply_f32": {"chunk": ["16384", "65536"], "vector_width": ["8", "16"],
+                       "tasks": ["16", "64", "4096"]},
+    "norms_f32": {"chunk": ["32768", "131072"], "vector_width": ["8", "16"],
+                  "tasks": ["16", "64", "4096"]},
     # 8-bit state (block 256); lars8bit_norms' lanes are its reduction tree (shared with the
-    # arena kernel). blocks_per_task is left alone: the winner at 32M (256) would run tensors
-    # under 64K elements (524K with B = 2048) on one thread.
-    "lars8bit_norms_f32": {"vector_width": ["8", "16"]},
-    "lars8bit_update_f32": {"vector_width": ["8", "16"]},
+    # arena kernel). blocks_per_task (the least per task) is left alone: tasks groups blocks.
+    "lars8bit_norms_f32": {"vector_width": ["8", "16"], "tasks": ["16", "64", "4096"],
+                           "specialize_steady": ["false", "true"]},
+    "lars8bit_update_f32": {"vector_width": ["8", "16"], "tasks": ["16", "64", "4096"]},
 }
 # The table entry a family's winner goes to, and the ops that share it (kernels.bzl).
 TABLE_HEADER = '''"""Tuned GeneratorParams per (op, backend), written by tools/autotune (do not edit by hand:
@@ -161,40 +195,36 @@ def parse_args(argv):
 
 
 class Tuner:
-    """Builds and times variants; remembers every result."""
+    """Builds variants, times each family's variants together; remembers every result."""
 
     def __init__(self, args, tmp):
         self.args, self.tmp = args, tmp
         self.variant = itertools.count()
-        self.results = []  # dicts: family, kind (ours|baseline), label, params, seconds, gbps
+        self.results = []  # dicts: family, kind (ours|baseline|baseline_failed), label, params,
+        #                    seconds, gbps, triad_gbps (the same run's in-place triad)
 
-    def time_variant(self, family, extra):
-        op = family.rsplit("_", 1)[0]
-        d = os.path.join(self.tmp, "v%d" % next(self.variant))
-        os.makedirs(d)
-        harness = os.path.join(d, "harness.cc")
-        with open(harness, "w") as f:
-            f.write(HARNESS_PROLOGUE + "    " + CALLS[op] + HARNESS_EPILOGUE)
-        gen = [self.args.generator, "-g", family, "-f", "cand", "-n", "cand", "-o", d,
-               "-e", "static_library,c_header", "target=" + self.args.target] + extra
+    def build(self, family, extra, target=None):
+        """AOT-compiles one variant as cand_<k> (its own .a/.h); returns the function name."""
+        k = next(self.variant)
+        name = f"cand_{k}"
+        gen = [self.args.generator, "-g", family, "-f", name, "-n", name, "-o", self.tmp,
+               "-e", "static_library,c_header", "target=" + (target or self.args.target)] + extra
         subprocess.run(gen, check=True, capture_output=True)
-        exe = os.path.join(d, "bench")
-        subprocess.run(["g++", "-O2", "-std=c++17", "-I/usr/include/halide14", "-I" + d, harness,
-                        os.path.join(d, "cand.a"), self.args.runtime, "-ldl", "-lpthread", "-o",
-                        exe], check=True, capture_output=True)
-        out = subprocess.run([exe, str(self.args.n), str(self.args.reps)], check=True,
-                             capture_output=True, text=True).stdout
-        seconds = float(out.strip())
-        return seconds, BYTES[op] * self.args.n / seconds / 1e9
+        return name
 
     def ours(self, family, params):
-        seconds, gbps = self.time_variant(family, [f"{k}={v}" for k, v in params.items()])
-        r = {"family": family, "kind": "ours", "label": json.dumps(params, sort_keys=True),
-             "params": params, "seconds": seconds, "gbps": gbps}
-        self.results.append(r)
-        return r
+        """A variant of ours, built (timed later by time_group)."""
+        # "isa" is not a GeneratorParam: it swaps the ISA part of --target (compare ISAs in one
+        # run, e.g. --param isa=x86-64-linux-avx2-fma,x86-64-linux-avx512_cannonlake).
+        target = None
+        if "isa" in params:
+            target = "-".join([params["isa"]] + self.args.target.split("-")[3:])
+        fn = self.build(family, [f"{k}={v}" for k, v in params.items() if k != "isa"], target)
+        return {"family": family, "kind": "ours", "label": json.dumps(params, sort_keys=True),
+                "params": params, "fn": fn}
 
     def baselines(self, family):
+        """Halide's autoschedulers' versions of the family, built (or recorded as failed)."""
         found = []
         for name in [a for a in self.args.autoschedulers.split(",") if a]:
             plugin = os.path.join(self.args.plugin_dir, f"libautoschedule_{name.lower()}.so")
@@ -202,21 +232,49 @@ class Tuner:
                 print(f"  {name}: {plugin} not found, baseline skipped", flush=True)
                 continue
             try:
-                seconds, gbps = self.time_variant(family, ["-p", plugin, "-s", name,
-                                                           "auto_schedule=true"])
+                fn = self.build(family, ["-p", plugin, "-s", name, "auto_schedule=true"])
             except subprocess.CalledProcessError as e:  # the autoscheduler itself failed
                 why = (e.stderr or b"").decode(errors="replace").strip().splitlines()
                 print(f"  baseline {name:14s} failed: {why[-1] if why else e}", flush=True)
                 self.results.append({"family": family, "kind": "baseline_failed", "label": name,
                                      "autoscheduler": name, "params": {}, "seconds": 0.0,
-                                     "gbps": 0.0})
+                                     "gbps": 0.0, "triad_gbps": 0.0})
                 continue
-            r = {"family": family, "kind": "baseline", "label": name, "autoscheduler": name,
-                 "params": {}, "seconds": seconds, "gbps": gbps}
-            self.results.append(r)
-            found.append(r)
-            print(f"  baseline {name:14s} {seconds * 1e3:9.3f} ms {gbps:8.2f} GB/s", flush=True)
+            found.append({"family": family, "kind": "baseline", "label": name,
+                          "autoscheduler": name, "params": {}, "fn": fn})
         return found
+
+    def time_group(self, family, variants):
+        """Times `variants` (built by ours/baselines) and a triad in one process, interleaved;
+        records and returns them with seconds (median), gbps and the run's triad_gbps."""
+        if not variants:
+            return []
+        op = family.rsplit("_", 1)[0]
+        src = HARNESS_PROLOGUE + "".join(f'#include "{v["fn"]}.h"\n' for v in variants)
+        src += HARNESS_SETUP
+        for v in variants:
+            call = CALLS[op].replace("cand(", v["fn"] + "(")
+            src += f'  runs.emplace_back("{v["fn"]}", [&]() -> int {{ {call} }});\n'
+        src += HARNESS_EPILOGUE
+        k = next(self.variant)
+        harness, exe = (os.path.join(self.tmp, f"harness_{k}{x}") for x in (".cc", ""))
+        with open(harness, "w") as f:
+            f.write(src)
+        subprocess.run(["g++", "-O2", "-std=c++17", "-fopenmp", "-I/usr/include/halide14",
+                        "-I" + self.tmp, harness]
+                       + [os.path.join(self.tmp, v["fn"] + ".a") for v in variants]
+                       + [self.args.runtime, "-ldl", "-lpthread", "-o", exe],
+                       check=True, capture_output=True)
+        out = subprocess.run([exe, str(self.args.n), str(self.args.reps)], check=True,
+                             capture_output=True, text=True).stdout
+        seconds = dict((w[0], float(w[1])) for w in (l.split() for l in out.splitlines()))
+        triad_gbps = TRIAD_BYTES * self.args.n / seconds["triad"] / 1e9
+        for v in variants:
+            v["seconds"] = seconds[v.pop("fn")]
+            v["gbps"] = BYTES[op] * self.args.n / v["seconds"] / 1e9
+            v["triad_gbps"] = triad_gbps
+            self.results.append(v)
+        return variants
 
     def best(self, family):
         mine = [r for r in self.results if r["family"] == family and r["kind"] == "ours"]
@@ -283,6 +341,15 @@ def write_table(path, winners, measured_on):
         f.write("".join(lines))
 
 
+def report_group(tuner, family, timed):
+    """Progress lines for one family's variants, timed together."""
+    for r in timed:
+        best = tuner.best(family)
+        print(f"  {family} {r['kind']:8s} {r['label']:48s} {r['seconds'] * 1e3:8.3f} ms "
+              f"{r['gbps']:7.2f} GB/s {r['gbps'] / r['triad_gbps']:5.2f}x triad | best "
+              f"{best['gbps']:.2f} GB/s", flush=True)
+
+
 def whole_machine(args, tuner):
     if args.backend == "cuda":
         sys.exit("--backend=cuda: GPU schedules are timed on a GPU; no CUDA device is usable here "
@@ -295,32 +362,37 @@ def whole_machine(args, tuner):
     deadline = time.time() + 60 * args.budget
     print(f"autotune: {len(plan)} variants of {len(SPACES)} families + autoscheduler baselines, "
           f"n={args.n}, budget {args.budget:g} min", flush=True)
-    done_families = []
+    done_families, built, done = [], [], 0
     for i, (family, params) in enumerate(plan):
         left = deadline - time.time()
         if left <= 0:
             print(f"budget spent after {i}/{len(plan)} variants: keeping the best so far",
                   flush=True)
             break
-        r = tuner.ours(family, params)
-        best = tuner.best(family)
-        print(f"[{i + 1}/{len(plan)}] {family} {r['label']:40s} {r['seconds'] * 1e3:8.3f} ms "
-              f"{r['gbps']:7.2f} GB/s | best {best['gbps']:.2f} GB/s | {left / 60:.1f} min left",
-              flush=True)
+        built.append(tuner.ours(family, params))
+        print(f"[{i + 1}/{len(plan)}] built {family} {built[-1]['label']} | "
+              f"{left / 60:.1f} min left", flush=True)
         last_of_family = i + 1 == len(plan) or plan[i + 1][0] != family
-        if last_of_family:
-            done_families.append(family)
+        if last_of_family or time.time() >= deadline:
             if time.time() < deadline:
-                tuner.baselines(family)
+                built += tuner.baselines(family)
+            report_group(tuner, family, tuner.time_group(family, built))
+            done_families.append(family)
+            built = []
+    if built:  # the budget ran out inside a family: time what was built
+        family = built[0]["family"]
+        report_group(tuner, family, tuner.time_group(family, built))
+        done_families.append(family)
     winners = {fam: tuner.best(fam)["params"] for fam in done_families}
     with open(os.path.join(out, "tuning.json"), "w") as f:
         json.dump({"n": args.n, "target": args.target, "results": tuner.results,
                    "winners": winners}, f, indent=2)
     with open(os.path.join(out, "tuning.csv"), "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["family", "kind", "variant", "seconds", "gbps"])
+        w.writerow(["family", "kind", "variant", "seconds", "gbps", "triad_gbps"])
         for r in tuner.results:
-            w.writerow([r["family"], r["kind"], r["label"], f"{r['seconds']:.6f}", f"{r['gbps']:.3f}"])
+            w.writerow([r["family"], r["kind"], r["label"], f"{r['seconds']:.6f}",
+                        f"{r['gbps']:.3f}", f"{r['triad_gbps']:.3f}"])
     write_png(os.path.join(out, "tuning.png"), tuner.results, list(SPACES))
     print(f"\nwrote {out}/tuning.json, tuning.csv, tuning.png")
     for fam in done_families:
@@ -346,11 +418,12 @@ def one_family(args, tuner):
         k, v = p.split("=", 1)
         space[k] = v.split(",")
     combos = grid(space)
+    built = []
     for i, params in enumerate(combos):
-        r = tuner.ours(args.family, params)
-        print(f"[{i + 1}/{len(combos)}] {r['label']:50s} {r['seconds'] * 1e3:9.3f} ms "
-              f"{r['gbps']:8.2f} GB/s", flush=True)
+        built.append(tuner.ours(args.family, params))
+        print(f"[{i + 1}/{len(combos)}] built {built[-1]['label']}", flush=True)
     baselines = tuner.baselines(args.family)
+    report_group(tuner, args.family, tuner.time_group(args.family, built + baselines))
     best = tuner.best(args.family)
     print(f"\nbest for {args.family} (n={args.n}): {best['params']}  {best['gbps']:.2f} GB/s")
     print("generators/kernels.bzl params: " + json.dumps({k: str(v) for k, v in best["params"].items()}))
@@ -368,7 +441,7 @@ def main(argv=None):
     for f in (args.generator, args.runtime):
         if not os.path.exists(f):
             sys.exit(f"{f} not found: bazel build //generators:generators //generators:halide_runtime")
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory(dir=os.environ.get("AUTOTUNE_TMP")) as tmp:
         tuner = Tuner(args, tmp)
         if args.backend:
             whole_machine(args, tuner)
