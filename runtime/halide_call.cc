@@ -1,5 +1,6 @@
 #include "runtime/halide_call.h"
 
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -48,10 +49,45 @@ int GetCudaStream(void* user_context, void* /*cu_context*/, void** stream) {
   return halide_error_code_success;
 }
 
+// HALIDE_LARS_CPU_ISA=avx2 or =baseline caps the ISA the CPU multitarget kernels dispatch to
+// (read once, before the first kernel call: Halide caches each kernel's choice). Results are
+// the same on every ISA (strict_float); the cap lets tests run the AVX2 and baseline code on
+// an AVX-512 machine and lets users rule an ISA out. Unset, empty or "native": no cap (2);
+// anything else: -1, which MakeCallContext reports.
+int CpuIsaCap() {
+  static const int cap = [] {
+    const char* v = std::getenv("HALIDE_LARS_CPU_ISA");
+    if (v == nullptr || std::strcmp(v, "") == 0 || std::strcmp(v, "native") == 0) return 2;
+    if (std::strcmp(v, "avx2") == 0) return 1;
+    if (std::strcmp(v, "baseline") == 0) return 0;
+    return -1;
+  }();
+  return cap;
+}
+
+bool HasFeature(int count, const uint64_t* features, int f) {
+  return f / 64 < count && ((features[f / 64] >> (f % 64)) & 1) != 0;
+}
+
+int CappedCanUseTargetFeatures(int count, const uint64_t* features) {
+  const int cap = CpuIsaCap();
+  for (int f : {halide_target_feature_avx512, halide_target_feature_avx512_knl,
+                halide_target_feature_avx512_skylake, halide_target_feature_avx512_cannonlake,
+                halide_target_feature_avx512_sapphirerapids}) {
+    if (cap < 2 && HasFeature(count, features, f)) return 0;
+  }
+  for (int f : {halide_target_feature_sse41, halide_target_feature_avx, halide_target_feature_avx2,
+                halide_target_feature_fma, halide_target_feature_f16c}) {
+    if (cap < 1 && HasFeature(count, features, f)) return 0;
+  }
+  return halide_default_can_use_target_features(count, features);
+}
+
 void InstallHandlers() {
   static absl::once_flag once;
   absl::call_once(once, [] {
     halide_set_error_handler(ErrorHandler);
+    if (CpuIsaCap() < 2) halide_set_custom_can_use_target_features(CappedCanUseTargetFeatures);
     halide_set_cuda_acquire_context(AcquireCudaContext);
     halide_set_cuda_release_context(ReleaseCudaContext);
     halide_set_cuda_get_stream(GetCudaStream);
@@ -65,6 +101,11 @@ void InstallHandlers() {
 
 absl::Status MakeCallContext(const Device& device, const ExecContext& exec, CallContext* out) {
   InstallHandlers();
+  if (CpuIsaCap() < 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "HALIDE_LARS_CPU_ISA=", std::getenv("HALIDE_LARS_CPU_ISA"),
+        ": expected native, avx2 or baseline"));
+  }
   if (absl::Status s = DeviceStatus(device); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat(DeviceName(device), ": ", s.message()));
   }

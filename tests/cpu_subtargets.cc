@@ -11,8 +11,8 @@
 #define LARS_KERNEL_cpu(op, dtype)                                                                \
   extern "C" int op##_##dtype##_cpu_avx2(void) __asm__("\"" #op "_" #dtype                       \
                                                       "_cpu-x86-64-linux-avx2-fma-user_context-no_runtime-strict_float\""); \
-  extern "C" int op##_##dtype##_cpu_sse41(void) __asm__("\"" #op "_" #dtype                      \
-                                                       "_cpu-x86-64-linux-sse41-user_context-no_runtime-strict_float\""); \
+  extern "C" int op##_##dtype##_cpu_avx512(void) __asm__("\"" #op "_" #dtype                     \
+                                                        "_cpu-x86-64-linux-avx512_skylake-user_context-no_runtime-strict_float\""); \
   extern "C" int op##_##dtype##_cpu_base(void) __asm__("\"" #op "_" #dtype                       \
                                                       "_cpu-x86-64-linux-user_context-no_runtime-strict_float\"");
 #include "runtime/kernels.inc"
@@ -25,7 +25,11 @@ namespace {
 using namespace kernel_tokens;  // NOLINT: kernels.inc rows name tokens
 
 bool HasAvx2Fma() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
-bool HasSse41() { return __builtin_cpu_supports("sse4.1"); }
+bool HasAvx512Skylake() {
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") &&
+         __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512dq") &&
+         __builtin_cpu_supports("avx512vl");
+}
 bool Always() { return true; }
 
 }  // namespace
@@ -33,10 +37,10 @@ bool Always() { return true; }
 const std::vector<CpuSubtarget>& CpuSubtargets() {
   static const std::vector<CpuSubtarget>* all = new std::vector<CpuSubtarget>{
 #define LARS_KERNEL_cpu(op, dtype)                                                            \
-  {kOp_##op, kDType_##dtype, #op "_" #dtype "_cpu", "avx2-fma", HasAvx2Fma,                   \
-   reinterpret_cast<void (*)()>(&op##_##dtype##_cpu_avx2)},                                  \
-      {kOp_##op, kDType_##dtype, #op "_" #dtype "_cpu", "sse41", HasSse41,                    \
-       reinterpret_cast<void (*)()>(&op##_##dtype##_cpu_sse41)},                             \
+  {kOp_##op, kDType_##dtype, #op "_" #dtype "_cpu", "avx512_skylake", HasAvx512Skylake,       \
+   reinterpret_cast<void (*)()>(&op##_##dtype##_cpu_avx512)},                                \
+      {kOp_##op, kDType_##dtype, #op "_" #dtype "_cpu", "avx2-fma", HasAvx2Fma,               \
+       reinterpret_cast<void (*)()>(&op##_##dtype##_cpu_avx2)},                              \
       {kOp_##op, kDType_##dtype, #op "_" #dtype "_cpu", "baseline", Always,                   \
        reinterpret_cast<void (*)()>(&op##_##dtype##_cpu_base)},
 #include "runtime/kernels.inc"

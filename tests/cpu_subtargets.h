@@ -15,7 +15,7 @@ struct CpuSubtarget {
   Op op;
   DType dtype;
   const char* name;    // the dispatching kernel
-  const char* target;  // "avx2-fma", "sse41", "baseline"
+  const char* target;  // "avx512_skylake", "avx2-fma", "baseline"
   bool (*supported)();
   void (*fn)();
 };

@@ -152,7 +152,7 @@ TEST(NormsCpuSubtargets, EveryIsaVariantMatchesTheReference) {
     }
     ++tested;
   }
-  EXPECT_GE(tested, 3);
+  EXPECT_GE(tested, 2);  // the baseline and AVX2 everywhere CI runs; AVX-512 where present
 }
 
 }  // namespace

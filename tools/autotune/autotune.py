@@ -166,6 +166,21 @@ lars_update's to lars_arena_update.
 '''
 
 
+def host_target():
+    """The ISA the build's CPU multitarget kernels dispatch to here (bazel/halide.bzl)."""
+    try:
+        flags = set(open("/proc/cpuinfo").read().split())
+    except OSError:
+        flags = set()
+    if {"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"} <= flags:
+        isa = "x86-64-linux-avx512_skylake"
+    elif {"avx2", "fma"} <= flags:
+        isa = "x86-64-linux-avx2-fma"
+    else:
+        isa = "x86-64-linux"
+    return isa + "-user_context-no_runtime-strict_float"
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -175,8 +190,9 @@ def parse_args(argv):
     ap.add_argument("--budget", type=float, default=10.0, help="minutes (whole-machine run)")
     ap.add_argument("--n", type=int, default=1 << 25)
     ap.add_argument("--reps", type=int, default=7)
-    ap.add_argument("--target",
-                    default="x86-64-linux-avx2-fma-user_context-no_runtime-strict_float")
+    ap.add_argument("--target", default=host_target(),
+                    help="Halide target of the variants (default: the best ISA of the build's "
+                    "CPU multitarget list that this machine runs, as the kernels will dispatch)")
     ap.add_argument("--generator", default="bazel-bin/generators/generators")
     ap.add_argument("--runtime", default="bazel-bin/generators/halide_runtime.a")
     ap.add_argument("--autoschedulers", default="Mullapudi2016,Adams2019",
