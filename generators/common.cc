@@ -246,14 +246,27 @@ void ScheduleBlockwiseUpdate(Func out, Func absmax_out, Func step, Func amax, co
       .parallel(bo);
   // Per-block scratch on the stack (a heap allocation per 256-element block costs more than
   // the block's arithmetic).
-  step.compute_at(out, b).vectorize(step.args()[0], vw).store_in(MemoryType::Stack);
-  amax.compute_at(out, b).store_in(MemoryType::Stack);
+  // bound_storage: with a non-constant task size (UnitsPerTask) bounds inference no longer sees
+  // that a block's scratch is B elements, and the allocations went to the heap (halide_malloc
+  // per block).
+  step.compute_at(out, b)
+      .vectorize(step.args()[0], vw)
+      .store_in(MemoryType::Stack)
+      .bound_storage(step.args()[0], B);
+  // The arena's step is (j, block): one block per compute_at iteration.
+  if (step.dimensions() == 2) step.bound_storage(step.args()[1], 1);
+  amax.compute_at(out, b).store_in(MemoryType::Stack).bound_storage(amax.args()[0], 1);
   RVar ro("ro"), ri("ri");
   Var l("l");
   Func lanes = amax.update().split(r.x, ro, ri, vw).rfactor(ri, l);
   // The lanes are the innermost storage dimension: dense vector loads/stores.
   lanes.reorder_storage(l, lanes.args()[0]);
-  lanes.compute_at(out, b).store_in(MemoryType::Stack).vectorize(l).update().vectorize(l);
+  lanes.compute_at(out, b)
+      .store_in(MemoryType::Stack)
+      .bound_storage(lanes.args()[0], 1)
+      .vectorize(l)
+      .update()
+      .vectorize(l);
   absmax_out.split(i, b, unit, 1).split(b, bo, b, per_task, TailStrategy::GuardWithIf).parallel(bo);
   absmax_out.compute_with(out, b);
 }
