@@ -13,7 +13,22 @@ r = json.load(open(sys.argv[1]))
 assert len(r["results"]) == 2 and r["best"]["gbps"] > 0, r
 names = sorted(b["autoscheduler"] for b in r["baselines"])
 assert names == ["Adams2019", "Mullapudi2016"] and all(b["gbps"] > 0 for b in r["baselines"]), r
+# Every variant was timed beside the in-place triad of the same run (interleaved rounds).
+assert all(x["triad_gbps"] > 0 for x in r["results"] + r["baselines"]), r
 print("autotune sweep OK:", r["best"], r["baselines"])
+PY
+# 1b. ISAs compared in one run (isa is not a GeneratorParam: it swaps the target's ISA), with
+#     the task-count knob. (No speed is asserted: a memory-bound kernel may tie.)
+/usr/bin/python3 "$1" --family lars_norms_f32 --param isa=x86-64-linux-avx2-fma,x86-64-linux \
+  --param tasks=16 --n 4194304 --reps 5 --autoschedulers= \
+  --generator "$2" --runtime "$3" --json "$tmp/isa.json"
+/usr/bin/python3 - "$tmp/isa.json" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+isas = sorted(x["params"]["isa"] for x in r["results"])
+assert isas == ["x86-64-linux", "x86-64-linux-avx2-fma"], isas
+assert all(x["gbps"] > 0 and x["triad_gbps"] > 0 for x in r["results"]), r
+print("autotune isa sweep OK:", [(x["params"]["isa"], round(x["gbps"], 1)) for x in r["results"]])
 PY
 /usr/bin/python3 "$1" --backend=cpu --budget=0.3 --n 65536 --reps 3 --autoschedulers= \
   --generator "$2" --runtime "$3" --out "$tmp/out" --table "$tmp/tuning_table.bzl"
