@@ -152,7 +152,7 @@ SPACES = {
     # arena kernel). blocks_per_task (the least per task) is left alone: tasks groups blocks.
     "lars8bit_norms_f32": {"vector_width": ["8", "16"], "tasks": ["16", "64", "4096"],
                            "specialize_steady": ["false", "true"]},
-    "lars8bit_update_f32": {"vector_width": ["8", "16"], "tasks": ["16", "64", "4096"]},
+    "lars8bit_update_f32": {"vector_width": ["16", "32"], "tasks": ["16", "64", "4096"]},
 }
 # The table entry a family's winner goes to, and the ops that share it (kernels.bzl).
 TABLE_HEADER = '''"""Tuned GeneratorParams per (op, backend), written by tools/autotune (do not edit by hand:
@@ -189,7 +189,7 @@ def parse_args(argv):
     ap.add_argument("--backend", choices=["cpu", "cuda"], help="tune every family of a backend")
     ap.add_argument("--budget", type=float, default=10.0, help="minutes (whole-machine run)")
     ap.add_argument("--n", type=int, default=1 << 25)
-    ap.add_argument("--reps", type=int, default=7)
+    ap.add_argument("--reps", type=int, default=15, help="interleaved rounds (median per variant)")
     ap.add_argument("--target", default=host_target(),
                     help="Halide target of the variants (default: the best ISA of the build's "
                     "CPU multitarget list that this machine runs, as the kernels will dispatch)")
