@@ -3,6 +3,7 @@
 #define HALIDE_LARS_GENERATORS_COMMON_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -125,9 +126,29 @@ void ScheduleInPlaceElementwise(Halide::Func out, Halide::Func vals, bool gpu, i
                                 int vector_width, int gpu_threads, const Halide::Expr& n,
                                 int tasks, const Halide::Expr& steady = Halide::Expr());
 
-// Sum of squares and max |v| of `v` over `r`, as one Tuple reduction {Σv², max|v|} that
-// rfactor can split (both components are associative and independent).
-void DefineSumSqMaxAbs(Halide::Func acc, const Halide::Expr& v);
+// A 0-d Tuple reduction `acc` over [0, n): element x contributes terms(x) (one Expr per
+// component), folded in with combine(k, acc_k, term_k) from 0. split_tail (the CPU schedules):
+// the whole chunks (`full`) and the last, partial chunk (`tail`) are separate RDoms, the partial
+// chunk reduced into its own 0-d Func `tail_sums` and combined once, last -- the same tree as
+// one RDom split into chunks (chunk partials in order, the partial chunk last), but no loop runs
+// over rows past the end. With one RDom the last chunk's row loop ran all chunk/lanes rows with
+// masked vector loads: 1.4 ms per call for a 64-element tensor (masked AVX-512 loads of memory
+// past the buffer are slow on this AMD CPU), 40 ms per step for 161 such tensors. Without
+// split_tail (GPU schedules) `full` is [0, n) and there is no tail.
+struct ChunkedReduction {
+  Halide::RDom full, tail;
+  Halide::Func tail_sums{"tail_sums"};
+  bool split_tail = false;
+};
+using ReductionTerms = std::function<std::vector<Halide::Expr>(const Halide::Expr& x)>;
+using ReductionCombine =
+    std::function<Halide::Expr(int k, const Halide::Expr& acc, const Halide::Expr& term)>;
+ChunkedReduction DefineChunkedReduction(Halide::Func acc, const Halide::Expr& n, int chunk,
+                                        bool split_tail, int components,
+                                        const ReductionTerms& terms,
+                                        const ReductionCombine& combine);
+// combine for sums of squares: acc + term (strict fp32).
+Halide::Expr SumCombine(int k, const Halide::Expr& acc, const Halide::Expr& term);
 
 // Σ over the reduction of each of `terms`, as one Tuple reduction (fp32) rfactor can split:
 // acc(args) = {0...}; acc(args) = {acc(args)[i] + terms[i]} (0-d when args is empty).
@@ -148,7 +169,7 @@ constexpr int kNormsGpuLanes = 256;
 // `steady` (CPU): a condition under which the per-element math simplifies (e.g. !first_step &&
 // !nesterov); the lane loop gets a specialized copy for it (a loop without the selects: the
 // generic one spills vector registers on AVX2). Results are the same either way.
-void ScheduleChunkLaneReduction(Halide::Func acc, const Halide::RDom& r, bool gpu, int chunk,
+void ScheduleChunkLaneReduction(Halide::Func acc, const ChunkedReduction& r, bool gpu, int chunk,
                                 int lanes, int tasks,
                                 const Halide::Expr& steady = Halide::Expr());
 
@@ -159,13 +180,13 @@ void ScheduleChunkLaneReduction(Halide::Func acc, const Halide::RDom& r, bool gp
 //   GPU: rfactor into blocks of threads*items elements, each into `threads` coalesced per-thread
 //        partials combined in shared memory; then block partials reduced by one block of
 //        `threads` threads and a last single-thread combine.
-void ScheduleReductionCpu(Halide::Func acc, const Halide::RDom& r, int chunk, int lanes,
+void ScheduleReductionCpu(Halide::Func acc, const ChunkedReduction& r, int chunk, int lanes,
                           int tasks, const Halide::Expr& steady = Halide::Expr());
 void ScheduleReductionGpu(Halide::Func acc, const Halide::RDom& r, int threads, int items);
 
 // The schedule of a "norms" kernel: `acc` (a 0-d Tuple reduction over r) reduced with the GPU or
 // CPU tree above, and its small output `out` (gathered from acc) on one GPU thread.
-void ScheduleNormsKernel(Halide::Func acc, const Halide::RDom& r, Halide::Func out, bool gpu,
+void ScheduleNormsKernel(Halide::Func acc, const ChunkedReduction& r, Halide::Func out, bool gpu,
                          int chunk, int lanes, int gpu_threads, int gpu_items, int tasks);
 
 // The schedule of a blockwise 8-bit update (lars8bit_update, lars8bit_arena_update): `out`

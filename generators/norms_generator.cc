@@ -34,8 +34,13 @@ class Norms : public Generator<Norms<D>> {
       const int block = static_cast<int>(gpu_threads) * static_cast<int>(gpu_items);
       n = (n / block) * block;
     }
-    r_ = RDom(0, n, "r");
-    DefineSumSqMaxAbs(acc_, ToF32(D, x(r_)));
+    cr_ = DefineChunkedReduction(
+        acc_, n, chunk, !get_target().has_gpu_feature(), 2,
+        [&](const Expr& i) {
+          Expr v = ToF32(D, x(i));
+          return std::vector<Expr>{v * v, abs(v)};
+        },
+        [](int k, const Expr& a, const Expr& t) { return k == 1 ? max(a, t) : SumCombine(k, a, t); });
     Var c("c");
     out(c) = select(c == 0, acc_()[0], acc_()[1]);
   }
@@ -46,12 +51,12 @@ class Norms : public Generator<Norms<D>> {
     x.set_estimates({{0, 1 << 24}});
     out.set_estimates({{0, 2}});
     if (auto_schedule) return;
-    ScheduleNormsKernel(acc_, r_, out, get_target().has_gpu_feature(), chunk, vector_width,
+    ScheduleNormsKernel(acc_, cr_, out, get_target().has_gpu_feature(), chunk, vector_width,
                         gpu_threads, gpu_items, tasks);
   }
 
  private:
-  RDom r_;
+  ChunkedReduction cr_;
   Func acc_{"acc"};
 };
 

@@ -109,7 +109,7 @@ HARNESS_EPILOGUE = r'''
   }
   for (size_t k = 0; k < runs.size(); ++k) {
     std::sort(t[k].begin(), t[k].end());
-    std::printf("%s %.6f\n", runs[k].first.c_str(), t[k][t[k].size() / 2]);
+    std::printf("%s %.9f\n", runs[k].first.c_str(), t[k][t[k].size() / 2]);
   }
   return 0;
 }
@@ -281,8 +281,10 @@ class Tuner:
                        + [os.path.join(self.tmp, v["fn"] + ".a") for v in variants]
                        + [self.args.runtime, "-ldl", "-lpthread", "-o", exe],
                        check=True, capture_output=True)
+        # OpenMP threads that spin after the triad would take a core from the next variant.
+        env = dict(os.environ, OMP_WAIT_POLICY="passive")
         out = subprocess.run([exe, str(self.args.n), str(self.args.reps)], check=True,
-                             capture_output=True, text=True).stdout
+                             capture_output=True, text=True, env=env).stdout
         seconds = dict((w[0], float(w[1])) for w in (l.split() for l in out.splitlines()))
         triad_gbps = TRIAD_BYTES * self.args.n / seconds["triad"] / 1e9
         for v in variants:
@@ -361,7 +363,7 @@ def report_group(tuner, family, timed):
     """Progress lines for one family's variants, timed together."""
     for r in timed:
         best = tuner.best(family)
-        print(f"  {family} {r['kind']:8s} {r['label']:48s} {r['seconds'] * 1e3:8.3f} ms "
+        print(f"  {family} {r['kind']:8s} {r['label']:48s} {r['seconds'] * 1e3:9.4f} ms "
               f"{r['gbps']:7.2f} GB/s {r['gbps'] / r['triad_gbps']:5.2f}x triad | best "
               f"{best['gbps']:.2f} GB/s", flush=True)
 
