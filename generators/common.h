@@ -147,6 +147,12 @@ ChunkedReduction DefineChunkedReduction(Halide::Func acc, const Halide::Expr& n,
                                         bool split_tail, int components,
                                         const ReductionTerms& terms,
                                         const ReductionCombine& combine);
+// split_tail for a generator: our CPU schedules. Not on GPUs (their tree has no tail rows to
+// skip), and not for Halide's autoschedulers (the baselines get the plain algorithm: Adams2019
+// fails on a tail RDom whose estimated extent is 0).
+inline bool SplitTail(const Halide::Target& t, bool auto_schedule) {
+  return !t.has_gpu_feature() && !auto_schedule;
+}
 // combine for sums of squares: acc + term (strict fp32).
 Halide::Expr SumCombine(int k, const Halide::Expr& acc, const Halide::Expr& term);
 

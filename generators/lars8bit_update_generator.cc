@@ -44,7 +44,7 @@ class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
   void generate() {
     const int B = block;
     cr_ = DefineChunkedReduction(
-        acc_, p.dim(0).extent(), kNormsChunk, !get_target().has_gpu_feature(), 3,
+        acc_, p.dim(0).extent(), kNormsChunk, SplitTail(get_target(), auto_schedule), 3,
         [&](const Expr& x) {
           Expr pv = ToF32(D, p(x)), gv = ToF32(D, g(x));
           Expr m = code(cast<int>(codes(x))) * absmax(x / B);
@@ -204,7 +204,7 @@ class Lars8bitTensorNorms : public Generator<Lars8bitTensorNorms<D>> {
 
   void generate() {
     cr_ = DefineChunkedReduction(
-        acc_, p.dim(0).extent(), chunk, !get_target().has_gpu_feature(), 4,
+        acc_, p.dim(0).extent(), chunk, SplitTail(get_target(), auto_schedule), 4,
         [&](const Expr& x) {
           Expr pv = ToF32(D, p(x)), gv = ToF32(D, g(x));
           Expr m = code(cast<int>(codes(x))) * scale(3);

@@ -46,7 +46,7 @@ class LarsNorms : public Generator<LarsNorms<D>> {
 
   void generate() {
     cr_ = DefineChunkedReduction(
-        acc_, p.dim(0).extent(), kNormsChunk, !get_target().has_gpu_feature(), 3,
+        acc_, p.dim(0).extent(), kNormsChunk, SplitTail(get_target(), auto_schedule), 3,
         [&](const Expr& x) {
           Expr pv = ToF32(D, p(x)), gv = ToF32(D, g(x));
           LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},

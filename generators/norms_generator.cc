@@ -35,7 +35,7 @@ class Norms : public Generator<Norms<D>> {
       n = (n / block) * block;
     }
     cr_ = DefineChunkedReduction(
-        acc_, n, chunk, !get_target().has_gpu_feature(), 2,
+        acc_, n, chunk, SplitTail(get_target(), auto_schedule), 2,
         [&](const Expr& i) {
           Expr v = ToF32(D, x(i));
           return std::vector<Expr>{v * v, abs(v)};
