@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <utility>
 
 #include "absl/container/flat_hash_map.h"
@@ -243,7 +244,22 @@ absl::StatusOr<FlatBuffers> Lars::AllocateFlatParams(const Device& device, DType
       alignment = std::max<int64_t>(alignment, o->block_size);
     }
   }
-  const int64_t n = std::max<int64_t>(LayoutFlatParams(&laid, alignment), 1);
+  // Tensors of one state kind side by side (8-bit first, then fp32; each kind in the given
+  // order): an arena's buffers and CPU segments span its own tensors only. Interleaved, the fp32
+  // arena of a LARS8bit ResNet-50 (its small tensors) spanned the whole buffer: 4 B of momentum
+  // per parameter for ~50K fp32 elements, and an update pass over every row.
+  std::vector<size_t> order(laid.size());
+  std::iota(order.begin(), order.end(), size_t{0});
+  std::stable_partition(order.begin(), order.end(), [&](size_t i) {
+    const FlatParam& t = laid[i];
+    if (t.group < 0 || t.group >= static_cast<int>(impl_->group_overrides.size())) return false;
+    absl::StatusOr<LarsOptions> o = impl_->GroupOptions(t.group);
+    return o.ok() && internal::DesiredKind(*o, t.numel) == StateKind::kBlockwise8;
+  });
+  std::vector<FlatParam> by_kind;
+  for (size_t i : order) by_kind.push_back(laid[i]);
+  const int64_t n = std::max<int64_t>(LayoutFlatParams(&by_kind, alignment), 1);
+  for (size_t k = 0; k < order.size(); ++k) laid[order[k]].offset = by_kind[k].offset;
   std::vector<DeviceBuffer> bufs;
   const std::vector<uint8_t> zeros(n * DTypeSize(dtype), 0);
   for (int i = 0; i < 2; ++i) {
@@ -406,8 +422,17 @@ int64_t Lars::SkippedSteps() const {
 
 int64_t Lars::StateBytes() const {
   int64_t bytes = 0;
-  for (const auto& p : impl_->params) bytes += internal::StateBytes(*p);
-  for (const auto& a : impl_->arenas) bytes += a->table_bytes;
+  for (const auto& p : impl_->params) {
+    // A flat tensor's momentum / codes / absmax / norms are slices of its arena's buffers,
+    // counted once below with the arena's (whose range may include other tensors' elements).
+    bytes += p->arena == nullptr ? internal::StateBytes(*p) : internal::OwnStateBytes(*p);
+  }
+  for (const auto& a : impl_->arenas) {
+    bytes += a->table_bytes;
+    for (const DeviceBuffer* d : {&a->momentum, &a->codes, &a->absmax, &a->norms}) {
+      bytes += static_cast<int64_t>(d->view().bytes());
+    }
+  }
   return bytes;
 }
 

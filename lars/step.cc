@@ -599,10 +599,17 @@ absl::StatusOr<ParamStateSnapshot> Snapshot(const ParamSlot& slot, const LarsOpt
   return s;
 }
 
-int64_t StateBytes(const ParamSlot& slot) {
+int64_t OwnStateBytes(const ParamSlot& slot) {
   int64_t b = 0;
-  for (const DeviceBuffer* d : {&slot.momentum, &slot.codes, &slot.absmax, &slot.norms,
-                                &slot.scratch_norms, &slot.gscale, &slot.gnorm, &slot.ring}) {
+  for (const DeviceBuffer* d : {&slot.scratch_norms, &slot.gscale, &slot.gnorm, &slot.ring}) {
+    b += static_cast<int64_t>(d->view().bytes());
+  }
+  return b;
+}
+
+int64_t StateBytes(const ParamSlot& slot) {
+  int64_t b = OwnStateBytes(slot);
+  for (const DeviceBuffer* d : {&slot.momentum, &slot.codes, &slot.absmax, &slot.norms}) {
     b += static_cast<int64_t>(d->view().bytes());
   }
   return b;

@@ -121,6 +121,9 @@ absl::Status ShardFinish(ParamSlot* slot, const LarsOptions& options, const Exec
 
 absl::StatusOr<ParamStateSnapshot> Snapshot(const ParamSlot& slot, const LarsOptions& options);
 
+// The slot's own buffers only (not momentum / codes / absmax / norms, which a flat tensor
+// borrows from its arena).
+int64_t OwnStateBytes(const ParamSlot& slot);
 int64_t StateBytes(const ParamSlot& slot);
 
 }  // namespace internal

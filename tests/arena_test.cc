@@ -402,6 +402,42 @@ TEST(ArenaApi, AllocateFlatParamsOwnsAlignedBuffers) {
   EXPECT_EQ(opt.ParamNames(), (std::vector<std::string>{"w", "b", "bn"}));
 }
 
+// LARS8bit: AllocateFlatParams puts the 8-bit tensors side by side, then the fp32 ones (each
+// kind in the caller's order), so each arena's buffers span its own tensors; StateBytes counts
+// the arenas' real buffers.
+TEST(ArenaApi, AllocateFlatParamsGroupsStateKinds) {
+  LarsOptions o = Defaults();
+  o.optim_bits = 8;  // block 256, min_8bit_size 4096
+  Lars opt = *Lars::Create(o);
+  std::vector<FlatParam> tensors = {{"w1", 8192}, {"b1", 10}, {"w2", 8192}, {"b2", 10}};
+  absl::StatusOr<FlatBuffers> flat = opt.AllocateFlatParams(Device::Cpu(), DType::kF32, &tensors);
+  ASSERT_TRUE(flat.ok()) << flat.status();
+  EXPECT_EQ(tensors[0].offset, 0);
+  EXPECT_EQ(tensors[2].offset, 8192);
+  EXPECT_EQ(tensors[1].offset, 16384);
+  EXPECT_EQ(tensors[3].offset, 16384 + 256);
+  EXPECT_EQ(opt.ParamNames(), (std::vector<std::string>{"w1", "b1", "w2", "b2"}));
+  // 8-bit: 16384 codes + 64 absmax; fp32: momentum over [16384, 16650) only; plus norms and
+  // tables. Interleaved, the fp32 momentum alone would span 8458 floats (33.8 KB).
+  const int64_t bytes = opt.StateBytes();
+  EXPECT_GT(bytes, 16384 + 64 * 4 + 266 * 4);
+  EXPECT_LT(bytes, 16384 + 64 * 4 + 266 * 4 + 8192) << "state spans other kinds' tensors";
+  auto* p = static_cast<float*>(flat->params.data);
+  auto* g = static_cast<float*>(flat->grads.data);
+  for (const FlatParam& t : tensors) {
+    for (int64_t i = 0; i < t.numel; ++i) {
+      p[t.offset + i] = 0.5f;
+      g[t.offset + i] = 0.01f * static_cast<float>(i % 7 + 1);
+    }
+  }
+  ASSERT_TRUE(opt.Step().ok());
+  for (const FlatParam& t : tensors) {
+    EXPECT_LT(p[t.offset], 0.5f) << t.name;
+    absl::StatusOr<ParamStateSnapshot> s = opt.GetState(t.name);
+    ASSERT_TRUE(s.ok()) << s.status();
+  }
+}
+
 TEST(ArenaApi, BadInputIsRejectedAndRegistersNothing) {
   std::vector<uint8_t> p(4 * 1024), g(4 * 1024), g16(2 * 1024);
   const TensorView pv = View(&p, DType::kF32, 0, 1024), gv = View(&g, DType::kF32, 0, 1024);

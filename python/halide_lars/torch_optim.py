@@ -62,6 +62,7 @@ class LARS(torch.optim.Optimizer):
         self._names = {}
         self._synced = []
         self._flat = {}  # param -> its gradient view in a flat buffer (flat=True)
+        self._blockwise8 = {}  # param -> whether its state is blockwise 8-bit (flat=True)
         if flat and process_group is not None:
             raise ValueError("flat=True and process_group cannot be combined")
         flat_sets = {}  # (dtype, device) -> [(param, name, group)]
@@ -76,6 +77,9 @@ class LARS(torch.optim.Optimizer):
                 self._names[p] = (name, cg)
                 if flat:
                     flat_sets.setdefault((p.dtype, p.device), []).append((p, name, cg))
+                    # As the C++ DesiredKind: bitsandbytes keeps small tensors in 32-bit state.
+                    self._blockwise8[p] = (group["optim_bits"] == 8 and group["block_wise"] and
+                                           p.numel() >= max(group["min_8bit_size"], 4096))
                 else:
                     self._opt.add_param(name, from_torch(p.data).dl, None, cg)
         self._flat_buffers = [self._make_flat(members) for members in flat_sets.values()]
@@ -102,7 +106,13 @@ class LARS(torch.optim.Optimizer):
         become views into the first and their .grad views into the second."""
         # 8-bit state: offsets on the largest block size any group asks for.
         align = max([g["block_size"] for g in self.param_groups if g["optim_bits"] == 8] + [0])
-        offsets, total = layout_flat([p.numel() for p, _, _ in members], align)
+        # 8-bit-state tensors side by side, then the fp32 ones (as Lars::AllocateFlatParams), each
+        # kind in parameter order: an arena's state then spans its own tensors only.
+        order = sorted(range(len(members)), key=lambda i: not self._blockwise8[members[i][0]])
+        laid, total = layout_flat([members[i][0].numel() for i in order], align)
+        offsets = [0] * len(members)
+        for k, i in enumerate(order):
+            offsets[i] = laid[k]
         first = members[0][0]
         flat_p = torch.zeros(max(total, 1), dtype=first.dtype, device=first.device)
         flat_g = torch.zeros_like(flat_p)

@@ -158,6 +158,20 @@ def test_flat_parameters_with_8bit_state():
     assert opts[1].last_step_pipelines() == 4  # fp32 arena + 8-bit arena, norms + update each
 
 
+def test_flat_8bit_tensors_are_laid_out_first():
+    """LARS8bit(flat=True) puts the 8-bit-state tensors side by side at the start of the flat
+    buffer and the fp32 ones after them, so each arena's state covers its own tensors only."""
+    torch.manual_seed(3)
+    model = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.Linear(4, 2048),
+                                torch.nn.Linear(2048, 3))
+    opt = halide_lars.LARS8bit(model.parameters(), lr=0.1, momentum=0.9, flat=True)
+    params = list(model.parameters())  # w 4x8, b 4, w 2048x4 (8-bit), b 2048, w 3x2048 (8-bit), b 3
+    assert params[2].storage_offset() == 0
+    assert params[4].storage_offset() == 8192
+    assert min(params[i].storage_offset() for i in (0, 1, 3, 5)) >= 8192 + 6144
+    assert opt._opt.state_size() < 2 * 14336 + 4 * 4096  # ~1 B/param + small fp32 state
+
+
 def test_state_dict_round_trip_continues_bit_for_bit():
     torch.manual_seed(2)
     x, y = make_data(seed=3)
