@@ -108,36 +108,10 @@ Expr NormalizeForQuantize(const Expr& x, const Expr& absmax) {
   return select(absmax >= 1.17549435e-38f, x * (1.0f / absmax), 0.0f);
 }
 
-ChunkedReduction DefineChunkedReduction(Func acc, const Expr& n, int chunk, bool split_tail,
-                                        int components, const ReductionTerms& terms,
-                                        const ReductionCombine& combine) {
-  ChunkedReduction cr;
-  cr.split_tail = split_tail;
-  const Expr full_n = split_tail ? (n / chunk) * chunk : n;
-  cr.full = RDom(0, full_n, "r");
-  auto fold = [&](Func f, const std::vector<Expr>& values) {
-    std::vector<Expr> zeros(components, Expr(0.0f)), next;
-    f() = Tuple(zeros);
-    for (int k = 0; k < components; ++k) next.push_back(combine(k, f()[k], values[k]));
-    f() = Tuple(next);
-  };
-  fold(acc, terms(cr.full));
-  if (split_tail) {
-    cr.tail = RDom(full_n, n - full_n, "rt");
-    fold(cr.tail_sums, terms(cr.tail));
-    std::vector<Expr> next;
-    for (int k = 0; k < components; ++k) next.push_back(combine(k, acc()[k], cr.tail_sums()[k]));
-    acc() = Tuple(next);
-  }
-  return cr;
-}
-
-Expr SumCombine(int, const Expr& a, const Expr& term) { return strict_float(a + term); }
-
-void ScheduleNormsKernel(Func acc, const ChunkedReduction& r, Func out, bool gpu, int chunk,
-                         int lanes, int gpu_threads, int gpu_items, int tasks) {
+void ScheduleNormsKernel(Func acc, const RDom& r, Func out, bool gpu, int chunk, int lanes,
+                         int gpu_threads, int gpu_items, int tasks) {
   if (gpu) {
-    ScheduleReductionGpu(acc, r.full, gpu_threads, gpu_items);
+    ScheduleReductionGpu(acc, r, gpu_threads, gpu_items);
     out.gpu_single_thread();
   } else {
     ScheduleReductionCpu(acc, r, chunk, lanes, tasks);
@@ -147,6 +121,10 @@ void ScheduleNormsKernel(Func acc, const ChunkedReduction& r, Func out, bool gpu
 Expr UnitsPerTask(const Expr& units, int tasks, const Expr& min_units) {
   if (tasks < 1) throw std::invalid_argument("tasks must be >= 1");
   return max(min_units, (units + (tasks - 1)) / tasks);
+}
+
+Expr ChunksPerTask(const Expr& n, int chunk, int tasks) {
+  return UnitsPerTask((n + (chunk - 1)) / chunk, tasks);
 }
 
 void ScheduleInPlaceElementwise(Func out, Func vals, bool gpu, int chunk, int vector_width,
@@ -167,8 +145,7 @@ void ScheduleInPlaceElementwise(Func out, Func vals, bool gpu, int chunk, int ve
   out.split(x, xv, xl, vw, TailStrategy::GuardWithIf)
       .vectorize(xl)
       .split(xv, xo, xv, chunk_vectors, TailStrategy::GuardWithIf)
-      .split(xo, t, xo, UnitsPerTask((n + (chunk_vectors * vw - 1)) / (chunk_vectors * vw), tasks),
-             TailStrategy::GuardWithIf)
+      .split(xo, t, xo, ChunksPerTask(n, chunk_vectors * vw, tasks), TailStrategy::GuardWithIf)
       .parallel(t);
   vals.compute_at(out, xv)
       .vectorize(vx, vector_width, TailStrategy::GuardWithIf)
@@ -176,52 +153,42 @@ void ScheduleInPlaceElementwise(Func out, Func vals, bool gpu, int chunk, int ve
   if (steady.defined()) vals.specialize(steady);
 }
 
-void DefineSums(Func acc, const std::vector<Expr>& terms, const std::vector<Var>& args) {
+void DefineSums(Func acc, const std::vector<Expr>& terms) {
   std::vector<Expr> zeros(terms.size(), Expr(0.0f)), updates;
-  const std::vector<Expr> at(args.begin(), args.end());
-  acc(at) = Tuple(zeros);
-  for (size_t i = 0; i < terms.size(); ++i) updates.push_back(strict_float(acc(at)[i] + terms[i]));
-  acc(at) = Tuple(updates);
+  acc() = Tuple(zeros);
+  for (size_t i = 0; i < terms.size(); ++i) updates.push_back(strict_float(acc()[i] + terms[i]));
+  acc() = Tuple(updates);
 }
 
-void ScheduleReductionCpu(Func acc, const ChunkedReduction& cr, int chunk, int lanes, int tasks,
+Func ScheduleReductionCpu(Func acc, const RDom& r, int chunk, int lanes, int tasks,
                           const Expr& steady) {
-  RVar ro("ro"), ri("ri"), rio("rio"), rii("rii");
+  if (chunk % lanes != 0) throw std::invalid_argument("chunk must be a multiple of lanes");
+  const int rows = chunk / lanes;
+  RVar rv("rv"), rl("rl"), ro("ro"), ri("ri");
   Var u("u"), l("l"), uo("uo"), ui("ui");
-  const RDom& r = cr.full;
   // Tails: RVar splits are GuardWithIf (never over-read), so any n works, including 0.
-  Func per_chunk = acc.update(0).split(r.x, ro, ri, chunk).rfactor(ro, u);
+  Func per_chunk = acc.update()
+                       .split(r.x, rv, rl, lanes, TailStrategy::GuardWithIf)
+                       .split(rv, ro, ri, rows, TailStrategy::GuardWithIf)
+                       .rfactor(ro, u);
   // rfactor the lanes BEFORE splitting u: splitting first makes rfactor add a serial u loop
   // around everything (every chunk's lanes recomputed per chunk).
-  Func per_lane = per_chunk.update().split(ri, rio, rii, lanes).rfactor(rii, l);
-  const Expr chunks = (r.x.extent() + (chunk - 1)) / chunk;
+  Func per_lane = per_chunk.update().rfactor(rl, l);
   per_chunk.compute_root()
       .update()
-      .split(u, uo, ui, UnitsPerTask(chunks, tasks), TailStrategy::GuardWithIf)
+      .split(u, uo, ui, ChunksPerTask(r.x.extent(), chunk, tasks), TailStrategy::GuardWithIf)
       .parallel(uo);
   per_lane.compute_at(per_chunk, ui).vectorize(l).update().vectorize(l);
   if (steady.defined()) per_lane.update().specialize(steady);
-  if (cr.split_tail) {
-    // The partial chunk: its rows (as many as it has), each lane a vector lane, in order.
-    RVar to("to"), ti("ti");
-    Var tl("tl");
-    Func tail_sums = cr.tail_sums;  // a handle
-    Func tail_lane =
-        tail_sums.update().split(cr.tail.x, to, ti, lanes, TailStrategy::GuardWithIf).rfactor(ti, tl);
-    tail_sums.compute_root();
-    acc.update(1).unscheduled();  // acc = acc + tail_sums: one scalar step
-    tail_lane.compute_root().vectorize(tl).update().vectorize(tl);
-  }
+  return per_chunk;
 }
 
-void ScheduleChunkLaneReduction(Func acc, const ChunkedReduction& cr, bool gpu, int chunk,
-                                int lanes, int tasks, const Expr& steady) {
+void ScheduleChunkLaneReduction(Func acc, const RDom& r, bool gpu, int chunk, int lanes,
+                                int tasks, const Expr& steady) {
   if (!gpu) {
-    ScheduleReductionCpu(acc, cr, chunk, lanes, tasks, steady);
+    ScheduleReductionCpu(acc, r, chunk, lanes, tasks, steady);
     return;
   }
-  if (cr.split_tail) throw std::invalid_argument("GPU reductions are defined without split_tail");
-  const RDom& r = cr.full;
   RVar ro("ro"), ri("ri"), rio("rio"), rii("rii");
   Var u("u"), l("l");
   Func per_chunk = acc.update().split(r.x, ro, ri, chunk).rfactor(ro, u);

@@ -115,6 +115,8 @@ Halide::Expr NormalizeForQuantize(const Halide::Expr& x, const Halide::Expr& abs
 // times the core count keeps big machines busy.
 constexpr int kDefaultTasks = 16;
 Halide::Expr UnitsPerTask(const Halide::Expr& units, int tasks, const Halide::Expr& min_units = 1);
+// Chunks of `chunk` elements per task of a loop over n elements: UnitsPerTask(ceil(n / chunk)).
+Halide::Expr ChunksPerTask(const Halide::Expr& n, int chunk, int tasks);
 
 // In-place Tuple outputs ({p', m'} over {p, m}): Halide assumes outputs do not alias inputs,
 // so a store of element 0 may precede a re-load of an input for element 1 (seen: bf16 p
@@ -126,40 +128,9 @@ void ScheduleInPlaceElementwise(Halide::Func out, Halide::Func vals, bool gpu, i
                                 int vector_width, int gpu_threads, const Halide::Expr& n,
                                 int tasks, const Halide::Expr& steady = Halide::Expr());
 
-// A 0-d Tuple reduction `acc` over [0, n): element x contributes terms(x) (one Expr per
-// component), folded in with combine(k, acc_k, term_k) from 0. split_tail (the CPU schedules):
-// the whole chunks (`full`) and the last, partial chunk (`tail`) are separate RDoms, the partial
-// chunk reduced into its own 0-d Func `tail_sums` and combined once, last -- the same tree as
-// one RDom split into chunks (chunk partials in order, the partial chunk last), but no loop runs
-// over rows past the end. With one RDom the last chunk's row loop ran all chunk/lanes rows with
-// masked vector loads: 1.4 ms per call for a 64-element tensor (masked AVX-512 loads of memory
-// past the buffer are slow on this AMD CPU), 40 ms per step for 161 such tensors. Without
-// split_tail (GPU schedules) `full` is [0, n) and there is no tail.
-struct ChunkedReduction {
-  Halide::RDom full, tail;
-  Halide::Func tail_sums{"tail_sums"};
-  bool split_tail = false;
-};
-using ReductionTerms = std::function<std::vector<Halide::Expr>(const Halide::Expr& x)>;
-using ReductionCombine =
-    std::function<Halide::Expr(int k, const Halide::Expr& acc, const Halide::Expr& term)>;
-ChunkedReduction DefineChunkedReduction(Halide::Func acc, const Halide::Expr& n, int chunk,
-                                        bool split_tail, int components,
-                                        const ReductionTerms& terms,
-                                        const ReductionCombine& combine);
-// split_tail for a generator: our CPU schedules. Not on GPUs (their tree has no tail rows to
-// skip), and not for Halide's autoschedulers (the baselines get the plain algorithm: Adams2019
-// fails on a tail RDom whose estimated extent is 0).
-inline bool SplitTail(const Halide::Target& t, bool auto_schedule) {
-  return !t.has_gpu_feature() && !auto_schedule;
-}
-// combine for sums of squares: acc + term (strict fp32).
-Halide::Expr SumCombine(int k, const Halide::Expr& acc, const Halide::Expr& term);
-
-// Σ over the reduction of each of `terms`, as one Tuple reduction (fp32) rfactor can split:
-// acc(args) = {0...}; acc(args) = {acc(args)[i] + terms[i]} (0-d when args is empty).
-void DefineSums(Halide::Func acc, const std::vector<Halide::Expr>& terms,
-                const std::vector<Halide::Var>& args = {});
+// Σ over the reduction of each of `terms`, as one 0-d Tuple reduction (fp32) rfactor can split:
+// acc() = {0...}; acc() = {acc()[i] + terms[i]}.
+void DefineSums(Halide::Func acc, const std::vector<Halide::Expr>& terms);
 
 // The reduction tree of lars_norms and lars_arena_norms (they must agree for the arena step to
 // be bit-identical to the per-tensor one): chunks of kNormsChunk elements, each summed in
@@ -175,24 +146,30 @@ constexpr int kNormsGpuLanes = 256;
 // `steady` (CPU): a condition under which the per-element math simplifies (e.g. !first_step &&
 // !nesterov); the lane loop gets a specialized copy for it (a loop without the selects: the
 // generic one spills vector registers on AVX2). Results are the same either way.
-void ScheduleChunkLaneReduction(Halide::Func acc, const ChunkedReduction& r, bool gpu, int chunk,
+void ScheduleChunkLaneReduction(Halide::Func acc, const Halide::RDom& r, bool gpu, int chunk,
                                 int lanes, int tasks,
                                 const Halide::Expr& steady = Halide::Expr());
 
 // Deterministic two-level reduction schedules for a 0-d Tuple reduction `acc` over the
 // single-dimension RDom `r` (fixed-order combines, no atomics: results depend only on n).
-//   CPU: rfactor into chunks of `chunk` elements, each into `lanes` vector lanes; the chunks
-//        run in parallel as UnitsPerTask(chunks, tasks) contiguous chunks per task.
+//   CPU: rfactor into chunks of `chunk` elements (a multiple of `lanes`), each into `lanes`
+//        vector lanes; the chunks run in parallel as ChunksPerTask contiguous chunks per task.
+//        The split is lanes first, then rows: the guard of a row past the end skips the row.
+//        (Chunks of elements split into rows ran every row slot of the last chunk with masked
+//        vector loads past the end -- on this AMD CPU masked loads of unmapped memory are
+//        microcode-assisted: 1.4 ms per call for a 64-element tensor, 40 ms per step for 161
+//        such tensors.) Returns the per-chunk Func, whose update's chunk loops are named uo
+//        (tasks, parallel) and ui, for a caller that fuses its own loop with it (compute_with).
 //   GPU: rfactor into blocks of threads*items elements, each into `threads` coalesced per-thread
 //        partials combined in shared memory; then block partials reduced by one block of
 //        `threads` threads and a last single-thread combine.
-void ScheduleReductionCpu(Halide::Func acc, const ChunkedReduction& r, int chunk, int lanes,
-                          int tasks, const Halide::Expr& steady = Halide::Expr());
+Halide::Func ScheduleReductionCpu(Halide::Func acc, const Halide::RDom& r, int chunk, int lanes,
+                                  int tasks, const Halide::Expr& steady = Halide::Expr());
 void ScheduleReductionGpu(Halide::Func acc, const Halide::RDom& r, int threads, int items);
 
 // The schedule of a "norms" kernel: `acc` (a 0-d Tuple reduction over r) reduced with the GPU or
 // CPU tree above, and its small output `out` (gathered from acc) on one GPU thread.
-void ScheduleNormsKernel(Halide::Func acc, const ChunkedReduction& r, Halide::Func out, bool gpu,
+void ScheduleNormsKernel(Halide::Func acc, const Halide::RDom& r, Halide::Func out, bool gpu,
                          int chunk, int lanes, int gpu_threads, int gpu_items, int tasks);
 
 // The schedule of a blockwise 8-bit update (lars8bit_update, lars8bit_arena_update): `out`

@@ -43,16 +43,12 @@ class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
 
   void generate() {
     const int B = block;
-    cr_ = DefineChunkedReduction(
-        acc_, p.dim(0).extent(), kNormsChunk, SplitTail(get_target(), auto_schedule), 3,
-        [&](const Expr& x) {
-          Expr pv = ToF32(D, p(x)), gv = ToF32(D, g(x));
-          Expr m = code(cast<int>(codes(x))) * absmax(x / B);
-          LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
-                                          pv, gv, m, gscale(0), 1.0f);
-          return std::vector<Expr>{pv * pv, e.u * e.u, gv * gv};
-        },
-        SumCombine);
+    r_ = RDom(0, p.dim(0).extent(), "r");
+    Expr pv = ToF32(D, p(r_)), gv = ToF32(D, g(r_));
+    Expr m = code(cast<int>(codes(r_))) * absmax(r_ / B);
+    LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
+                                    pv, gv, m, gscale(0), 1.0f);
+    DefineSums(acc_, {pv * pv, e.u * e.u, gv * gv});
     Var c("c");
     out(c) = select(c == 0, acc_()[0], c == 1, acc_()[1], acc_()[2]);
   }
@@ -68,13 +64,13 @@ class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
     EstimateScalars(momentum, dampening, weight_decay, nesterov, first_step);
     if (auto_schedule) return;
     const bool gpu = get_target().has_gpu_feature();
-    ScheduleChunkLaneReduction(acc_, cr_, gpu, kNormsChunk, gpu ? gpu_threads : vector_width,
+    ScheduleChunkLaneReduction(acc_, r_, gpu, kNormsChunk, gpu ? gpu_threads : vector_width,
                                tasks, specialize_steady ? !first_step && !nesterov : Expr());
     if (gpu) out.gpu_single_thread();
   }
 
  private:
-  ChunkedReduction cr_;
+  RDom r_;
   Func acc_{"acc"};
 };
 
@@ -203,16 +199,14 @@ class Lars8bitTensorNorms : public Generator<Lars8bitTensorNorms<D>> {
   Output<Buffer<float, 1>> out{"out"};  // [Σp², Σu², Σg², max|m'|] (new_max1)
 
   void generate() {
-    cr_ = DefineChunkedReduction(
-        acc_, p.dim(0).extent(), chunk, SplitTail(get_target(), auto_schedule), 4,
-        [&](const Expr& x) {
-          Expr pv = ToF32(D, p(x)), gv = ToF32(D, g(x));
-          Expr m = code(cast<int>(codes(x))) * scale(3);
-          LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
-                                          pv, gv, m, gscale(0), 1.0f);
-          return std::vector<Expr>{pv * pv, e.u * e.u, gv * gv, abs(e.m_new)};
-        },
-        [](int k, const Expr& a, const Expr& t) { return k == 3 ? max(a, t) : SumCombine(k, a, t); });
+    r_ = RDom(0, p.dim(0).extent(), "r");
+    Expr pv = ToF32(D, p(r_)), gv = ToF32(D, g(r_));
+    Expr m = code(cast<int>(codes(r_))) * scale(3);
+    LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
+                                    pv, gv, m, gscale(0), 1.0f);
+    acc_() = Tuple(0.0f, 0.0f, 0.0f, 0.0f);
+    acc_() = Tuple(acc_()[0] + pv * pv, acc_()[1] + e.u * e.u, acc_()[2] + gv * gv,
+                   max(acc_()[3], abs(e.m_new)));
     Var c("c");
     out(c) = select(c == 0, acc_()[0], c == 1, acc_()[1], c == 2, acc_()[2], acc_()[3]);
   }
@@ -229,12 +223,12 @@ class Lars8bitTensorNorms : public Generator<Lars8bitTensorNorms<D>> {
     out.set_estimates({{0, 4}});
     EstimateScalars(momentum, dampening, weight_decay, nesterov, first_step);
     if (auto_schedule) return;
-    ScheduleNormsKernel(acc_, cr_, out, get_target().has_gpu_feature(), chunk, vector_width,
+    ScheduleNormsKernel(acc_, r_, out, get_target().has_gpu_feature(), chunk, vector_width,
                         gpu_threads, gpu_items, tasks);
   }
 
  private:
-  ChunkedReduction cr_;
+  RDom r_;
   Func acc_{"acc"};
 };
 

@@ -6,7 +6,6 @@
 //                        device, so a GPU step never waits for the host.
 // p and g are f32, f16 or bf16 (16-bit as bit patterns, fp32 math, rounded to nearest even on
 // store); m is always fp32.
-#include <algorithm>
 #include <stdexcept>
 
 #include "generators/common.h"
@@ -45,15 +44,11 @@ class LarsNorms : public Generator<LarsNorms<D>> {
   Output<Buffer<float, 1>> out{"out"};  // [Σp², Σu², Σg²]
 
   void generate() {
-    cr_ = DefineChunkedReduction(
-        acc_, p.dim(0).extent(), kNormsChunk, SplitTail(get_target(), auto_schedule), 3,
-        [&](const Expr& x) {
-          Expr pv = ToF32(D, p(x)), gv = ToF32(D, g(x));
-          LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
-                                          pv, gv, m(x), gscale(0), 1.0f);
-          return std::vector<Expr>{pv * pv, e.u * e.u, gv * gv};
-        },
-        SumCombine);
+    r_ = RDom(0, p.dim(0).extent(), "r");
+    Expr pv = ToF32(D, p(r_)), gv = ToF32(D, g(r_));
+    LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
+                                    pv, gv, m(r_), gscale(0), 1.0f);
+    DefineSums(acc_, {pv * pv, e.u * e.u, gv * gv});
     Var c("c");
     out(c) = select(c == 0, acc_()[0], c == 1, acc_()[1], acc_()[2]);
   }
@@ -67,13 +62,13 @@ class LarsNorms : public Generator<LarsNorms<D>> {
     EstimateScalars(momentum, dampening, weight_decay, nesterov, first_step);
     if (auto_schedule) return;
     const bool gpu = get_target().has_gpu_feature();
-    ScheduleChunkLaneReduction(acc_, cr_, gpu, kNormsChunk, gpu ? gpu_threads : vector_width,
+    ScheduleChunkLaneReduction(acc_, r_, gpu, kNormsChunk, gpu ? gpu_threads : vector_width,
                                tasks, specialize_steady ? !first_step && !nesterov : Expr());
     if (gpu) out.gpu_single_thread();
   }
 
  private:
-  ChunkedReduction cr_;
+  RDom r_;
   Func acc_{"acc"};
 };
 
@@ -194,7 +189,7 @@ class LarsMomentum : public Generator<LarsMomentum<D>> {
     norms.set_estimates({{0, 3}});
     EstimateScalars(momentum, dampening, weight_decay, nesterov, first_step);
     if (auto_schedule) return;
-    Var x = m_out.args()[0], xi("xi");
+    Var x = m_out.args()[0];
     // No GPU schedule: separate GPU kernels could run the momentum write before another block
     // has read the old m. GPUs use lars_norms + lars_update (norms-first order).
     if (get_target().has_gpu_feature()) {
@@ -203,29 +198,15 @@ class LarsMomentum : public Generator<LarsMomentum<D>> {
     }
     // CPU: per chunk, reduce first, then write that chunk's momentum (in place: the reduction
     // must read the old m before m_out overwrites it -- the order of compute_with matters).
-    // Lanes first, then chunks of rows: the guard of a row past the end skips the row (chunks
-    // of elements split into rows ran every row of the last chunk with masked loads and stores:
-    // 5.5 ms for a 64-element tensor when the memory past it is unmapped). Element j of a chunk
-    // still goes to lane j % vw, rows in order.
-    const int vw = vector_width, rows = std::max(1, static_cast<int>(chunk) / vw);
-    RVar rv("rv"), rl("rl"), ro("ro"), ri("ri");
-    Var u("u"), l("l"), uo("uo"), ui("ui"), xv("xv"), xl("xl");
-    Func per_chunk = acc_.update()
-                         .split(r_.x, rv, rl, vw, TailStrategy::GuardWithIf)
-                         .split(rv, ro, ri, rows, TailStrategy::GuardWithIf)
-                         .rfactor(ro, u);
-    const Expr per_task = UnitsPerTask((p.dim(0).extent() + (rows * vw - 1)) / (rows * vw), tasks);
-    Func per_lane = per_chunk.update().rfactor(rl, l);
-    per_chunk.compute_root()
-        .update()
-        .split(u, uo, ui, per_task, TailStrategy::GuardWithIf)
-        .parallel(uo);
-    per_lane.compute_at(per_chunk, ui).vectorize(l).update().vectorize(l);
-    // m_out's loops are named like per_chunk's (uo, ui): compute_with fuses by name.
+    // The reduction's chunk loops (uo, ui) and m_out's, split alike and fused by name: each
+    // chunk is reduced, then its momentum written.
+    const int ch = chunk, vw = vector_width;
+    Func per_chunk = ScheduleReductionCpu(acc_, r_, ch, vw, tasks);
+    Var u("u"), uo("uo"), ui("ui"), xv("xv"), xl("xl");
     m_out.split(x, xv, xl, vw, TailStrategy::GuardWithIf)
         .vectorize(xl)
-        .split(xv, u, xv, rows, TailStrategy::GuardWithIf)
-        .split(u, uo, ui, per_task, TailStrategy::GuardWithIf)
+        .split(xv, u, xv, ch / vw, TailStrategy::GuardWithIf)
+        .split(u, uo, ui, ChunksPerTask(p.dim(0).extent(), ch, tasks), TailStrategy::GuardWithIf)
         .parallel(uo);
     m_out.compute_with(per_chunk.update(), ui);
   }
@@ -283,11 +264,9 @@ class LarsApply : public Generator<LarsApply<D>> {
     if (get_target().has_gpu_feature()) {
       p_out.gpu_tile(x, xo, xi, gpu_threads, TailStrategy::GuardWithIf);
     } else {
-      const int ch = chunk;
-      p_out.split(x, xo, xi, ch, TailStrategy::GuardWithIf)
+      p_out.split(x, xo, xi, chunk, TailStrategy::GuardWithIf)
           .vectorize(xi, vector_width, TailStrategy::GuardWithIf)
-          .split(xo, t, xo, UnitsPerTask((p.dim(0).extent() + (ch - 1)) / ch, tasks),
-                 TailStrategy::GuardWithIf)
+          .split(xo, t, xo, ChunksPerTask(p.dim(0).extent(), chunk, tasks), TailStrategy::GuardWithIf)
           .parallel(t);
     }
   }

@@ -34,13 +34,10 @@ class Norms : public Generator<Norms<D>> {
       const int block = static_cast<int>(gpu_threads) * static_cast<int>(gpu_items);
       n = (n / block) * block;
     }
-    cr_ = DefineChunkedReduction(
-        acc_, n, chunk, SplitTail(get_target(), auto_schedule), 2,
-        [&](const Expr& i) {
-          Expr v = ToF32(D, x(i));
-          return std::vector<Expr>{v * v, abs(v)};
-        },
-        [](int k, const Expr& a, const Expr& t) { return k == 1 ? max(a, t) : SumCombine(k, a, t); });
+    r_ = RDom(0, n, "r");
+    Expr v = ToF32(D, x(r_));
+    acc_() = Tuple(0.0f, 0.0f);
+    acc_() = Tuple(acc_()[0] + v * v, max(acc_()[1], abs(v)));
     Var c("c");
     out(c) = select(c == 0, acc_()[0], acc_()[1]);
   }
@@ -51,12 +48,12 @@ class Norms : public Generator<Norms<D>> {
     x.set_estimates({{0, 1 << 24}});
     out.set_estimates({{0, 2}});
     if (auto_schedule) return;
-    ScheduleNormsKernel(acc_, cr_, out, get_target().has_gpu_feature(), chunk, vector_width,
+    ScheduleNormsKernel(acc_, r_, out, get_target().has_gpu_feature(), chunk, vector_width,
                         gpu_threads, gpu_items, tasks);
   }
 
  private:
-  ChunkedReduction cr_;
+  RDom r_;
   Func acc_{"acc"};
 };
 
