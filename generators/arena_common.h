@@ -35,6 +35,7 @@ ArenaTensorOptions LoadOptions(const OptsBuffer& opts, const Expr& t) {
 // with the momentum of arena element x given by `momentum(x)` (fp32 state, or 8-bit codes).
 struct ArenaNormsFuncs {
   Func lane{"lane"}, chunk_sums{"chunk_sums"}, tensor_sums{"tensor_sums"};
+  Expr chunk_rows;  // how many chunk-table rows this call reduces (the table crop's)
 };
 
 template <DType D, typename PBuf, typename OBuf, typename IBuf>
@@ -45,6 +46,7 @@ void DefineArenaNorms(ArenaNormsFuncs& f, Func out, const PBuf& p, const PBuf& g
   Var l("l"), c("c"), t("t"), i("i");
   Expr c_lo = chunks.dim(0).min() / kArenaChunkCols;
   Expr c_hi = (chunks.dim(0).min() + chunks.dim(0).extent()) / kArenaChunkCols - 1;
+  f.chunk_rows = chunks.dim(0).extent() / kArenaChunkCols;
   // Chunk starts are tensor offsets (multiples of kArenaAlign) plus multiples of kArenaChunk:
   // saying so lets Halide prove a vector never crosses a row or an 8-bit block (aligned loads,
   // one absmax per vector instead of a gather). The value is unchanged.
@@ -103,9 +105,8 @@ void ConstrainArenaNormsTables(OBuf& opts, IBuf& tensors, IBuf& chunks, Out& out
   max_chunks.set_estimate(64);
 }
 
-// CPU: the `chunk_rows` chunks of this call in contiguous groups (UnitsPerTask).
-inline void ScheduleArenaNorms(ArenaNormsFuncs& f, Func out, bool gpu, int tasks,
-                               const Expr& chunk_rows) {
+// CPU: the chunks of this call in contiguous groups (UnitsPerTask).
+inline void ScheduleArenaNorms(ArenaNormsFuncs& f, Func out, bool gpu, int tasks) {
   Func lane_ = f.lane, chunk_ = f.chunk_sums, tensor_ = f.tensor_sums;
   Var l = lane_.args()[0], c = chunk_.args()[0], i = out.args()[0], io("io"), ii("ii");
   Var co("co"), ci("ci");
@@ -120,7 +121,7 @@ inline void ScheduleArenaNorms(ArenaNormsFuncs& f, Func out, bool gpu, int tasks
   } else {
     chunk_.compute_root()
         .update()
-        .split(c, co, ci, UnitsPerTask(chunk_rows, tasks), TailStrategy::GuardWithIf)
+        .split(c, co, ci, UnitsPerTask(f.chunk_rows, tasks), TailStrategy::GuardWithIf)
         .parallel(co);
     lane_.compute_at(chunk_, ci).vectorize(l);
     lane_.update(0).vectorize(l);

@@ -54,8 +54,7 @@ class LarsArenaNorms : public Generator<LarsArenaNorms<D>> {
     ConstrainSameLength(p, g, m);
     ConstrainArenaNormsTables(opts, tensors, chunks, out, max_chunks);
     if (auto_schedule) return;
-    ScheduleArenaNorms(f_, out, get_target().has_gpu_feature(), tasks,
-                       chunks.dim(0).extent() / kArenaChunkCols);
+    ScheduleArenaNorms(f_, out, get_target().has_gpu_feature(), tasks);
   }
 
  private:
@@ -179,8 +178,7 @@ class Lars8bitArenaNorms : public Generator<Lars8bitArenaNorms<D>> {
     code.set_estimates({{0, 256}});
     ConstrainArenaNormsTables(opts, tensors, chunks, out, max_chunks);
     if (auto_schedule) return;
-    ScheduleArenaNorms(f_, out, get_target().has_gpu_feature(), tasks,
-                       chunks.dim(0).extent() / kArenaChunkCols);
+    ScheduleArenaNorms(f_, out, get_target().has_gpu_feature(), tasks);
   }
 
  private:
