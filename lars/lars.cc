@@ -235,12 +235,16 @@ absl::StatusOr<FlatBuffers> Lars::AllocateFlatParams(const Device& device, DType
                                                      std::vector<FlatParam>* tensors) {
   if (tensors == nullptr) return absl::InvalidArgumentError("tensors: null");
   std::vector<FlatParam> laid = *tensors;
-  // Aligned for the largest 8-bit block any tensor's options ask for.
+  // Which tensors get blockwise 8-bit state (from their group's options); the layout is
+  // aligned for the largest block size any of them asks for.
+  std::vector<bool> eight_bit(laid.size(), false);
   int64_t alignment = kFlatAlignment;
-  for (const FlatParam& t : laid) {
+  for (size_t i = 0; i < laid.size(); ++i) {
+    const FlatParam& t = laid[i];
     if (t.group < 0 || t.group >= static_cast<int>(impl_->group_overrides.size())) continue;
     absl::StatusOr<LarsOptions> o = impl_->GroupOptions(t.group);
     if (o.ok() && internal::DesiredKind(*o, t.numel) == StateKind::kBlockwise8) {
+      eight_bit[i] = true;
       alignment = std::max<int64_t>(alignment, o->block_size);
     }
   }
@@ -250,12 +254,7 @@ absl::StatusOr<FlatBuffers> Lars::AllocateFlatParams(const Device& device, DType
   // per parameter for ~50K fp32 elements, and an update pass over every row.
   std::vector<size_t> order(laid.size());
   std::iota(order.begin(), order.end(), size_t{0});
-  std::stable_partition(order.begin(), order.end(), [&](size_t i) {
-    const FlatParam& t = laid[i];
-    if (t.group < 0 || t.group >= static_cast<int>(impl_->group_overrides.size())) return false;
-    absl::StatusOr<LarsOptions> o = impl_->GroupOptions(t.group);
-    return o.ok() && internal::DesiredKind(*o, t.numel) == StateKind::kBlockwise8;
-  });
+  std::stable_partition(order.begin(), order.end(), [&](size_t i) { return eight_bit[i]; });
   std::vector<FlatParam> by_kind;
   for (size_t i : order) by_kind.push_back(laid[i]);
   const int64_t n = std::max<int64_t>(LayoutFlatParams(&by_kind, alignment), 1);
