@@ -73,8 +73,10 @@ absl::Status CheckString(const char* s, const char* what) {
   return absl::OkStatus();
 }
 
-// DLTensor -> TensorView: dense float32/float16/bfloat16 on CPU, CUDA or OpenCL.
-absl::StatusOr<TensorView> FromDLPack(const DLTensor* t, const std::string& what) {
+// DLTensor -> TensorView: dense float32/float16/bfloat16 (or, for the sharded step's partials,
+// float64 only) on CPU, CUDA or OpenCL.
+absl::StatusOr<TensorView> FromDLPack(const DLTensor* t, const std::string& what,
+                                      bool partials = false) {
   if (t == nullptr) return absl::InvalidArgumentError(absl::StrCat(what, ": null DLTensor"));
   TensorView v;
   switch (t->device.device_type) {
@@ -96,7 +98,14 @@ absl::StatusOr<TensorView> FromDLPack(const DLTensor* t, const std::string& what
   if (t->dtype.lanes != 1) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": ", t->dtype.lanes, " lanes, expected 1"));
   }
-  if (t->dtype.code == kDLFloat && t->dtype.bits == 32) {
+  if (partials) {
+    if (t->dtype.code != kDLFloat || t->dtype.bits != 64) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          what, ": dtype code ", static_cast<int>(t->dtype.code), " bits ",
+          static_cast<int>(t->dtype.bits), ", expected float64"));
+    }
+    v.dtype = DType::kF64;
+  } else if (t->dtype.code == kDLFloat && t->dtype.bits == 32) {
     v.dtype = DType::kF32;
   } else if (t->dtype.code == kDLFloat && t->dtype.bits == 16) {
     v.dtype = DType::kF16;
@@ -401,6 +410,30 @@ lars_status_t lars_step_finish(lars_optimizer_t* opt, const double* partials, in
     halide_lars::ExecContext exec;
     exec.cuda_stream = cuda_stream;
     return opt->lars.StepFinish(partials, n, exec);
+  });
+}
+
+lars_status_t lars_step_begin_tensor(lars_optimizer_t* opt, const DLTensor* partials,
+                                     void* cuda_stream) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    absl::StatusOr<TensorView> v = FromDLPack(partials, "partials", /*partials=*/true);
+    if (!v.ok()) return v.status();
+    halide_lars::ExecContext exec;
+    exec.cuda_stream = cuda_stream;
+    return opt->lars.StepBegin(*v, exec);
+  });
+}
+
+lars_status_t lars_step_finish_tensor(lars_optimizer_t* opt, const DLTensor* partials,
+                                      void* cuda_stream) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    absl::StatusOr<TensorView> v = FromDLPack(partials, "partials", /*partials=*/true);
+    if (!v.ok()) return v.status();
+    halide_lars::ExecContext exec;
+    exec.cuda_stream = cuda_stream;
+    return opt->lars.StepFinish(*v, exec);
   });
 }
 

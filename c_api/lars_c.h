@@ -132,6 +132,12 @@ lars_status_t lars_step_begin(lars_optimizer_t* opt, double* partials, int64_t n
                               void* cuda_stream);
 lars_status_t lars_step_finish(lars_optimizer_t* opt, const double* partials, int64_t n,
                                void* cuda_stream);
+/* The same with the partials in a float64 DLTensor of lars_partials_size elements on any device
+ * (for NCCL: on the parameters' GPU, so the all-reduce needs no host copy). */
+lars_status_t lars_step_begin_tensor(lars_optimizer_t* opt, const DLTensor* partials,
+                                     void* cuda_stream);
+lars_status_t lars_step_finish_tensor(lars_optimizer_t* opt, const DLTensor* partials,
+                                      void* cuda_stream);
 
 /* Flat ("arena") parameters (Lars::AddFlatParams in lars/lars.h): `count` tensors, tensor i is
  * elements [offsets[i], offsets[i] + numels[i]) of the 1-D `params` and `grads` buffers (same

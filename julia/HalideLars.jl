@@ -109,6 +109,12 @@ lars_step_begin(opt, partials, n, stream) =
 lars_step_finish(opt, partials, n, stream) =
     ccall((:lars_step_finish, libhalide_lars), Cint, (Ptr{Cvoid}, Ptr{Float64}, Int64, Ptr{Cvoid}),
           opt, partials, n, stream)
+lars_step_begin_tensor(opt, partials, stream) =
+    ccall((:lars_step_begin_tensor, libhalide_lars), Cint, (Ptr{Cvoid}, Ptr{DLTensor}, Ptr{Cvoid}),
+          opt, partials, stream)
+lars_step_finish_tensor(opt, partials, stream) =
+    ccall((:lars_step_finish_tensor, libhalide_lars), Cint, (Ptr{Cvoid}, Ptr{DLTensor}, Ptr{Cvoid}),
+          opt, partials, stream)
 lars_param_step(opt, name, step::Ref{Int64}) =
     ccall((:lars_param_step, libhalide_lars), Cint, (Ptr{Cvoid}, Cstring, Ref{Int64}),
           opt, name, step)

@@ -288,6 +288,18 @@ absl::Status CheckPartials(const double* partials, int64_t n, int64_t want, size
   return absl::OkStatus();
 }
 
+// A partials tensor: f64, PartialsSize() elements, on a device this build supports.
+absl::Status CheckPartialsTensor(const TensorView& t, int64_t want, size_t params) {
+  LARS_RETURN_IF_ERROR(internal::ValidateTensor("partials", t));
+  if (t.dtype != DType::kF64) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("partials: dtype ", DTypeName(t.dtype), ", expected f64"));
+  }
+  LARS_RETURN_IF_ERROR(CheckPartials(t.numel > 0 ? static_cast<const double*>(t.data) : nullptr,
+                                     t.numel, want, params));
+  return DeviceStatus(t.device);
+}
+
 }  // namespace
 
 absl::Status Lars::SetShard(absl::string_view name, int64_t offset, int64_t full_numel) {
@@ -394,6 +406,30 @@ absl::Status Lars::StepFinish(const double* partials, int64_t n, const ExecConte
         slot, options, exec, &partials[internal::kPartialsPerTensor * index[w]]));
   }
   return absl::OkStatus();
+}
+
+absl::Status Lars::StepBegin(const TensorView& partials, const ExecContext& exec) {
+  LARS_RETURN_IF_ERROR(CheckPartialsTensor(partials, PartialsSize(), impl_->params.size()));
+  std::vector<double> host(partials.numel);
+  LARS_RETURN_IF_ERROR(StepBegin(host.data(), partials.numel, exec));
+  DeviceBuffer out = DeviceBuffer::Borrow(partials, 0, partials.numel, exec);
+  if (absl::Status st = out.CopyFromHost(host.data()); !st.ok()) {
+    impl_->sharded_step_open = false;  // as if StepBegin had not run (it changed no state)
+    impl_->sharded_work.clear();
+    return st;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Lars::StepFinish(const TensorView& partials, const ExecContext& exec) {
+  LARS_RETURN_IF_ERROR(CheckPartialsTensor(partials, PartialsSize(), impl_->params.size()));
+  if (!impl_->sharded_step_open) {
+    return absl::FailedPreconditionError("StepFinish: no open sharded step (call StepBegin)");
+  }
+  std::vector<double> host(partials.numel);
+  const DeviceBuffer in = DeviceBuffer::Borrow(partials, 0, partials.numel, exec);
+  LARS_RETURN_IF_ERROR(in.CopyToHost(host.data()));
+  return StepFinish(host.data(), partials.numel, exec);
 }
 
 absl::StatusOr<ParamStateSnapshot> Lars::GetState(absl::string_view name) const {

@@ -184,6 +184,13 @@ class Lars {
   int64_t PartialsSize() const;
   absl::Status StepBegin(double* partials, int64_t n, const ExecContext& exec = {});
   absl::Status StepFinish(const double* partials, int64_t n, const ExecContext& exec = {});
+  // The same with the partials in a caller's f64 tensor of PartialsSize() elements on any
+  // device -- for NCCL, on the parameters' GPU, so the all-reduce runs there with no host copy
+  // of the caller's. StepBegin fills it (one synchronous copy of 40 B per tensor, on
+  // exec.cuda_stream for CUDA), StepFinish reads it. A bad tensor (dtype, size, device) is an
+  // InvalidArgument before anything runs; a failed copy closes the step again (no state changed).
+  absl::Status StepBegin(const TensorView& partials, const ExecContext& exec = {});
+  absl::Status StepFinish(const TensorView& partials, const ExecContext& exec = {});
 
   const LarsOptions& defaults() const;
 

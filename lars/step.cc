@@ -92,8 +92,9 @@ StateKind DesiredKind(const LarsOptions& o, int64_t numel) {
 absl::Status ValidateParamAndGrad(const ParamSlot& slot, const TensorView& grad) {
   const std::string pname = absl::StrCat(slot.name, ": param");
   LARS_RETURN_IF_ERROR(ValidateTensor(pname, slot.param));
-  if (slot.param.dtype == DType::kU8) {
-    return absl::InvalidArgumentError(absl::StrCat(pname, ": dtype u8, expected f32, f16 or bf16"));
+  if (slot.param.dtype == DType::kU8 || slot.param.dtype == DType::kF64) {
+    return absl::InvalidArgumentError(absl::StrCat(pname, ": dtype ", DTypeName(slot.param.dtype),
+                                                   ", expected f32, f16 or bf16"));
   }
   if (grad.data == nullptr && slot.param.numel > 0) return absl::OkStatus();  // no gradient
   const std::string gname = absl::StrCat(slot.name, ": grad");

@@ -161,6 +161,8 @@ halide_type_t HalideType(DType d) {
       return halide_type_t(halide_type_float, 32);
     case DType::kU8:
       return halide_type_t(halide_type_uint, 8);
+    case DType::kF64:
+      return halide_type_t(halide_type_float, 64);
     case DType::kF16:
     case DType::kBF16:
       break;

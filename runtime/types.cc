@@ -14,6 +14,8 @@ absl::string_view DTypeName(DType d) {
       return "bf16";
     case DType::kU8:
       return "u8";
+    case DType::kF64:
+      return "f64";
   }
   return "unknown";
 }
@@ -24,6 +26,8 @@ size_t DTypeSize(DType d) {
       return 4;
     case DType::kU8:
       return 1;
+    case DType::kF64:
+      return 8;
     case DType::kF16:
     case DType::kBF16:
       break;

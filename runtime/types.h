@@ -12,9 +12,11 @@ namespace halide_lars {
 
 // Element type of a tensor. f16/bf16 are IEEE binary16 / bfloat16 bit patterns; u8 holds 8-bit
 // quantization codes.
-enum class DType { kF32, kF16, kBF16, kU8 };
+// kF64 only for the sharded step's partial sums (Lars::StepBegin with a tensor): parameters
+// are f32, f16 or bf16. New values go last (checkpoints store the number).
+enum class DType { kF32, kF16, kBF16, kU8, kF64 };
 
-absl::string_view DTypeName(DType d);  // "f32", "f16", "bf16", "u8"
+absl::string_view DTypeName(DType d);  // "f32", "f16", "bf16", "u8", "f64"
 size_t DTypeSize(DType d);             // bytes per element
 
 enum class DeviceType { kCPU, kCUDA, kOpenCL };

@@ -15,7 +15,7 @@ absl::Status ValidateTensor(absl::string_view name, const TensorView& t) {
         absl::StrCat(name, ": null data with ", t.numel, " elements"));
   }
   if (t.dtype != DType::kF32 && t.dtype != DType::kF16 && t.dtype != DType::kBF16 &&
-      t.dtype != DType::kU8) {
+      t.dtype != DType::kU8 && t.dtype != DType::kF64) {
     return absl::InvalidArgumentError(
         absl::StrCat(name, ": unknown dtype ", static_cast<int>(t.dtype)));
   }

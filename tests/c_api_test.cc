@@ -169,6 +169,48 @@ TEST(CApi, StepGroupsOverridesAndCheckpointsThroughC) {
   ASSERT_EQ(lars_destroy(opt), LARS_OK);
 }
 
+// The sharded step through C with the partials in a float64 DLTensor (what NCCL users pass from
+// the parameters' GPU; here on the CPU): the same parameters as the pointer form, bit for bit;
+// a float32 partials tensor is refused with the expected dtype named, and opens no step.
+TEST(CApi, ShardedStepWithPartialsTensor) {
+  lars_optimizer_t* a = Make();
+  lars_optimizer_t* b = Make();
+  Tensor wa(300, 0.5f), ga(300, 0.25f), wb(300, 0.5f), gb(300, 0.25f);
+  ASSERT_EQ(lars_add_param(a, "w", &wa.dl, &ga.dl, 0), LARS_OK);
+  ASSERT_EQ(lars_add_param(b, "w", &wb.dl, &gb.dl, 0), LARS_OK);
+  for (lars_optimizer_t* o : {a, b}) ASSERT_EQ(lars_set_shard(o, "w", 100, 1000), LARS_OK);
+  int64_t n = 0;
+  ASSERT_EQ(lars_partials_size(b, &n), LARS_OK);
+  std::vector<double> host(n), dev(n);
+  std::vector<int64_t> shape{n};
+  DLTensor t{};
+  t.data = dev.data();
+  t.device = {kDLCPU, 0};
+  t.ndim = 1;
+  t.dtype = {kDLFloat, 64, 1};
+  t.shape = shape.data();
+  DLTensor f32 = t;
+  f32.dtype = {kDLFloat, 32, 1};
+  EXPECT_EQ(lars_step_begin_tensor(b, &f32, nullptr), LARS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(lars_last_error()).find("expected float64"), std::string::npos)
+      << lars_last_error();
+  EXPECT_EQ(lars_step_finish_tensor(b, &t, nullptr), LARS_FAILED_PRECONDITION) << "no step open";
+  EXPECT_EQ(lars_step_begin_tensor(b, nullptr, nullptr), LARS_INVALID_ARGUMENT);
+  for (int step = 0; step < 3; ++step) {
+    for (size_t i = 0; i < ga.data.size(); ++i) ga.data[i] = gb.data[i] = std::sin(0.1f * i + step);
+    ASSERT_EQ(lars_step_begin(a, host.data(), n, nullptr), LARS_OK);
+    ASSERT_EQ(lars_step_begin_tensor(b, &t, nullptr), LARS_OK) << lars_last_error();
+    EXPECT_EQ(dev, host);
+    for (int64_t i = 0; i < n; ++i) host[i] = dev[i] = 2 * host[i];  // a 2-rank all-reduce
+    ASSERT_EQ(lars_step_finish(a, host.data(), n, nullptr), LARS_OK);
+    ASSERT_EQ(lars_step_finish_tensor(b, &t, nullptr), LARS_OK) << lars_last_error();
+  }
+  EXPECT_EQ(wa.data, wb.data);
+  EXPECT_NE(wa.data, std::vector<float>(300, 0.5f));
+  ASSERT_EQ(lars_destroy(a), LARS_OK);
+  ASSERT_EQ(lars_destroy(b), LARS_OK);
+}
+
 TEST(CApi, FlatParamsMatchPerTensorParamsBitForBit) {
   const std::vector<int64_t> numels = {100, 3, 0, 1000};
   std::vector<int64_t> offsets(numels.size());

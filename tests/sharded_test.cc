@@ -275,6 +275,133 @@ TEST(Sharded, BadInputIsAClearErrorAndChangesNothing) {
   EXPECT_EQ(opt->SetShard("w", 4096, n).code(), absl::StatusCode::kFailedPrecondition);
 }
 
+// Partials in a device tensor (the NCCL path: the all-reduce runs where the parameters are):
+// the same steps as host partials, bit for bit, on the CPU and on the GPU schedule (pocl, the
+// partials in an OpenCL buffer). 8-bit state, nesterov and percentile clipping on; rank 1 owns
+// no element of "bias".
+TEST(Sharded, DevicePartialsEqualHostPartials) {
+  const testing::DeviceRequirement cl = testing::Require(DeviceType::kOpenCL);
+  if (cl.fail) FAIL() << cl.reason;
+  const LarsOptions o = Opts(8, true, 10);
+  const std::vector<TensorSpec> specs = {{"w", 10007, {0, 3 * 256, 10007}}, {"bias", 7, {0, 7, 7}}};
+  for (const Device dev : {Device::Cpu(), Device::OpenCL()}) {
+    if (dev.type == DeviceType::kOpenCL && !cl.run) continue;
+    struct Rank {
+      absl::StatusOr<Lars> opt;
+      std::vector<Shard> t;
+    };
+    Rank host[2], device[2];
+    for (Rank* set : {host, device}) {
+      for (int r = 0; r < 2; ++r) {
+        set[r].opt = Lars::Create(o);
+        ASSERT_TRUE(set[r].opt.ok());
+        set[r].t.resize(specs.size());
+        for (size_t i = 0; i < specs.size(); ++i) {
+          const int64_t a = specs[i].cuts[r], b = specs[i].cuts[r + 1];
+          const std::vector<double> init = testing::UniformValues(specs[i].numel, 3 + i, -1, 1);
+          set[r].t[i].p = Upload(DType::kF32, Slice(init, a, b), dev);
+          set[r].t[i].g = Upload(DType::kF32, std::vector<double>(b - a, 0.0), dev);
+          ASSERT_TRUE(set[r].opt->AddParam(specs[i].name, set[r].t[i].p.view(), set[r].t[i].g.view()).ok());
+          ASSERT_TRUE(set[r].opt->SetShard(specs[i].name, a, specs[i].numel).ok());
+        }
+      }
+    }
+    const int64_t n = host[0].opt->PartialsSize();
+    std::vector<DeviceBuffer> partials;
+    for (int r = 0; r < 2; ++r) {
+      absl::StatusOr<DeviceBuffer> b = DeviceBuffer::Allocate(dev, DType::kF64, n);
+      ASSERT_TRUE(b.ok()) << b.status();
+      partials.push_back(std::move(*b));
+    }
+    for (int step = 1; step <= 6; ++step) {
+      for (int r = 0; r < 2; ++r) {
+        for (size_t i = 0; i < specs.size(); ++i) {
+          const int64_t a = specs[i].cuts[r], len = specs[i].cuts[r + 1] - a;
+          if (len == 0) continue;
+          std::vector<double> g(len);
+          for (int64_t k = 0; k < len; ++k) g[k] = std::sin(0.37 * (a + k) + 1.7 * step);
+          const testing::HostTensor h = FromValues(DType::kF32, g);
+          ASSERT_TRUE(host[r].t[i].g.CopyFromHost(h.bytes.data()).ok());
+          ASSERT_TRUE(device[r].t[i].g.CopyFromHost(h.bytes.data()).ok());
+        }
+      }
+      std::vector<double> sum(n, 0.0), part(n);
+      for (Rank& rk : host) {
+        ASSERT_TRUE(rk.opt->StepBegin(part.data(), n).ok());
+        for (int64_t i = 0; i < n; ++i) sum[i] += part[i];
+      }
+      for (Rank& rk : host) ASSERT_TRUE(rk.opt->StepFinish(sum.data(), n).ok());
+      // The device path: each rank fills its device tensor; the "all-reduce" sums them and
+      // writes the sum back into every rank's tensor.
+      std::vector<double> dsum(n, 0.0);
+      for (int r = 0; r < 2; ++r) {
+        const absl::Status st = device[r].opt->StepBegin(partials[r].view());
+        ASSERT_TRUE(st.ok()) << st;
+        ASSERT_TRUE(partials[r].CopyToHost(part.data()).ok());
+        for (int64_t i = 0; i < n; ++i) dsum[i] += part[i];
+      }
+      EXPECT_EQ(dsum, sum) << "step " << step;
+      for (int r = 0; r < 2; ++r) {
+        ASSERT_TRUE(partials[r].CopyFromHost(dsum.data()).ok());
+        const absl::Status st = device[r].opt->StepFinish(partials[r].view());
+        ASSERT_TRUE(st.ok()) << st;
+      }
+    }
+    for (int r = 0; r < 2; ++r) {
+      for (size_t i = 0; i < specs.size(); ++i) {
+        EXPECT_EQ(ReadValues(host[r].t[i].p), ReadValues(device[r].t[i].p))
+            << DeviceName(dev) << " rank " << r << " " << specs[i].name;
+        EXPECT_EQ(host[r].opt->GetState(specs[i].name)->codes,
+                  device[r].opt->GetState(specs[i].name)->codes);
+      }
+    }
+  }
+}
+
+// A bad partials tensor is an InvalidArgument naming the problem, before anything runs: the step
+// does not open (StepFinish is refused), and f64 is for partials only (not a parameter dtype).
+TEST(Sharded, BadPartialsTensorIsAClearErrorAndOpensNoStep) {
+  const LarsOptions o = Opts(32, false);
+  DeviceBuffer p = Upload(DType::kF32, testing::UniformValues(100, 1, -1, 1), Device::Cpu());
+  DeviceBuffer g = Upload(DType::kF32, testing::UniformValues(100, 2, -1, 1), Device::Cpu());
+  absl::StatusOr<Lars> opt = Lars::Create(o);
+  ASSERT_TRUE(opt->AddParam("w", p.view(), g.view()).ok());
+  ASSERT_TRUE(opt->SetShard("w", 0, 100).ok());
+  const int64_t n = opt->PartialsSize();
+  std::vector<double> f64(n), f64_short(n - 1);
+  std::vector<float> f32(n);
+  const std::vector<double> p0 = ReadValues(p);
+  struct Bad {
+    TensorView t;
+    const char* says;
+  } bad[] = {
+      {TensorView{f32.data(), DType::kF32, n, Device::Cpu()}, "dtype f32, expected f64"},
+      {TensorView{f64_short.data(), DType::kF64, n - 1, Device::Cpu()}, "4 values for 1 parameters"},
+      {TensorView{nullptr, DType::kF64, n, Device::Cpu()}, "null data"},
+  };
+  for (const Bad& b : bad) {
+    absl::Status st = opt->StepBegin(b.t);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+    EXPECT_NE(st.message().find(b.says), absl::string_view::npos) << st;
+    st = opt->StepFinish(b.t);
+    EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  }
+  const TensorView good{f64.data(), DType::kF64, n, Device::Cpu()};
+  EXPECT_EQ(opt->StepFinish(good).code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(ReadValues(p), p0);
+  ASSERT_TRUE(opt->StepBegin(good).ok());
+  ASSERT_TRUE(opt->StepFinish(good).ok());
+  EXPECT_NE(ReadValues(p), p0);
+  EXPECT_EQ(opt->GetState("w")->step, 1);
+  // f64 parameters are refused with the accepted dtypes named.
+  absl::StatusOr<Lars> other = Lars::Create(o);
+  std::vector<double> pd(16), gd(16);
+  const absl::Status st = other->AddParam("d", TensorView{pd.data(), DType::kF64, 16, Device::Cpu()},
+                                          TensorView{gd.data(), DType::kF64, 16, Device::Cpu()});
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument) << st;
+  EXPECT_NE(st.message().find("dtype f64, expected f32, f16 or bf16"), absl::string_view::npos) << st;
+}
+
 // Per-rank checkpoints: with the same sharding, save at step 10 + load into fresh optimizers
 // continues bit for bit; a different sharding (world size) is an error naming the mismatch.
 TEST(Sharded, PerRankCheckpointsContinueBitExactly) {

@@ -89,6 +89,8 @@ FUNCTIONS = {
     "lars_partials_size": (ctypes.c_int, [_P, ctypes.POINTER(_I64)]),
     "lars_step_begin": (ctypes.c_int, [_P, ctypes.POINTER(ctypes.c_double), _I64, _P]),
     "lars_step_finish": (ctypes.c_int, [_P, ctypes.POINTER(ctypes.c_double), _I64, _P]),
+    "lars_step_begin_tensor": (ctypes.c_int, [_P, _T, _P]),
+    "lars_step_finish_tensor": (ctypes.c_int, [_P, _T, _P]),
     "lars_param_step": (ctypes.c_int, [_P, _S, ctypes.POINTER(_I64)]),
     "lars_param_skipped_steps": (ctypes.c_int, [_P, _S, ctypes.POINTER(_I64)]),
     "lars_get_momentum": (ctypes.c_int, [_P, _S, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t]),

@@ -105,6 +105,14 @@ class Optimizer:
     def step_finish(self, partials, cuda_stream=None):
         check(lib.lars_step_finish(self._handle, partials, len(partials), cuda_stream))
 
+    def step_begin_tensor(self, partials, cuda_stream=None):
+        """As step_begin, into a float64 DLTensor (dlpack.from_torch(t, partials=True).dl) on
+        any device: on the parameters' GPU for NCCL."""
+        check(lib.lars_step_begin_tensor(self._handle, ctypes.byref(partials), cuda_stream))
+
+    def step_finish_tensor(self, partials, cuda_stream=None):
+        check(lib.lars_step_finish_tensor(self._handle, ctypes.byref(partials), cuda_stream))
+
     def param_step(self, name):
         s = ctypes.c_int64()
         check(lib.lars_param_step(self._handle, name.encode(), ctypes.byref(s)))

@@ -33,15 +33,19 @@ def from_numpy(a):
     return TensorRef(a.ctypes.data, a.shape, strides, code, bits, _lib.kDLCPU, 0)
 
 
-def from_torch(t):
+def from_torch(t, partials=False):
+    """partials=True: the sharded step's partial sums, which are float64 (and only those)."""
     import torch
 
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"expected a torch.Tensor, got {type(t).__name__}")
     codes = {torch.float32: (_lib.kDLFloat, 32), torch.float16: (_lib.kDLFloat, 16),
              torch.bfloat16: (_lib.kDLBfloat, 16)}
+    if partials:
+        codes = {torch.float64: (_lib.kDLFloat, 64)}
     if t.dtype not in codes:
-        raise TypeError(f"dtype {t.dtype}: expected torch.float32, float16 or bfloat16")
+        want = "torch.float64" if partials else "torch.float32, float16 or bfloat16"
+        raise TypeError(f"dtype {t.dtype}: expected {want}")
     code, bits = codes[t.dtype]
     if t.device.type == "cpu":
         dev, idx = _lib.kDLCPU, 0

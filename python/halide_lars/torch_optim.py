@@ -1,5 +1,4 @@
 """torch.optim.Optimizer subclasses with bitsandbytes' LARS, LARS8bit and LARS32bit signatures."""
-import ctypes
 
 import torch
 
@@ -94,12 +93,16 @@ class LARS(torch.optim.Optimizer):
                                      "shards (offset, full_numel)")
                 offset, full = shards[p]
                 self._opt.set_shard(name, offset, full)
-            self._partials = (ctypes.c_double * self._opt.partials_size())()
-            # NCCL reduces device tensors: the partials travel on the parameters' device.
+            # The partials live where the collective reduces them: on the parameters' device
+            # for NCCL (StepBegin writes them there; no host round trip of ours), else on the
+            # CPU (gloo, MPI).
             import torch.distributed as dist
-            self._reduce_device = None
+            device = torch.device("cpu")
             if dist.get_backend(process_group) == "nccl" and self._names:
-                self._reduce_device = next(iter(self._names)).device
+                device = next(iter(self._names)).device
+            self._partials = torch.zeros(self._opt.partials_size(), dtype=torch.float64,
+                                         device=device)
+            self._partials_ref = from_torch(self._partials, partials=True)
 
     def _make_flat(self, members):
         """One flat parameter buffer and one flat gradient buffer for `members`; the parameters
@@ -196,15 +199,9 @@ class LARS(torch.optim.Optimizer):
 
     def _sharded_step(self, stream):
         import torch.distributed as dist
-        self._opt.step_begin(self._partials, stream)
-        t = torch.frombuffer(self._partials, dtype=torch.float64)
-        if self._reduce_device is not None:
-            dt = t.to(self._reduce_device)
-            dist.all_reduce(dt, group=self._process_group)
-            t.copy_(dt.cpu())
-        else:
-            dist.all_reduce(t, group=self._process_group)
-        self._opt.step_finish(self._partials, stream)
+        self._opt.step_begin_tensor(self._partials_ref.dl, stream)
+        dist.all_reduce(self._partials, group=self._process_group)
+        self._opt.step_finish_tensor(self._partials_ref.dl, stream)
 
     def state_dict(self):
         """torch's layout plus, per parameter, bitsandbytes' names: step and state1 (the momentum

@@ -237,6 +237,45 @@ def test_bad_input_raises_with_the_c_message():
         opt._opt.load_state("not bytes")
 
 
+def test_sharded_step_with_partials_tensor():
+    """The two-phase step with the partials in a float64 torch tensor (what LARS(process_group=)
+    passes; on the parameters' GPU for NCCL) equals the ctypes-array form bit for bit."""
+    import ctypes
+    from halide_lars.dlpack import from_torch
+    opts = []
+    ps = [torch.linspace(-1, 1, 500) for _ in range(2)]
+    for p in ps:
+        o = halide_lars._Optimizer(lr=0.1, momentum=0.9, weight_decay=0.01)
+        o.add_param("w", from_torch(p).dl, None, 0)
+        o.set_shard("w", 500, 1500)
+        opts.append(o)
+    n = opts[0].partials_size()
+    arr = (ctypes.c_double * n)()
+    t = torch.zeros(n, dtype=torch.float64)
+    ref = from_torch(t, partials=True)
+    with pytest.raises(TypeError, match="expected torch.float64"):
+        from_torch(torch.zeros(n), partials=True)
+    with pytest.raises(ValueError, match="expected float64"):
+        opts[1].step_begin_tensor(from_torch(torch.zeros(n)).dl)
+    short = from_torch(torch.zeros(n - 1, dtype=torch.float64), partials=True)
+    with pytest.raises(ValueError, match=f"{n - 1} values for 1 parameters"):
+        opts[1].step_begin_tensor(short.dl)
+    for step in range(3):
+        g = torch.cos(torch.arange(500) * 0.1 + step)
+        gs = [g.clone() for _ in range(2)]  # kept alive: the refs do not own them
+        for o, gi in zip(opts, gs):
+            o.set_grad("w", from_torch(gi).dl)
+        opts[0].step_begin(arr)
+        opts[1].step_begin_tensor(ref.dl)
+        assert list(arr) == t.tolist()
+        for i in range(n):
+            arr[i] *= 3  # a 3-rank all-reduce of equal shards
+        t.mul_(3)
+        opts[0].step_finish(arr)
+        opts[1].step_finish_tensor(ref.dl)
+    assert torch.equal(ps[0], ps[1]) and not torch.equal(ps[0], torch.linspace(-1, 1, 500))
+
+
 def test_nonfinite_gradients():
     p = torch.nn.Parameter(torch.ones(100))
     q = torch.nn.Parameter(torch.ones(100))
