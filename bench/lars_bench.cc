@@ -26,6 +26,7 @@
 #include <memory>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "absl/flags/flag.h"
@@ -270,12 +271,14 @@ struct TensorSet {
   int64_t total = 0;
 
   static absl::StatusOr<TensorSet> Make(const std::vector<int64_t>& sizes, SetMode mode,
-                                        int optim_bits = 32) {
+                                        int optim_bits = 32,
+                                        Nonfinite nonfinite = Nonfinite::kSkip) {
     LarsOptions o;
     o.lr = kLr;
     o.momentum = kMomentum;
     o.weight_decay = kWd;
     o.optim_bits = optim_bits;
+    o.nonfinite = nonfinite;
     absl::StatusOr<Lars> opt = Lars::Create(o);
     if (!opt.ok()) return opt.status();
     TensorSet s;
@@ -372,12 +375,15 @@ void BM_PairedVsOneTensor(benchmark::State& state, std::vector<int64_t> sizes, S
 // step must read everything before it writes, and on this machine read-only streams run well
 // below the triad (0.68-0.75 of it on the shared 2-core VM), so what a two-pass step can reach is
 //   t_est = t_read + t_triad * (update bytes / 12)   (update: fp32 20 B/param, 8-bit 14 B)
+// With nonfinite=propagate (`propagate`) the fp32 step is momentum-first: both of its passes
+// write (m while reducing, then p: 16 + 12 B/param), so t_est = t_triad * 28 / 12.
 // -- an estimate, not a strict bound: the update's 3-read/2-write streams run up to a few %
 // faster than the triad here. vs_est = t_est / t_step. Counters are ratios of summed times, so
 // drift in the machine's bandwidth hits every term alike.
-void BM_PairedRoofline(benchmark::State& state, int optim_bits) {
+void BM_PairedRoofline(benchmark::State& state, int optim_bits, bool propagate) {
   const int64_t n = N();
-  absl::StatusOr<TensorSet> set = TensorSet::Make({n}, SetMode::kPerTensor, optim_bits);
+  absl::StatusOr<TensorSet> set = TensorSet::Make(
+      {n}, SetMode::kPerTensor, optim_bits, propagate ? Nonfinite::kPropagate : Nonfinite::kSkip);
   if (!set.ok() || !set->Step().ok()) {
     state.SkipWithError("could not build or step the tensor");
     return;
@@ -430,7 +436,7 @@ void BM_PairedRoofline(benchmark::State& state, int optim_bits) {
   benchmark::DoNotOptimize(sink);
   const double step_bytes = eight ? kLars8BytesPerParam : kLarsBytesPerParam;
   const double update_bytes = eight ? 14.0 : 20.0;
-  const double t_est = t_read + t_triad * update_bytes / 12.0;
+  const double t_est = propagate ? t_triad * 28.0 / 12.0 : t_read + t_triad * update_bytes / 12.0;
   // GB/s at the minimum traffic over the triad's GB/s (the "/triad" of the table above).
   state.counters["vs_triad"] = (step_bytes / t_step) / (12.0 / t_triad);
   state.counters["est_vs_triad"] = (step_bytes / t_est) / (12.0 / t_triad);
@@ -568,9 +574,10 @@ int main(int argc, char** argv) {
   lars("BM_HalideLars/bf16", DType::kBF16, StepOrder::kAuto, 32, 256);
   lars("BM_HalideLars8bit/f32/b256", DType::kF32, StepOrder::kAuto, 8, 256);
   lars("BM_HalideLars8bit/f32/b2048", DType::kF32, StepOrder::kAuto, 8, 2048);
-  for (int bits : {32, 8}) {
-    benchmark::RegisterBenchmark(bits == 8 ? "BM_PairedRoofline/8bit_b256" : "BM_PairedRoofline/f32",
-                                 BM_PairedRoofline, bits)
+  for (const auto& [name, bits, propagate] :
+       {std::tuple{"BM_PairedRoofline/f32", 32, false}, {"BM_PairedRoofline/f32_propagate", 32, true},
+        {"BM_PairedRoofline/8bit_b256", 8, false}}) {
+    benchmark::RegisterBenchmark(name, BM_PairedRoofline, bits, propagate)
         ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(3.0);
   }
   // The fixed cost per tensor: 161 tensors of 64 elements (ResNet-50's count, no data to move).

@@ -127,9 +127,20 @@ Expr ChunksPerTask(const Expr& n, int chunk, int tasks) {
   return UnitsPerTask((n + (chunk - 1)) / chunk, tasks);
 }
 
+void SplitElementwiseCpu(Func f, int chunk, int vector_width, const Expr& n, int tasks,
+                         const Var& xv) {
+  Var x = f.args()[0], xo("xo"), xl("xl"), t("t");
+  const int vw = vector_width, chunk_vectors = std::max(1, chunk / vw);
+  f.split(x, xv, xl, vw, TailStrategy::GuardWithIf)
+      .vectorize(xl)
+      .split(xv, xo, xv, chunk_vectors, TailStrategy::GuardWithIf)
+      .split(xo, t, xo, ChunksPerTask(n, chunk_vectors * vw, tasks), TailStrategy::GuardWithIf)
+      .parallel(t);
+}
+
 void ScheduleInPlaceElementwise(Func out, Func vals, bool gpu, int chunk, int vector_width,
                                 int gpu_threads, const Expr& n, int tasks, const Expr& steady) {
-  Var x = out.args()[0], xo("xo"), xi("xi"), xv("xv"), xl("xl"), t("t");
+  Var x = out.args()[0], xo("xo"), xi("xi"), xv("xv");
   Var vx = vals.args()[0];
   if (gpu) {
     out.gpu_tile(x, xo, xi, gpu_threads, TailStrategy::GuardWithIf);
@@ -137,16 +148,8 @@ void ScheduleInPlaceElementwise(Func out, Func vals, bool gpu, int chunk, int ve
     return;
   }
   // Constant inner splits (a non-constant one makes `vals` a heap allocation per vector); the
-  // chunk loop is what is grouped into tasks. Vectors first, then chunks of vectors: the guard
-  // of a vector past the end then skips the whole iteration. (Chunks of elements split into
-  // vectors ran every vector slot of the last chunk, storing with an all-false mask past the
-  // end: 0.25 ms for a 64-element tensor when that memory is unmapped.)
-  const int vw = vector_width, chunk_vectors = std::max(1, chunk / vw);
-  out.split(x, xv, xl, vw, TailStrategy::GuardWithIf)
-      .vectorize(xl)
-      .split(xv, xo, xv, chunk_vectors, TailStrategy::GuardWithIf)
-      .split(xo, t, xo, ChunksPerTask(n, chunk_vectors * vw, tasks), TailStrategy::GuardWithIf)
-      .parallel(t);
+  // chunk loop is what is grouped into tasks.
+  SplitElementwiseCpu(out, chunk, vector_width, n, tasks, xv);
   vals.compute_at(out, xv)
       .vectorize(vx, vector_width, TailStrategy::GuardWithIf)
       .bound_storage(vx, vector_width);  // one vector (the task split hides that from bounds)
