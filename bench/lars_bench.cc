@@ -14,6 +14,7 @@
 //   bazel run -c opt //bench:lars_bench -- --n=33554432 [--benchmark_out=out.json
 //       --benchmark_out_format=json]
 #include <omp.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -36,6 +37,10 @@
 #include "runtime/device_buffer.h"
 
 ABSL_FLAG(int64_t, n, int64_t{1} << 25, "parameters per tensor (default 32M)");
+ABSL_FLAG(std::string, json, "",
+          "also write the summary (GB/s, ratios, paired ratios, roofline, torch) as JSON here, "
+          "for tools/autotune and for comparing commits; Google Benchmark's own per-run JSON: "
+          "--benchmark_out=F --benchmark_out_format=json");
 
 namespace halide_lars {
 namespace {
@@ -457,9 +462,9 @@ class RatioReporter : public benchmark::ConsoleReporter {
     for (const Run& r : runs) {
       auto it = r.counters.find("GB/s");
       std::string name = r.benchmark_name();
-      const std::string suffix = "/real_time";
-      if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0) {
-        name.resize(name.size() - suffix.size());
+      for (const char* tail : {"/real_time", "/min_time:"}) {  // "/min_time:2.000/real_time"
+        const size_t at = name.find(tail);
+        if (at != std::string::npos) name.resize(at);
       }
       if (it != r.counters.end()) gbs_[name] = it->second.value / 1e9;
       auto ratio = r.counters.find("ratio");  // BM_PairedVsOneTensor
@@ -484,6 +489,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
     for (const auto& [name, v] : gbs_) {
       std::printf("  %-24s %8.2f %10.3f %10.3f %10.3f\n", name.c_str(), v, triad > 0 ? v / triad : 0,
                   stream > 0 ? v / stream : 0, hand > 0 ? v / hand : 0);
+      json_["gbps"][name] = v;
+      if (triad > 0) json_["vs_triad"][name] = v / triad;
     }
     // torch 1.13 CPU (2 threads) running the same step, measured now by the companion script.
     const std::string cmd = "/usr/bin/python3 " + TorchScript() + " " + std::to_string(N()) +
@@ -499,6 +506,8 @@ class RatioReporter : public benchmark::ConsoleReporter {
                     triad > 0 ? torch_gbps / triad : 0, torch_ms);
         std::printf("  halide_lars f32 vs torch CPU: %.2fx (defaults), %.2fx (propagate)\n",
                     hd / torch_gbps, hl / torch_gbps);
+        json_["torch"] = {{"gbps", torch_gbps}, {"ms_per_step", torch_ms},
+                          {"speedup_defaults", hd / torch_gbps}, {"speedup_propagate", hl / torch_gbps}};
       } else {
         std::printf("  torch baseline unavailable (python3-torch missing?)\n");
       }
@@ -507,7 +516,10 @@ class RatioReporter : public benchmark::ConsoleReporter {
     const double set = get("BM_LarsTensorSet/resnet50");
     std::printf("  Step time / one tensor of the same total size (paired, alternating steps;\n"
               "  *_vs_one_call: / the same set's one-call step):\n");
-    for (const auto& [name, ratio] : ratios_) std::printf("    %-40s %.3f\n", name.c_str(), ratio);
+    for (const auto& [name, ratio] : ratios_) {
+      std::printf("    %-40s %.3f\n", name.c_str(), ratio);
+      json_["paired_ratio"][name] = ratio;
+    }
     const double two = get("BM_LarsTensorSet/resnet50_two_phase");
     if (set > 0 && two > 0) {
       std::printf("  ResNet-50 set: two-phase (sharded) step time / one-call step: %.3f "
@@ -523,16 +535,44 @@ class RatioReporter : public benchmark::ConsoleReporter {
         std::printf("    %-28s %9.1f %9.3f %9.3f %9.3f %9.3f %9.3f\n", name.c_str(),
                     at("triad_GB/s"), at("read_vs_triad"), at("est_vs_triad"), at("vs_triad"),
                     at("vs_est"), at("vs_handwritten"));
+        for (const auto& [k, v] : c) json_[name][k] = v;
       }
     }
     const double naive = get("BM_NaiveScalar");
     const double hl = get("BM_HalideLars/f32");
     if (naive > 0 && hl > 0) std::printf("  halide_lars f32 vs naive scalar: %.2fx\n", hl / naive);
+    WriteJson(absl::GetFlag(FLAGS_json));
+  }
+
+  // {"n":..., "threads":..., "<section>": {"<name>": value, ...}, ...}: sections gbps, vs_triad,
+  // paired_ratio, torch, and one per BM_PairedRoofline case (its counters).
+  void WriteJson(const std::string& path) const {
+    if (path.empty()) return;
+    FILE* f = std::fopen(path.c_str(), "w");
+    if (f == nullptr) {
+      std::perror(path.c_str());
+      return;
+    }
+    std::fprintf(f, "{\n  \"n\": %lld,\n  \"threads\": %d", static_cast<long long>(N()),
+                 omp_get_max_threads());
+    for (const auto& [section, values] : json_) {
+      std::fprintf(f, ",\n  \"%s\": {", section.c_str());
+      const char* sep = "";
+      for (const auto& [k, v] : values) {
+        std::fprintf(f, "%s\n    \"%s\": %.6g", sep, k.c_str(), std::isfinite(v) ? v : 0.0);
+        sep = ",";
+      }
+      std::fprintf(f, "\n  }");
+    }
+    std::fprintf(f, "\n}\n");
+    std::fclose(f);
+    std::printf("  summary written to %s\n", path.c_str());
   }
 
  private:
   std::map<std::string, double> gbs_, ratios_;
   std::map<std::string, std::map<std::string, double>> roofline_;
+  mutable std::map<std::string, std::map<std::string, double>> json_;
 };
 
 }  // namespace
@@ -550,6 +590,11 @@ int main(int argc, char** argv) {
     execv("/proc/self/exe", argv);
     std::perror("lars_bench: re-exec with OMP_WAIT_POLICY=passive failed; continuing");
   }
+  // Every buffer of 1 MiB or more from mmap, whatever ran before: glibc raises its mmap
+  // threshold when an mmap'd chunk is freed, so after the ResNet-50 cases the 4x8M sets came
+  // from the heap instead, and the paired 4x8M ratio read 0.62-0.66 after them and 1.03-1.05
+  // alone (one set's step 24 ms instead of 17.5, the other's 15 instead of 18).
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   benchmark::Initialize(&argc, argv);
   absl::ParseCommandLine(argc, argv);
   using namespace halide_lars;
