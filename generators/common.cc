@@ -233,7 +233,8 @@ float TypicalScalar(const std::string& name) {
 
 void ScheduleBlockwiseUpdate(Func out, Func absmax_out, Func step, Func amax, const RDom& r,
                              bool gpu, int B, int gpu_threads, int vector_width,
-                             int blocks_per_task, const Expr& nblocks, int tasks) {
+                             int blocks_per_task, const Expr& nblocks, int tasks,
+                             const Expr& steady) {
   Var i = out.args()[0], b("b"), bo("bo"), ii("ii"), io("io"), t("t"), unit("unit");
   if (gpu) {
     const int threads = std::min(B, gpu_threads);
@@ -263,6 +264,7 @@ void ScheduleBlockwiseUpdate(Func out, Func absmax_out, Func step, Func amax, co
       .vectorize(step.args()[0], vw)
       .store_in(MemoryType::Stack)
       .bound_storage(step.args()[0], B);
+  if (steady.defined()) step.specialize(steady);  // after its schedule: the copy inherits it
   // The arena's step is (j, block): one block per compute_at iteration.
   if (step.dimensions() == 2) step.bound_storage(step.args()[1], 1);
   amax.compute_at(out, b).store_in(MemoryType::Stack).bound_storage(amax.args()[0], 1);

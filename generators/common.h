@@ -186,11 +186,13 @@ void ScheduleNormsKernel(Halide::Func acc, const Halide::RDom& r, Halide::Func o
 // block loops (it matches loops by name): per block of B, the block's step values (`step`) and
 // absmax (`amax`, a max over `r` in [0, B)) are computed into scratch, then p and codes are
 // written, then its absmax. CPU: UnitsPerTask(nblocks, tasks, blocks_per_task) blocks per
-// parallel task, vectors of `vector_width`; GPU: one block per quantization block.
+// parallel task, vectors of `vector_width`; GPU: one block per quantization block. CPU, with
+// `steady` defined: a select-free copy of the step loop when it holds (see specialize_steady).
 void ScheduleBlockwiseUpdate(Halide::Func out, Halide::Func absmax_out, Halide::Func step,
                              Halide::Func amax, const Halide::RDom& r, bool gpu, int B,
                              int gpu_threads, int vector_width, int blocks_per_task,
-                             const Halide::Expr& nblocks, int tasks);
+                             const Halide::Expr& nblocks, int tasks,
+                             const Halide::Expr& steady = Halide::Expr());
 
 }  // namespace generators
 }  // namespace halide_lars

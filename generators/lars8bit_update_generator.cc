@@ -85,6 +85,7 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
   GeneratorParam<int> vector_width{"vector_width", 8};
   GeneratorParam<int> gpu_threads{"gpu_threads", 256};
   GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask
+  GeneratorParam<bool> specialize_steady{"specialize_steady", true};  // CPU: see common.h
 
   Input<Buffer<T, 1>> p{"p"};
   Input<Buffer<T, 1>> g{"g"};
@@ -160,7 +161,7 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
     if (auto_schedule) return;
     ScheduleBlockwiseUpdate(out, absmax_out, step_, amax_, r_, get_target().has_gpu_feature(), B,
                             gpu_threads, vector_width, blocks_per_task, absmax.dim(0).extent(),
-                            tasks);
+                            tasks, specialize_steady ? !first_step && !nesterov : Expr());
   }
 
  private:

@@ -152,7 +152,8 @@ SPACES = {
     # arena kernel). blocks_per_task (the least per task) is left alone: tasks groups blocks.
     "lars8bit_norms_f32": {"vector_width": ["8", "16"], "tasks": ["16", "64", "4096"],
                            "specialize_steady": ["false", "true"]},
-    "lars8bit_update_f32": {"vector_width": ["16", "32"], "tasks": ["16", "64", "4096"]},
+    "lars8bit_update_f32": {"vector_width": ["16", "32"], "tasks": ["16", "64", "4096"],
+                            "specialize_steady": ["false", "true"]},
 }
 # The table entry a family's winner goes to, and the ops that share it (kernels.bzl).
 TABLE_HEADER = '''"""Tuned GeneratorParams per (op, backend), written by tools/autotune (do not edit by hand:
