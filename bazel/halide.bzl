@@ -89,43 +89,50 @@ def halide_runtime(name, generator, visibility = None):
 def _param_args(params):
     return " ".join(["%s=%s" % (k, params[k]) for k in sorted(params.keys())])
 
+_EXTENSIONS = {"stmt": ".stmt", "assembly": ".s", "schedule": ".schedule.h"}
+
 def _halide_extras_impl(ctx):
-    if ctx.var.get("halide_extra_outputs", "0") != "1":
+    if not ctx.attr.always and ctx.var.get("halide_extra_outputs", "0") != "1":
         return [DefaultInfo(files = depset())]
     name = ctx.attr.fn_name
     targets = ctx.attr.targets
-    outs = []
-    if len(targets) == 1:
-        outs += [ctx.actions.declare_file(name + ext) for ext in [".stmt", ".s"]]
-    else:
-        for t in targets:
-            outs += [ctx.actions.declare_file(name + "-" + t + ext) for ext in [".stmt", ".s"]]
-    outs.append(ctx.actions.declare_file(name + ".schedule.h"))
-    ctx.actions.run(
-        executable = ctx.executable.generator,
-        arguments = [
-            "-g",
-            ctx.attr.registered_name,
-            "-f",
-            name,
-            "-n",
-            name,
-            "-o",
-            outs[0].dirname,
-            "-e",
-            "stmt,assembly,schedule",
-            "target=" + ",".join(targets),
-        ] + ctx.attr.params,
-        outputs = outs,
-        mnemonic = "HalideExtraOutputs",
-        progress_message = "Halide stmt/assembly/schedule for " + name,
-    )
-    return [DefaultInfo(files = depset(outs))]
+    emit = ctx.attr.emit
+    all_outs = []
+
+    # One generator run per target: Halide emits stmt/assembly/schedule for a single target only
+    # (with several it insists on a static library or object, as the CPU multitarget build is).
+    for t in targets:
+        base = ctx.attr.base + ("" if len(targets) == 1 else "-" + t)
+        outs = [ctx.actions.declare_file(base + _EXTENSIONS[e]) for e in emit]
+        ctx.actions.run(
+            executable = ctx.executable.generator,
+            arguments = [
+                "-g",
+                ctx.attr.registered_name,
+                "-f",
+                name,
+                "-n",
+                base,
+                "-o",
+                outs[0].dirname,
+                "-e",
+                ",".join(emit),
+                "target=" + t,
+            ] + ctx.attr.params,
+            outputs = outs,
+            mnemonic = "HalideExtraOutputs",
+            progress_message = "Halide %s for %s (%s)" % ("/".join(emit), name, t),
+        )
+        all_outs += outs
+    return [DefaultInfo(files = depset(all_outs))]
 
 _halide_extras = rule(
     implementation = _halide_extras_impl,
     attrs = {
         "fn_name": attr.string(),
+        "base": attr.string(),
+        "emit": attr.string_list(default = ["stmt", "assembly", "schedule"]),
+        "always": attr.bool(default = False),
         "generator": attr.label(executable = True, cfg = "host"),
         "registered_name": attr.string(),
         "params": attr.string_list(),
@@ -168,12 +175,29 @@ def halide_library(name, generator, generator_name, backend, params = {}, visibi
     _halide_extras(
         name = name + "_extra_outputs",
         fn_name = name,
+        base = name,
         generator = generator,
         registered_name = generator_name,
         params = [a for a in args.split(" ") if a],
         targets = targets,
         tags = tags,
     )
+    if backend == "cpu":
+        # Always built: the lowered statements //tests:schedule_lint_test reads (one generator
+        # run per CPU target, stmt only).
+        _halide_extras(
+            name = name + "_lint_stmt",
+            fn_name = name,
+            base = name + "_lint",
+            emit = ["stmt"],
+            always = True,
+            generator = generator,
+            registered_name = generator_name,
+            params = [a for a in args.split(" ") if a],
+            targets = targets,
+            tags = tags,
+            visibility = visibility,
+        )
     native.cc_library(
         name = name,
         srcs = [name + ".a"],
