@@ -172,32 +172,22 @@ def halide_library(name, generator, generator_name, backend, params = {}, visibi
         message = "Halide %s (%s)" % (name, backend),
         tags = tags,
     )
-    _halide_extras(
-        name = name + "_extra_outputs",
+    extras = dict(
         fn_name = name,
-        base = name,
         generator = generator,
         registered_name = generator_name,
         params = [a for a in args.split(" ") if a],
         targets = targets,
         tags = tags,
     )
+
+    # --define halide_extra_outputs=1: stmt, assembly and schedule for review and tuning.
+    _halide_extras(name = name + "_extra_outputs", base = name, **extras)
     if backend == "cpu":
         # Always built: the lowered statements //tests:schedule_lint_test reads (one generator
         # run per CPU target, stmt only).
-        _halide_extras(
-            name = name + "_lint_stmt",
-            fn_name = name,
-            base = name + "_lint",
-            emit = ["stmt"],
-            always = True,
-            generator = generator,
-            registered_name = generator_name,
-            params = [a for a in args.split(" ") if a],
-            targets = targets,
-            tags = tags,
-            visibility = visibility,
-        )
+        _halide_extras(name = name + "_lint_stmt", base = name + "_lint", emit = ["stmt"],
+                       always = True, visibility = visibility, **extras)
     native.cc_library(
         name = name,
         srcs = [name + ".a"],

@@ -165,6 +165,21 @@ halide_lars::LarsOptions ToOptions(const lars_options_t& o) {
   return out;
 }
 
+// lars_step_begin_tensor / lars_step_finish_tensor: `phase` is Lars::StepBegin or StepFinish.
+using PartialsPhase = absl::Status (halide_lars::Lars::*)(const TensorView&,
+                                                          const halide_lars::ExecContext&);
+lars_status_t PartialsTensorCall(lars_optimizer_t* opt, const DLTensor* partials,
+                                 void* cuda_stream, PartialsPhase phase) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    absl::StatusOr<TensorView> v = FromDLPack(partials, "partials", /*partials=*/true);
+    if (!v.ok()) return v.status();
+    halide_lars::ExecContext exec;
+    exec.cuda_stream = cuda_stream;
+    return (opt->lars.*phase)(*v, exec);
+  });
+}
+
 }  // namespace
 
 extern "C" {
@@ -415,26 +430,12 @@ lars_status_t lars_step_finish(lars_optimizer_t* opt, const double* partials, in
 
 lars_status_t lars_step_begin_tensor(lars_optimizer_t* opt, const DLTensor* partials,
                                      void* cuda_stream) {
-  return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    absl::StatusOr<TensorView> v = FromDLPack(partials, "partials", /*partials=*/true);
-    if (!v.ok()) return v.status();
-    halide_lars::ExecContext exec;
-    exec.cuda_stream = cuda_stream;
-    return opt->lars.StepBegin(*v, exec);
-  });
+  return PartialsTensorCall(opt, partials, cuda_stream, &halide_lars::Lars::StepBegin);
 }
 
 lars_status_t lars_step_finish_tensor(lars_optimizer_t* opt, const DLTensor* partials,
                                       void* cuda_stream) {
-  return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    absl::StatusOr<TensorView> v = FromDLPack(partials, "partials", /*partials=*/true);
-    if (!v.ok()) return v.status();
-    halide_lars::ExecContext exec;
-    exec.cuda_stream = cuda_stream;
-    return opt->lars.StepFinish(*v, exec);
-  });
+  return PartialsTensorCall(opt, partials, cuda_stream, &halide_lars::Lars::StepFinish);
 }
 
 lars_status_t lars_param_step(lars_optimizer_t* opt, const char* name, int64_t* step_out) {
