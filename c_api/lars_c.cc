@@ -165,6 +165,20 @@ halide_lars::LarsOptions ToOptions(const lars_options_t& o) {
   return out;
 }
 
+// lars_layout_flat / lars_plan_flat: the arrays and counts.
+absl::Status CheckLayoutArrays(int64_t count, const int64_t* numels, const int64_t* offsets_out,
+                               const int64_t* total_out) {
+  if (count < 0) return absl::InvalidArgumentError(absl::StrCat("count: ", count));
+  if (count > 0 && (numels == nullptr || offsets_out == nullptr)) {
+    return absl::InvalidArgumentError("numels or offsets_out: null");
+  }
+  if (total_out == nullptr) return absl::InvalidArgumentError("total_out: null");
+  for (int64_t i = 0; i < count; ++i) {
+    if (numels[i] < 0) return absl::InvalidArgumentError(absl::StrCat("numels[", i, "]: ", numels[i]));
+  }
+  return absl::OkStatus();
+}
+
 // lars_step_begin_tensor / lars_step_finish_tensor: `phase` is Lars::StepBegin or StepFinish.
 using PartialsPhase = absl::Status (halide_lars::Lars::*)(const TensorView&,
                                                           const halide_lars::ExecContext&);
@@ -344,16 +358,11 @@ lars_status_t lars_set_shard(lars_optimizer_t* opt, const char* name, int64_t of
 lars_status_t lars_layout_flat(int64_t count, const int64_t* numels, int64_t alignment,
                                int64_t* offsets_out, int64_t* total_out) {
   return Guarded([&]() -> absl::Status {
-    if (count < 0) return absl::InvalidArgumentError(absl::StrCat("count: ", count));
-    if (count > 0 && (numels == nullptr || offsets_out == nullptr)) {
-      return absl::InvalidArgumentError("numels or offsets_out: null");
+    if (absl::Status s = CheckLayoutArrays(count, numels, offsets_out, total_out); !s.ok()) {
+      return s;
     }
-    if (total_out == nullptr) return absl::InvalidArgumentError("total_out: null");
     std::vector<FlatParam> tensors(count);
-    for (int64_t i = 0; i < count; ++i) {
-      if (numels[i] < 0) return absl::InvalidArgumentError(absl::StrCat("numels[", i, "]: ", numels[i]));
-      tensors[i].numel = numels[i];
-    }
+    for (int64_t i = 0; i < count; ++i) tensors[i].numel = numels[i];
     if (alignment < 0 || (alignment > 0 && alignment % LARS_FLAT_ALIGNMENT != 0)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "alignment: ", alignment, ", expected 0 or a multiple of ", LARS_FLAT_ALIGNMENT));
@@ -361,6 +370,27 @@ lars_status_t lars_layout_flat(int64_t count, const int64_t* numels, int64_t ali
     const int64_t total = LayoutFlatParams(&tensors, alignment == 0 ? LARS_FLAT_ALIGNMENT : alignment);
     for (int64_t i = 0; i < count; ++i) offsets_out[i] = tensors[i].offset;
     *total_out = total;
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_plan_flat(lars_optimizer_t* opt, int64_t count, const int64_t* numels,
+                             const int32_t* groups, int64_t* offsets_out, int64_t* total_out) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (absl::Status s = CheckLayoutArrays(count, numels, offsets_out, total_out); !s.ok()) {
+      return s;
+    }
+    std::vector<FlatParam> tensors(count);
+    for (int64_t i = 0; i < count; ++i) {
+      tensors[i].name = absl::StrCat("numels[", i, "]");
+      tensors[i].numel = numels[i];
+      tensors[i].group = groups == nullptr ? 0 : groups[i];
+    }
+    absl::StatusOr<int64_t> total = opt->lars.PlanFlatParams(&tensors);
+    if (!total.ok()) return total.status();
+    for (int64_t i = 0; i < count; ++i) offsets_out[i] = tensors[i].offset;
+    *total_out = *total;
     return absl::OkStatus();
   });
 }

@@ -154,6 +154,12 @@ lars_status_t lars_step_finish_tensor(lars_optimizer_t* opt, const DLTensor* par
  * size (e.g. 256). */
 lars_status_t lars_layout_flat(int64_t count, const int64_t* numels, int64_t alignment,
                                int64_t* offsets_out, int64_t* total_out);
+/* The layout lars_add_flat_params expects from this optimizer's options (Lars::PlanFlatParams):
+ * tensors whose group (groups[i]; NULL: all group 0) gives them blockwise 8-bit state first,
+ * then the fp32 ones, offsets on the block size / LARS_FLAT_ALIGNMENT; *total_out = the flat
+ * buffers' size in elements. */
+lars_status_t lars_plan_flat(lars_optimizer_t* opt, int64_t count, const int64_t* numels,
+                             const int32_t* groups, int64_t* offsets_out, int64_t* total_out);
 lars_status_t lars_add_flat_params(lars_optimizer_t* opt, const DLTensor* params,
                                    const DLTensor* grads, int64_t count, const char* const* names,
                                    const int64_t* offsets, const int64_t* numels,

@@ -95,6 +95,10 @@ lars_layout_flat(count, numels, alignment, offsets, total::Ref{Int64}) =
     ccall((:lars_layout_flat, libhalide_lars), Cint,
           (Int64, Ptr{Int64}, Int64, Ptr{Int64}, Ref{Int64}), count, numels, alignment, offsets,
           total)
+lars_plan_flat(opt, count, numels, groups, offsets, total::Ref{Int64}) =
+    ccall((:lars_plan_flat, libhalide_lars), Cint,
+          (Ptr{Cvoid}, Int64, Ptr{Int64}, Ptr{Int32}, Ptr{Int64}, Ref{Int64}), opt, count, numels,
+          groups, offsets, total)
 lars_add_flat_params(opt, params, grads, count, names, offsets, numels, groups) =
     ccall((:lars_add_flat_params, libhalide_lars), Cint,
           (Ptr{Cvoid}, Ptr{DLTensor}, Ptr{DLTensor}, Int64, Ptr{Cstring}, Ptr{Int64}, Ptr{Int64},

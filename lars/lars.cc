@@ -231,34 +231,44 @@ absl::Status Lars::AddFlatParams(const TensorView& params, const TensorView& gra
   return absl::OkStatus();
 }
 
-absl::StatusOr<FlatBuffers> Lars::AllocateFlatParams(const Device& device, DType dtype,
-                                                     std::vector<FlatParam>* tensors) {
+absl::StatusOr<int64_t> Lars::PlanFlatParams(std::vector<FlatParam>* tensors) const {
   if (tensors == nullptr) return absl::InvalidArgumentError("tensors: null");
-  std::vector<FlatParam> laid = *tensors;
   // Which tensors get blockwise 8-bit state (from their group's options); the layout is
   // aligned for the largest block size any of them asks for.
-  std::vector<bool> eight_bit(laid.size(), false);
+  std::vector<bool> eight_bit(tensors->size(), false);
   int64_t alignment = kFlatAlignment;
-  for (size_t i = 0; i < laid.size(); ++i) {
-    const FlatParam& t = laid[i];
-    if (t.group < 0 || t.group >= static_cast<int>(impl_->group_overrides.size())) continue;
-    absl::StatusOr<LarsOptions> o = impl_->GroupOptions(t.group);
-    if (o.ok() && internal::DesiredKind(*o, t.numel) == StateKind::kBlockwise8) {
+  for (size_t i = 0; i < tensors->size(); ++i) {
+    const FlatParam& t = (*tensors)[i];
+    if (t.numel < 0) {
+      return absl::InvalidArgumentError(absl::StrCat(t.name, ": ", t.numel, " elements"));
+    }
+    LARS_RETURN_IF_ERROR(impl_->CheckGroup(t.group));
+    LARS_ASSIGN_OR_RETURN(LarsOptions o, impl_->GroupOptions(t.group));
+    if (internal::DesiredKind(o, t.numel) == StateKind::kBlockwise8) {
       eight_bit[i] = true;
-      alignment = std::max<int64_t>(alignment, o->block_size);
+      alignment = std::max<int64_t>(alignment, o.block_size);
     }
   }
   // Tensors of one state kind side by side (8-bit first, then fp32; each kind in the given
   // order): an arena's buffers and CPU segments span its own tensors only. Interleaved, the fp32
   // arena of a LARS8bit ResNet-50 (its small tensors) spanned the whole buffer: 4 B of momentum
   // per parameter for ~50K fp32 elements, and an update pass over every row.
-  std::vector<size_t> order(laid.size());
+  std::vector<size_t> order(tensors->size());
   std::iota(order.begin(), order.end(), size_t{0});
   std::stable_partition(order.begin(), order.end(), [&](size_t i) { return eight_bit[i]; });
   std::vector<FlatParam> by_kind;
-  for (size_t i : order) by_kind.push_back(laid[i]);
-  const int64_t n = std::max<int64_t>(LayoutFlatParams(&by_kind, alignment), 1);
-  for (size_t k = 0; k < order.size(); ++k) laid[order[k]].offset = by_kind[k].offset;
+  for (size_t i : order) by_kind.push_back((*tensors)[i]);
+  const int64_t total = LayoutFlatParams(&by_kind, alignment);
+  for (size_t k = 0; k < order.size(); ++k) (*tensors)[order[k]].offset = by_kind[k].offset;
+  return total;
+}
+
+absl::StatusOr<FlatBuffers> Lars::AllocateFlatParams(const Device& device, DType dtype,
+                                                     std::vector<FlatParam>* tensors) {
+  if (tensors == nullptr) return absl::InvalidArgumentError("tensors: null");
+  std::vector<FlatParam> laid = *tensors;
+  LARS_ASSIGN_OR_RETURN(int64_t total, PlanFlatParams(&laid));
+  const int64_t n = std::max<int64_t>(total, 1);
   std::vector<DeviceBuffer> bufs;
   const std::vector<uint8_t> zeros(n * DTypeSize(dtype), 0);
   for (int i = 0; i < 2; ++i) {

@@ -118,6 +118,13 @@ class Lars {
   // model use slices of it (the fast path: nothing to gather or scatter).
   absl::StatusOr<FlatBuffers> AllocateFlatParams(const Device& device, DType dtype,
                                                  std::vector<FlatParam>* tensors);
+  // The layout AllocateFlatParams uses, for callers who allocate the flat buffers themselves
+  // (Python's LARS(flat=True), FSDP-style flat params): writes each tensor's offset and returns
+  // the buffer's size in elements. Tensors whose group's options give them blockwise 8-bit
+  // state come first, then the fp32 ones (each kind in the given order, so an arena's state
+  // spans its own tensors only); offsets are multiples of kFlatAlignment, or of the largest
+  // block size of the 8-bit tensors. A tensor's group must exist.
+  absl::StatusOr<int64_t> PlanFlatParams(std::vector<FlatParam>* tensors) const;
 
   // Pipelines (kernel calls) the last Step ran: 2 per flat buffer set, up to 2 per tensor
   // registered with AddParam (+ percentile clipping / 8-bit conversions when they apply).

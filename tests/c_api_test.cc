@@ -211,6 +211,40 @@ TEST(CApi, ShardedStepWithPartialsTensor) {
   ASSERT_EQ(lars_destroy(b), LARS_OK);
 }
 
+// lars_plan_flat lays tensors out as this optimizer's flat parameters want them: with 8-bit
+// state (group 1, block 2048) the tensors above min_8bit_size come first on block multiples,
+// then the fp32 ones; the plan is what lars_add_flat_params then accepts. A missing group is an
+// error naming it.
+TEST(CApi, PlanFlatFollowsTheOptionsStateKinds) {
+  lars_optimizer_t* opt = Make();
+  int32_t g8 = -1;
+  ASSERT_EQ(lars_add_param_group(opt, &g8), LARS_OK);
+  ASSERT_EQ(lars_set_group_option(opt, g8, "optim_bits", 8), LARS_OK);
+  ASSERT_EQ(lars_set_group_option(opt, g8, "block_size", 2048), LARS_OK);
+  const std::vector<int64_t> numels = {100, 5000, 4096, 7};
+  const std::vector<int32_t> groups = {g8, g8, 0, g8};  // 100 and 7 < 4096: fp32 state
+  std::vector<int64_t> offsets(numels.size());
+  int64_t total = 0;
+  ASSERT_EQ(lars_plan_flat(opt, 4, numels.data(), groups.data(), offsets.data(), &total), LARS_OK)
+      << lars_last_error();
+  EXPECT_EQ(offsets, (std::vector<int64_t>{6144, 0, 8192, 12288})) << "5000 first, on 2048s";
+  EXPECT_EQ(total, 12295);
+  std::vector<Tensor> bufs;
+  bufs.emplace_back(total, 0.5f);
+  bufs.emplace_back(total, 0.25f);
+  const char* names[] = {"a", "b", "c", "d"};
+  ASSERT_EQ(lars_add_flat_params(opt, &bufs[0].dl, &bufs[1].dl, 4, names, offsets.data(),
+                                 numels.data(), groups.data()),
+            LARS_OK)
+      << lars_last_error();
+  ASSERT_EQ(lars_step(opt, nullptr), LARS_OK) << lars_last_error();
+  const std::vector<int32_t> bad = {0, 7, 0, 0};
+  EXPECT_EQ(lars_plan_flat(opt, 4, numels.data(), bad.data(), offsets.data(), &total),
+            LARS_OUT_OF_RANGE);
+  EXPECT_NE(std::string(lars_last_error()).find("group 7"), std::string::npos) << lars_last_error();
+  ASSERT_EQ(lars_destroy(opt), LARS_OK);
+}
+
 TEST(CApi, FlatParamsMatchPerTensorParamsBitForBit) {
   const std::vector<int64_t> numels = {100, 3, 0, 1000};
   std::vector<int64_t> offsets(numels.size());

@@ -82,6 +82,8 @@ FUNCTIONS = {
     "lars_set_shard": (ctypes.c_int, [_P, _S, _I64, _I64]),
     "lars_layout_flat": (ctypes.c_int, [_I64, ctypes.POINTER(_I64), _I64, ctypes.POINTER(_I64),
                                         ctypes.POINTER(_I64)]),
+    "lars_plan_flat": (ctypes.c_int, [_P, _I64, ctypes.POINTER(_I64), ctypes.POINTER(_I32),
+                                      ctypes.POINTER(_I64), ctypes.POINTER(_I64)]),
     "lars_add_flat_params": (ctypes.c_int, [_P, _T, _T, _I64, ctypes.POINTER(_S),
                                             ctypes.POINTER(_I64), ctypes.POINTER(_I64),
                                             ctypes.POINTER(_I32)]),

@@ -74,6 +74,19 @@ class Optimizer:
     def step(self, cuda_stream=None):
         check(lib.lars_step(self._handle, cuda_stream))
 
+    def plan_flat(self, numels, groups):
+        """Offsets for tensors of `numels` elements in param groups `groups`, laid out as this
+        optimizer's flat parameters want them (8-bit-state tensors first, block-size
+        alignment), and the flat size: (offsets, total). See Lars::PlanFlatParams."""
+        n = len(numels)
+        c_numels = (ctypes.c_int64 * max(n, 1))(*numels)
+        c_groups = (ctypes.c_int32 * max(n, 1))(*groups)
+        c_offsets = (ctypes.c_int64 * max(n, 1))()
+        total = ctypes.c_int64()
+        check(lib.lars_plan_flat(self._handle, n, c_numels, c_groups, c_offsets,
+                                 ctypes.byref(total)))
+        return list(c_offsets)[:n], total.value
+
     def add_flat_params(self, params, grads, names, offsets, numels, groups=None):
         """Flat ("arena") parameters: tensor i is elements [offsets[i], offsets[i] + numels[i])
         of the flat DLTensors params and grads (see lars_add_flat_params)."""

@@ -2,7 +2,7 @@
 
 import torch
 
-from .core import Optimizer, layout_flat
+from .core import Optimizer
 from .dlpack import from_torch
 
 _GROUP_KEYS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "optim_bits",
@@ -61,7 +61,6 @@ class LARS(torch.optim.Optimizer):
         self._names = {}
         self._synced = []
         self._flat = {}  # param -> its gradient view in a flat buffer (flat=True)
-        self._blockwise8 = {}  # param -> whether its state is blockwise 8-bit (flat=True)
         if flat and process_group is not None:
             raise ValueError("flat=True and process_group cannot be combined")
         flat_sets = {}  # (dtype, device) -> [(param, name, group)]
@@ -76,9 +75,6 @@ class LARS(torch.optim.Optimizer):
                 self._names[p] = (name, cg)
                 if flat:
                     flat_sets.setdefault((p.dtype, p.device), []).append((p, name, cg))
-                    # As the C++ DesiredKind: bitsandbytes keeps small tensors in 32-bit state.
-                    self._blockwise8[p] = (group["optim_bits"] == 8 and group["block_wise"] and
-                                           p.numel() >= max(group["min_8bit_size"], 4096))
                 else:
                     self._opt.add_param(name, from_torch(p.data).dl, None, cg)
         self._flat_buffers = [self._make_flat(members) for members in flat_sets.values()]
@@ -107,15 +103,10 @@ class LARS(torch.optim.Optimizer):
     def _make_flat(self, members):
         """One flat parameter buffer and one flat gradient buffer for `members`; the parameters
         become views into the first and their .grad views into the second."""
-        # 8-bit state: offsets on the largest block size any group asks for.
-        align = max([g["block_size"] for g in self.param_groups if g["optim_bits"] == 8] + [0])
-        # 8-bit-state tensors side by side, then the fp32 ones (as Lars::AllocateFlatParams), each
-        # kind in parameter order: an arena's state then spans its own tensors only.
-        order = sorted(range(len(members)), key=lambda i: not self._blockwise8[members[i][0]])
-        laid, total = layout_flat([members[i][0].numel() for i in order], align)
-        offsets = [0] * len(members)
-        for k, i in enumerate(order):
-            offsets[i] = laid[k]
+        # The optimizer's own layout (Lars::PlanFlatParams): 8-bit-state tensors side by side,
+        # then the fp32 ones, offsets on the block size, so an arena's state spans its tensors.
+        offsets, total = self._opt.plan_flat([p.numel() for p, _, _ in members],
+                                             [cg for _, _, cg in members])
         first = members[0][0]
         flat_p = torch.zeros(max(total, 1), dtype=first.dtype, device=first.device)
         flat_g = torch.zeros_like(flat_p)
