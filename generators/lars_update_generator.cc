@@ -171,13 +171,44 @@ class LarsMomentum : public Generator<LarsMomentum<D>> {
   Output<Buffer<float, 1>> norms{"norms"};  // [Σp², Σu², Σg²]
 
   void generate() {
+    const int ch = chunk, vw = vector_width;
+    if (vw < 1 || ch % vw != 0) throw std::invalid_argument("chunk must be a multiple of vector_width");
     const LarsScalars k{momentum, dampening, weight_decay, nesterov, first_step};
-    Var x("x"), c("c");
-    m_out(x) = LarsStepElement(k, ToF32(D, p(x)), ToF32(D, g(x)), m(x), gscale(0), 1.0f).m_new;
-    r_ = RDom(0, p.dim(0).extent(), "r");
-    Expr pv = ToF32(D, p(r_)), gv = ToF32(D, g(r_));
-    LarsElement e = LarsStepElement(k, pv, gv, m(r_), gscale(0), 1.0f);
-    DefineSums(acc_, {pv * pv, e.u * e.u, gv * gv});
+    Var x("x"), c("c"), l("l"), u("u");
+    const Expr n = p.dim(0).extent(), full = n / ch, base = full * ch;
+    std::vector<Expr> zeros(3, Expr(0.0f));
+    lanes_(l) = Tuple(zeros);  // lane l % vw of chunk l / vw
+    m_out(x) = undef<float>();
+    // Stage 0: the full chunks (R.x lane, R.y row, R.z chunk). Stage 1: the last, partial
+    // chunk's full rows (T.x lane, T.y row). Stage 2: its last, partial row (U.x lane). No
+    // element is touched past the end, so no stage needs a test or a masked access.
+    const Expr tail_rows = (n - base) / vw, last = base + tail_rows * vw;
+    R_ = RDom(0, vw, 0, ch / vw, 0, full, "R");
+    T_ = RDom(0, vw, 0, tail_rows, "T");
+    U_ = RDom(0, n - last, "U");
+    for (const auto& [xe, lane] : {std::pair{R_.z * ch + R_.y * vw + R_.x, R_.z * vw + R_.x},
+                                   {base + T_.y * vw + T_.x, full * vw + T_.x},
+                                   {last + U_.x, full * vw + U_.x}}) {
+      Expr pv = ToF32(D, p(xe)), gv = ToF32(D, g(xe));
+      LarsElement e = LarsStepElement(k, pv, gv, m(xe), gscale(0), 1.0f);
+      const Expr terms[3] = {pv * pv, e.u * e.u, gv * gv};
+      std::vector<Expr> sums;
+      for (int i = 0; i < 3; ++i) sums.push_back(strict_float(lanes_(lane)[i] + terms[i]));
+      lanes_(lane) = Tuple(sums);
+      m_out(xe) = e.m_new;
+    }
+    RDom rl(0, vw, "rl");
+    std::vector<Expr> by_lane;
+    per_chunk_(u) = Tuple(zeros);
+    for (int i = 0; i < 3; ++i) {
+      by_lane.push_back(strict_float(per_chunk_(u)[i] + lanes_(u * vw + rl)[i]));
+    }
+    per_chunk_(u) = Tuple(by_lane);
+    RDom ru(0, (n + (ch - 1)) / ch, "ru");
+    std::vector<Expr> by_chunk;
+    acc_() = Tuple(zeros);
+    for (int i = 0; i < 3; ++i) by_chunk.push_back(strict_float(acc_()[i] + per_chunk_(ru)[i]));
+    acc_() = Tuple(by_chunk);
     norms(c) = select(c == 0, acc_()[0], c == 1, acc_()[1], acc_()[2]);
   }
 
@@ -189,31 +220,32 @@ class LarsMomentum : public Generator<LarsMomentum<D>> {
     norms.set_estimates({{0, 3}});
     EstimateScalars(momentum, dampening, weight_decay, nesterov, first_step);
     if (auto_schedule) return;
-    Var x = m_out.args()[0];
-    // No GPU schedule: separate GPU kernels could run the momentum write before another block
-    // has read the old m. GPUs use lars_norms + lars_update (norms-first order).
     if (get_target().has_gpu_feature()) {
       throw std::invalid_argument(
           "lars_momentum is CPU-only; GPU steps use lars_norms + lars_update");
     }
-    // CPU: per chunk, reduce first, then write that chunk's momentum (in place: the reduction
-    // must read the old m before m_out overwrites it -- the order of compute_with matters).
-    // The reduction's chunk loops (uo, ui) and m_out's, split alike and fused by name: each
-    // chunk is reduced, then its momentum written.
-    const int ch = chunk, vw = vector_width;
-    Func per_chunk = ScheduleReductionCpu(acc_, r_, ch, vw, tasks);
-    Var u("u"), uo("uo"), ui("ui"), xv("xv"), xl("xl");
-    m_out.split(x, xv, xl, vw, TailStrategy::GuardWithIf)
-        .vectorize(xl)
-        .split(xv, u, xv, ch / vw, TailStrategy::GuardWithIf)
-        .split(u, uo, ui, ChunksPerTask(p.dim(0).extent(), ch, tasks), TailStrategy::GuardWithIf)
-        .parallel(uo);
-    m_out.compute_with(per_chunk.update(), ui);
+    const Expr per_task = ChunksPerTask(p.dim(0).extent(), chunk, tasks);
+    RVar zo("zo"), zi("zi");
+    lanes_.compute_root();
+    per_chunk_.compute_root();
+    // Race-free by construction: (R.x, R.y, R.z) -> element R.z*ch + R.y*vw + R.x is one-to-one,
+    // and lane R.z*vw + R.x belongs to one chunk, whose rows R.y accumulate in order in the
+    // serial row loop. Halide cannot prove it for these scatters, hence allow_race_conditions.
+    for (Stage s : {lanes_.update(0), m_out.update(0)}) {
+      s.allow_race_conditions().vectorize(R_.x).split(R_.z, zo, zi, per_task,
+                                                      TailStrategy::GuardWithIf);
+      s.parallel(zo);
+    }
+    m_out.update(0).compute_with(lanes_.update(0), R_.y);
+    for (Stage s : {lanes_.update(1), m_out.update(1)}) s.allow_race_conditions().vectorize(T_.x);
+    m_out.update(1).compute_with(lanes_.update(1), T_.y);
+    lanes_.update(2).unscheduled();  // scalar: fewer than vector_width elements
+    m_out.update(2).compute_with(lanes_.update(2), U_.x);
   }
 
  private:
-  RDom r_;
-  Func acc_{"acc"};
+  RDom R_, T_, U_;
+  Func lanes_{"lanes"}, per_chunk_{"per_chunk"}, acc_{"acc"};
 };
 
 // Momentum-first order, pass 2: p -= lr * scale * u with u = m' (or d + momentum*m' with
