@@ -8,11 +8,11 @@ lars_update's to lars_arena_update.
 
 # Measured on: x86-64-linux-avx512_skylake-user_context-no_runtime-strict_float
 TUNING = {
-    "lars8bit_norms/cpu": {"specialize_steady": "true", "tasks": "64", "vector_width": "16"},
+    "lars8bit_norms/cpu": {"specialize_steady": "false", "tasks": "16", "vector_width": "16"},
     "lars8bit_update/cpu": {"specialize_steady": "true", "tasks": "16", "vector_width": "32"},
-    "lars_apply/cpu": {"chunk": "65536", "tasks": "16", "vector_width": "8"},
-    "lars_momentum/cpu": {"chunk": "16384", "tasks": "64", "vector_width": "16"},
-    "lars_norms/cpu": {"specialize_steady": "true", "tasks": "64", "vector_width": "16"},
-    "lars_update/cpu": {"chunk": "65536", "specialize_steady": "false", "tasks": "64", "vector_width": "16"},
+    "lars_apply/cpu": {"chunk": "16384", "tasks": "64", "vector_width": "8"},
+    "lars_momentum/cpu": {"chunk": "65536", "tasks": "64", "vector_width": "8"},
+    "lars_norms/cpu": {"specialize_steady": "true", "tasks": "64", "vector_width": "8"},
+    "lars_update/cpu": {"chunk": "65536", "specialize_steady": "true", "tasks": "64", "vector_width": "16"},
     "norms/cpu": {"chunk": "131072", "tasks": "16", "vector_width": "8"},
 }
