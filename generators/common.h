@@ -3,7 +3,6 @@
 #define HALIDE_LARS_GENERATORS_COMMON_H_
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -118,12 +117,6 @@ Halide::Expr UnitsPerTask(const Halide::Expr& units, int tasks, const Halide::Ex
 // Chunks of `chunk` elements per task of a loop over n elements: UnitsPerTask(ceil(n / chunk)).
 Halide::Expr ChunksPerTask(const Halide::Expr& n, int chunk, int tasks);
 
-// In-place Tuple outputs ({p', m'} over {p, m}): Halide assumes outputs do not alias inputs,
-// so a store of element 0 may precede a re-load of an input for element 1 (seen: bf16 p
-// re-loaded after p' was stored). The values are therefore computed into `vals` first, one
-// vector (CPU) or one thread's element (GPU) at a time, and only then stored by `out`.
-// `vals` must be a Func with out's Var and out(x) = vals(x) elementwise. Tails: GuardWithIf.
-// CPU: tasks of whole `chunk`s (UnitsPerTask over the n / chunk chunks of the n elements).
 // The CPU loop nest of an elementwise Func f(x) over n elements: vectors of `vector_width`
 // (loop `xv`, for compute_at), chunks of `chunk` elements made of whole vectors, and ~`tasks`
 // parallel ranges of chunks (ChunksPerTask). Vectors are split before chunks so that a vector
@@ -133,6 +126,13 @@ Halide::Expr ChunksPerTask(const Halide::Expr& n, int chunk, int tasks);
 void SplitElementwiseCpu(Halide::Func f, int chunk, int vector_width, const Halide::Expr& n,
                          int tasks, const Halide::Var& xv);
 
+// In-place Tuple outputs ({p', m'} over {p, m}): Halide assumes outputs do not alias inputs,
+// so a store of element 0 may precede a re-load of an input for element 1 (seen: bf16 p
+// re-loaded after p' was stored). The values are therefore computed into `vals` first, one
+// vector (CPU) or one thread's element (GPU) at a time, and only then stored by `out`.
+// `vals` must be a Func with out's Var and out(x) = vals(x) elementwise. Tails: GuardWithIf.
+// CPU: tasks of whole `chunk`s (UnitsPerTask over the n / chunk chunks of the n elements).
+// CPU: SplitElementwiseCpu's loop nest, `vals` one vector at a time.
 void ScheduleInPlaceElementwise(Halide::Func out, Halide::Func vals, bool gpu, int chunk,
                                 int vector_width, int gpu_threads, const Halide::Expr& n,
                                 int tasks, const Halide::Expr& steady = Halide::Expr());

@@ -212,10 +212,7 @@ class LarsMomentum : public Generator<LarsMomentum<D>> {
     }
     per_chunk_(u) = Tuple(by_lane);
     RDom ru(0, (n + (ch - 1)) / ch, "ru");
-    std::vector<Expr> by_chunk;
-    acc_() = Tuple(zeros);
-    for (int i = 0; i < 3; ++i) by_chunk.push_back(strict_float(acc_()[i] + per_chunk_(ru)[i]));
-    acc_() = Tuple(by_chunk);
+    DefineSums(acc_, {per_chunk_(ru)[0], per_chunk_(ru)[1], per_chunk_(ru)[2]});
     norms(c) = select(c == 0, acc_()[0], c == 1, acc_()[1], acc_()[2]);
   }
 

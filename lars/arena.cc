@@ -180,7 +180,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Arena>>> BuildArenas(
   LARS_RETURN_IF_ERROR(ValidateTensor("params", params));
   LARS_RETURN_IF_ERROR(ValidateTensor("grads", grads));
   LARS_RETURN_IF_ERROR(ValidateSameDevice("grads", grads, "params", params));
-  if (params.dtype == DType::kU8 || params.dtype == DType::kF64 || grads.dtype != params.dtype || grads.numel != params.numel) {
+  if (!IsParamDType(params.dtype) || grads.dtype != params.dtype || grads.numel != params.numel) {
     return absl::InvalidArgumentError(absl::StrCat(
         "flat buffers: params ", params.numel, " x ", DTypeName(params.dtype), ", grads ",
         grads.numel, " x ", DTypeName(grads.dtype), " (need equal f32, f16 or bf16 buffers)"));

@@ -305,8 +305,7 @@ absl::Status CheckPartialsTensor(const TensorView& t, int64_t want, size_t param
     return absl::InvalidArgumentError(
         absl::StrCat("partials: dtype ", DTypeName(t.dtype), ", expected f64"));
   }
-  LARS_RETURN_IF_ERROR(CheckPartials(t.numel > 0 ? static_cast<const double*>(t.data) : nullptr,
-                                     t.numel, want, params));
+  LARS_RETURN_IF_ERROR(CheckPartials(static_cast<const double*>(t.data), t.numel, want, params));
   return DeviceStatus(t.device);
 }
 
@@ -433,9 +432,6 @@ absl::Status Lars::StepBegin(const TensorView& partials, const ExecContext& exec
 
 absl::Status Lars::StepFinish(const TensorView& partials, const ExecContext& exec) {
   LARS_RETURN_IF_ERROR(CheckPartialsTensor(partials, PartialsSize(), impl_->params.size()));
-  if (!impl_->sharded_step_open) {
-    return absl::FailedPreconditionError("StepFinish: no open sharded step (call StepBegin)");
-  }
   std::vector<double> host(partials.numel);
   const DeviceBuffer in = DeviceBuffer::Borrow(partials, 0, partials.numel, exec);
   LARS_RETURN_IF_ERROR(in.CopyToHost(host.data()));

@@ -92,7 +92,7 @@ StateKind DesiredKind(const LarsOptions& o, int64_t numel) {
 absl::Status ValidateParamAndGrad(const ParamSlot& slot, const TensorView& grad) {
   const std::string pname = absl::StrCat(slot.name, ": param");
   LARS_RETURN_IF_ERROR(ValidateTensor(pname, slot.param));
-  if (slot.param.dtype == DType::kU8 || slot.param.dtype == DType::kF64) {
+  if (!IsParamDType(slot.param.dtype)) {
     return absl::InvalidArgumentError(absl::StrCat(pname, ": dtype ", DTypeName(slot.param.dtype),
                                                    ", expected f32, f16 or bf16"));
   }

@@ -20,6 +20,10 @@ absl::string_view DTypeName(DType d) {
   return "unknown";
 }
 
+bool IsParamDType(DType d) {
+  return d == DType::kF32 || d == DType::kF16 || d == DType::kBF16;
+}
+
 size_t DTypeSize(DType d) {
   switch (d) {
     case DType::kF32:

@@ -17,6 +17,8 @@ namespace halide_lars {
 enum class DType { kF32, kF16, kBF16, kU8, kF64 };
 
 absl::string_view DTypeName(DType d);  // "f32", "f16", "bf16", "u8", "f64"
+// A dtype parameters and gradients may have (the kernels' storage types): f32, f16, bf16.
+bool IsParamDType(DType d);
 size_t DTypeSize(DType d);             // bytes per element
 
 enum class DeviceType { kCPU, kCUDA, kOpenCL };
