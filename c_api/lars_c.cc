@@ -16,8 +16,11 @@
 #include "lars/lars.h"
 
 struct lars_optimizer {
-  explicit lars_optimizer(halide_lars::Lars l) : lars(std::move(l)) {}
-  halide_lars::Lars lars;
+  explicit lars_optimizer(halide_lars::Lars l)
+      : owner(std::make_shared<halide_lars::Lars>(std::move(l))), lars(*owner) {}
+  // Shared with exported state tensors (lars_export_state), which keep it alive after destroy.
+  std::shared_ptr<halide_lars::Lars> owner;
+  halide_lars::Lars& lars;
 };
 
 namespace {
@@ -505,6 +508,163 @@ lars_status_t lars_get_momentum(lars_optimizer_t* opt, const char* name, float* 
     if (out == nullptr && n > 0) return absl::InvalidArgumentError("out: null");
     std::copy(st->momentum.begin(), st->momentum.end(), out);
     return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_param_count(lars_optimizer_t* opt, int64_t* n_out) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (n_out == nullptr) return absl::InvalidArgumentError("n_out: null");
+    *n_out = static_cast<int64_t>(opt->lars.ParamNames().size());
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_state_versions(lars_optimizer_t* opt, int64_t n, int64_t* steps_out,
+                                  uint64_t* versions_out) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    const std::vector<halide_lars::StateVersion> v = opt->lars.StateVersions();
+    if (n != static_cast<int64_t>(v.size())) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("n: ", n, ", the optimizer has ", v.size(), " parameters"));
+    }
+    if (n > 0 && (steps_out == nullptr || versions_out == nullptr)) {
+      return absl::InvalidArgumentError("steps_out/versions_out: null");
+    }
+    for (size_t i = 0; i < v.size(); ++i) {
+      steps_out[i] = v[i].step;
+      versions_out[i] = v[i].version;
+    }
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_state_count(lars_optimizer_t* opt, const char* name, int32_t* count_out) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
+    if (count_out == nullptr) return absl::InvalidArgumentError("count_out: null");
+    absl::StatusOr<std::vector<halide_lars::StateTensorView>> st = opt->lars.StateTensors(name);
+    if (!st.ok()) return st.status();
+    *count_out = static_cast<int32_t>(st->size());
+    return absl::OkStatus();
+  });
+}
+
+namespace {
+
+// What an exported DLManagedTensor owns: its shape, the memory and the optimizer.
+struct ExportContext {
+  DLManagedTensor managed{};
+  int64_t shape[1] = {0};
+  std::shared_ptr<const void> keepalive;
+  std::shared_ptr<halide_lars::Lars> owner;
+};
+
+void DeleteExport(DLManagedTensor* t) { delete static_cast<ExportContext*>(t->manager_ctx); }
+
+// The static spelling of a state key (key_out outlives every call).
+const char* StaticKey(const std::string& key) {
+  static const char* const kKeys[] = {"state1", "absmax1", "qmap1", "max1",
+                                      "new_max1", "gnorm_vec", "unorm_vec"};
+  for (const char* k : kKeys) {
+    if (key == k) return k;
+  }
+  return "?";
+}
+
+}  // namespace
+
+lars_status_t lars_export_state(lars_optimizer_t* opt, const char* name, int32_t index,
+                                const char** key_out, DLManagedTensor** out) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
+    if (key_out == nullptr || out == nullptr) return absl::InvalidArgumentError("key_out/out: null");
+    absl::StatusOr<std::vector<halide_lars::StateTensorView>> st = opt->lars.StateTensors(name);
+    if (!st.ok()) return st.status();
+    if (index < 0 || index >= static_cast<int32_t>(st->size())) {
+      return absl::OutOfRangeError(absl::StrCat("index ", index, ": \"", name, "\" has ",
+                                                st->size(), " state tensors"));
+    }
+    const halide_lars::StateTensorView& v = (*st)[index];
+    auto ctx = std::make_unique<ExportContext>();
+    ctx->shape[0] = v.numel;
+    ctx->keepalive = v.keepalive;
+    ctx->owner = opt->owner;
+    DLTensor& t = ctx->managed.dl_tensor;
+    const size_t elem = halide_lars::DTypeSize(v.dtype);
+    const uint64_t offset_bytes = static_cast<uint64_t>(v.offset) * elem;
+    switch (v.base.device.type) {
+      case DeviceType::kCPU:
+        t.device = {kDLCPU, 0};
+        break;
+      case DeviceType::kCUDA:
+        t.device = {kDLCUDA, v.base.device.id};
+        break;
+      case DeviceType::kOpenCL:
+        t.device = {kDLOpenCL, v.base.device.id};
+        break;
+    }
+    if (v.base.device.type == DeviceType::kOpenCL) {  // a cl_mem handle plus a byte offset
+      t.data = v.base.data;
+      t.byte_offset = offset_bytes;
+    } else {
+      t.data = v.base.data == nullptr ? nullptr : static_cast<char*>(v.base.data) + offset_bytes;
+      t.byte_offset = 0;
+    }
+    t.ndim = 1;
+    t.shape = ctx->shape;
+    t.strides = nullptr;
+    t.dtype = v.dtype == DType::kU8 ? DLDataType{kDLUInt, 8, 1} : DLDataType{kDLFloat, 32, 1};
+    ctx->managed.manager_ctx = ctx.get();
+    ctx->managed.deleter = DeleteExport;
+    *key_out = StaticKey(v.key);
+    *out = &ctx.release()->managed;
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_import_state(lars_optimizer_t* opt, int64_t count,
+                                const lars_param_state_t* states) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (count < 0 || (count > 0 && states == nullptr)) {
+      return absl::InvalidArgumentError("states: null or negative count");
+    }
+    std::vector<halide_lars::ImportedState> in(static_cast<size_t>(count));
+    for (int64_t i = 0; i < count; ++i) {
+      const lars_param_state_t& c = states[i];
+      halide_lars::ImportedState& s = in[i];
+      const std::string what = absl::StrCat("states[", i, "]");
+      if (absl::Status st = CheckString(c.name, what.c_str()); !st.ok()) return st;
+      if (c.kind < LARS_STATE_FP32 || c.kind > LARS_STATE_TENSOR8) {
+        return absl::InvalidArgumentError(absl::StrCat(what, ": kind ", c.kind));
+      }
+      if (c.numel < 0 || c.absmax_count < 0) {
+        return absl::InvalidArgumentError(absl::StrCat(what, ": negative numel/absmax_count"));
+      }
+      const bool fp32 = c.kind == LARS_STATE_FP32;
+      if ((c.numel > 0 && (fp32 ? c.momentum == nullptr : c.codes == nullptr)) ||
+          (c.absmax_count > 0 && c.absmax == nullptr)) {
+        return absl::InvalidArgumentError(absl::StrCat(what, ": null array"));
+      }
+      s.name = c.name;
+      s.step = c.step;
+      s.kind = static_cast<halide_lars::StateKind>(c.kind);
+      s.block_size = c.block_size;
+      if (fp32) {
+        s.momentum.assign(c.momentum, c.momentum + c.numel);
+      } else {
+        s.codes.assign(c.codes, c.codes + c.numel);
+      }
+      if (c.absmax != nullptr) s.absmax.assign(c.absmax, c.absmax + c.absmax_count);
+      if (c.qmap != nullptr) s.qmap.assign(c.qmap, c.qmap + 256);
+      if (c.gnorm_vec != nullptr) s.gnorm_vec.assign(c.gnorm_vec, c.gnorm_vec + 100);
+      if (c.unorm_vec != nullptr) s.unorm_vec.assign(c.unorm_vec, c.unorm_vec + 1);
+    }
+    return opt->lars.ImportState(in);
   });
 }
 

@@ -174,6 +174,57 @@ lars_status_t lars_param_step(lars_optimizer_t* opt, const char* name, int64_t* 
 lars_status_t lars_param_skipped_steps(lars_optimizer_t* opt, const char* name, int64_t* out);
 lars_status_t lars_get_momentum(lars_optimizer_t* opt, const char* name, float* out, size_t n);
 
+/* Optimizer state under bitsandbytes' names, zero-copy (see StateTensorView in lars/lars.h).
+ * Keys: "state1" (f32 momentum, or u8 codes; numel elements), "absmax1" (blockwise 8-bit: f32
+ * per block), "qmap1" (8-bit: the f32[256] codebook, shared per device, read-only in effect),
+ * "max1" / "new_max1" (per-tensor 8-bit: f32[1] each), "gnorm_vec" (percentile clipping:
+ * f32[100]), "unorm_vec" (trust clip: f32[1], the last update's squared norm). */
+typedef enum {
+  LARS_STATE_FP32 = 0,       /* state1 f32 */
+  LARS_STATE_BLOCKWISE8 = 1, /* state1 u8 codes + absmax1 per block */
+  LARS_STATE_TENSOR8 = 2     /* state1 u8 codes + max1 (block_wise = 0, bitsandbytes' LARS8bit) */
+} lars_state_kind_t;
+
+/* Registered parameters (their order is the registration order). */
+lars_status_t lars_param_count(lars_optimizer_t* opt, int64_t* n_out);
+/* For every parameter (n = lars_param_count), its step count and a state version that changes
+ * exactly when the memory lars_export_state returns changes (state converted or loaded; and the
+ * per-step swap of max1/new_max1 and of unorm_vec's slot, so it alternates between two values).
+ * Cache exports per (parameter, version). */
+lars_status_t lars_state_versions(lars_optimizer_t* opt, int64_t n, int64_t* steps_out,
+                                  uint64_t* versions_out);
+/* Number of state tensors `name` has now. */
+lars_status_t lars_state_count(lars_optimizer_t* opt, const char* name, int32_t* count_out);
+/* State tensor `index` (< lars_state_count) of `name`: *key_out (a static string) and a
+ * DLManagedTensor over the optimizer's memory on the parameter's device (1-D, dense, kDLFloat
+ * 32 or kDLUInt 8). Writing through it changes the optimizer's state. The caller owns the
+ * DLManagedTensor: call its deleter when done (it keeps the memory -- and the optimizer, even
+ * after lars_destroy -- alive until then). After a version change it views memory the optimizer
+ * no longer uses: export again. */
+lars_status_t lars_export_state(lars_optimizer_t* opt, const char* name, int32_t index,
+                                const char** key_out, DLManagedTensor** out);
+
+/* One parameter's state in bitsandbytes' layout, in host memory (lars_import_state). */
+typedef struct {
+  const char* name;
+  int64_t step;             /* steps taken (bitsandbytes' state["step"]) */
+  int32_t kind;             /* lars_state_kind_t: the layout of the arrays below */
+  int32_t block_size;       /* LARS_STATE_BLOCKWISE8: elements per absmax */
+  int64_t numel;            /* elements of momentum / codes (must be the parameter's) */
+  const float* momentum;    /* LARS_STATE_FP32: numel floats, else NULL */
+  const uint8_t* codes;     /* 8-bit: numel codes, else NULL */
+  const float* absmax;      /* BLOCKWISE8: absmax_count = ceil(numel / block_size); TENSOR8: 1 */
+  int64_t absmax_count;
+  const float* qmap;        /* 8-bit: the 256 codes `codes` index, or NULL (the built-in one) */
+  const float* gnorm_vec;   /* 100 floats (percentile ring), or NULL */
+  const float* unorm_vec;   /* 1 float, or NULL */
+} lars_param_state_t;
+/* Sets the state of `count` named parameters (Lars::ImportState): all validated first, nothing
+ * changed on error; converted to the kind this optimizer gives each parameter (8-bit codes kept
+ * exactly when kind, block size and codebook match). */
+lars_status_t lars_import_state(lars_optimizer_t* opt, int64_t count,
+                                const lars_param_state_t* states);
+
 /* Bytes of optimizer state on all devices. */
 lars_status_t lars_state_size(lars_optimizer_t* opt, int64_t* bytes_out);
 

@@ -32,6 +32,28 @@ struct DLTensor
     byte_offset::UInt64
 end
 
+struct DLManagedTensor
+    dl_tensor::DLTensor
+    manager_ctx::Ptr{Cvoid}
+    deleter::Ptr{Cvoid}
+end
+
+# lars_param_state_t (lars_import_state): bitsandbytes-layout state in host memory.
+struct ParamState
+    name::Cstring
+    step::Int64
+    kind::Int32            # 0 fp32, 1 blockwise 8-bit, 2 per-tensor 8-bit
+    block_size::Int32
+    numel::Int64
+    momentum::Ptr{Float32}
+    codes::Ptr{UInt8}
+    absmax::Ptr{Float32}
+    absmax_count::Int64
+    qmap::Ptr{Float32}
+    gnorm_vec::Ptr{Float32}
+    unorm_vec::Ptr{Float32}
+end
+
 const kDLCPU = Cint(1)
 const kDLCUDA = Cint(2)
 const kDLFloat = UInt8(2)
@@ -130,6 +152,21 @@ lars_get_momentum(opt, name, out, n) =
           opt, name, out, n)
 lars_state_size(opt, bytes::Ref{Int64}) =
     ccall((:lars_state_size, libhalide_lars), Cint, (Ptr{Cvoid}, Ref{Int64}), opt, bytes)
+lars_param_count(opt, n::Ref{Int64}) =
+    ccall((:lars_param_count, libhalide_lars), Cint, (Ptr{Cvoid}, Ref{Int64}), opt, n)
+lars_state_versions(opt, n, steps, versions) =
+    ccall((:lars_state_versions, libhalide_lars), Cint, (Ptr{Cvoid}, Int64, Ptr{Int64}, Ptr{UInt64}),
+          opt, n, steps, versions)
+lars_state_count(opt, name, count::Ref{Int32}) =
+    ccall((:lars_state_count, libhalide_lars), Cint, (Ptr{Cvoid}, Cstring, Ref{Int32}),
+          opt, name, count)
+lars_export_state(opt, name, index, key::Ref{Cstring}, out::Ref{Ptr{DLManagedTensor}}) =
+    ccall((:lars_export_state, libhalide_lars), Cint,
+          (Ptr{Cvoid}, Cstring, Int32, Ref{Cstring}, Ref{Ptr{DLManagedTensor}}),
+          opt, name, index, key, out)
+lars_import_state(opt, count, states) =
+    ccall((:lars_import_state, libhalide_lars), Cint, (Ptr{Cvoid}, Int64, Ptr{ParamState}),
+          opt, count, states)
 lars_save_state(opt, buffer, capacity, size::Ref{Csize_t}) =
     ccall((:lars_save_state, libhalide_lars), Cint, (Ptr{Cvoid}, Ptr{UInt8}, Csize_t, Ref{Csize_t}),
           opt, buffer, capacity, size)
@@ -211,6 +248,27 @@ function save_state(opt::LARS)
     buf = Vector{UInt8}(undef, n[])
     check(lars_save_state(opt.handle, buf, n[], n))
     buf
+end
+
+# The live state of a CPU parameter under bitsandbytes' names ("state1", "absmax1", "qmap1",
+# "unorm_vec", ...): Julia arrays over the optimizer's memory (writing them changes the state);
+# each keeps its export (and the memory) alive until garbage-collected.
+function state(opt::LARS, name::String)
+    count = Ref{Int32}(0)
+    check(lars_state_count(opt.handle, name, count))
+    out = Dict{String,Any}()
+    for i in 0:count[]-1
+        key = Ref{Cstring}(C_NULL)
+        m = Ref{Ptr{DLManagedTensor}}(C_NULL)
+        check(lars_export_state(opt.handle, name, Int32(i), key, m))
+        t = unsafe_load(m[]).dl_tensor
+        T = t.dtype.code == UInt8(1) ? UInt8 : Float32
+        a = unsafe_wrap(Array, Ptr{T}(t.data + t.byte_offset), unsafe_load(t.shape))
+        managed = m[]
+        finalizer(_ -> ccall(unsafe_load(managed).deleter, Cvoid, (Ptr{DLManagedTensor},), managed), a)
+        out[unsafe_string(key[])] = a
+    end
+    out
 end
 
 load_state!(opt::LARS, data::Vector{UInt8}) = check(lars_load_state(opt.handle, data, length(data)))

@@ -11,6 +11,7 @@
 #include "lars/lars_impl.h"
 #include "runtime/halide_call.h"
 #include "lars/step.h"
+#include "runtime/codebook.h"
 #include "runtime/device_buffer.h"
 #include "runtime/devices.h"
 #include "runtime/registry.h"
@@ -52,6 +53,19 @@ absl::StatusOr<int> Lars::AddParamGroup(const OptionOverrides& overrides) {
   return static_cast<int>(impl_->group_overrides.size()) - 1;
 }
 
+namespace {
+
+// The latest value of a key wins: it replaces an earlier one rather than growing the list (and
+// checkpoints) with every repeated setting (a Python binding re-sends its groups after a load).
+void SetOverride(OptionOverrides* list, const std::pair<std::string, OptionValue>& kv) {
+  list->erase(std::remove_if(list->begin(), list->end(),
+                             [&](const auto& e) { return e.first == kv.first; }),
+              list->end());
+  list->push_back(kv);
+}
+
+}  // namespace
+
 absl::Status Lars::SetGroupOption(int group, absl::string_view key, const OptionValue& value) {
   LARS_RETURN_IF_ERROR(impl_->CheckGroup(group));
   const OptionOverrides extra = {{std::string(key), value}};
@@ -59,7 +73,7 @@ absl::Status Lars::SetGroupOption(int group, absl::string_view key, const Option
   for (const auto& p : impl_->params) {
     if (p->group == group) LARS_RETURN_IF_ERROR(impl_->ParamOptions(*p, &extra).status());
   }
-  impl_->group_overrides[group].push_back(extra[0]);
+  SetOverride(&impl_->group_overrides[group], extra[0]);
   return absl::OkStatus();
 }
 
@@ -105,7 +119,7 @@ absl::Status Lars::OverrideConfig(absl::string_view name, absl::string_view key,
   LARS_ASSIGN_OR_RETURN(LarsOptions options, impl_->ParamOptions(*slot, nullptr, &extra));
   LARS_RETURN_IF_ERROR(internal::CheckSupported(*slot, options));
   if (slot->arena != nullptr) LARS_RETURN_IF_ERROR(internal::CheckFlatSupported(*slot, options));
-  slot->overrides.push_back(extra[0]);
+  SetOverride(&slot->overrides, extra[0]);
   return absl::OkStatus();
 }
 
@@ -442,6 +456,83 @@ absl::StatusOr<ParamStateSnapshot> Lars::GetState(absl::string_view name) const 
   LARS_ASSIGN_OR_RETURN(const ParamSlot* slot, impl_->Find(name));
   LARS_ASSIGN_OR_RETURN(LarsOptions options, impl_->ParamOptions(*slot));
   return internal::Snapshot(*slot, options);
+}
+
+namespace {
+
+// Element `offset` (and `numel` on) of buffer `b` as state tensor `key`.
+StateTensorView StateOf(const char* key, DType dtype, DeviceBuffer& b, int64_t offset,
+                        int64_t numel) {
+  StateTensorView v;
+  v.key = key;
+  v.dtype = dtype;
+  v.base = b.base();
+  v.offset = b.base_offset() + offset;
+  v.numel = numel;
+  v.keepalive = b.Pin();
+  return v;
+}
+
+bool HasUnormVec(const LarsOptions& o) {
+  return o.trust_mode == TrustMode::kClip && o.max_unorm > 0.0;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<StateTensorView>> Lars::StateTensors(absl::string_view name) {
+  LARS_ASSIGN_OR_RETURN(ParamSlot* slot, impl_->Find(name));
+  LARS_ASSIGN_OR_RETURN(LarsOptions options, impl_->ParamOptions(*slot));
+  const int64_t n = slot->param.numel;
+  std::vector<StateTensorView> out;
+  if (slot->kind == StateKind::kFp32) {
+    out.push_back(StateOf("state1", DType::kF32, slot->momentum, 0, n));
+  } else {
+    out.push_back(StateOf("state1", DType::kU8, slot->codes, 0, n));
+    // The codebook, once per device: bitsandbytes shares one qmap tensor among its parameters.
+    const Device& d = slot->param.device;
+    auto key = std::make_pair(static_cast<int>(d.type), d.id);
+    auto it = impl_->qmaps.find(key);
+    if (it == impl_->qmaps.end()) {
+      const std::array<float, 256>& code = DynamicCodebook();
+      LARS_ASSIGN_OR_RETURN(DeviceBuffer q, DeviceBuffer::Allocate(d, DType::kF32, 256));
+      LARS_RETURN_IF_ERROR(q.CopyFromHost(code.data()));
+      it = impl_->qmaps.emplace(key, std::move(q)).first;
+    }
+    out.push_back(StateOf("qmap1", DType::kF32, it->second, 0, 256));
+    if (slot->kind == StateKind::kBlockwise8) {  // bitsandbytes' order: state1, qmap1, absmax1
+      out.push_back(StateOf("absmax1", DType::kF32, slot->absmax, 0, slot->absmax.view().numel));
+    }
+    if (slot->kind == StateKind::kTensor8) {
+      out.push_back(StateOf("max1", DType::kF32, slot->norms, 3, 1));
+      out.push_back(StateOf("new_max1", DType::kF32, slot->scratch_norms, 3, 1));
+    }
+  }
+  if (slot->ring.view().numel > 0 && options.percentile_clipping < 100) {
+    out.push_back(StateOf("gnorm_vec", DType::kF32, slot->ring, 0, slot->ring.view().numel));
+  }
+  if (HasUnormVec(options) && slot->norms.view().numel > 1) {
+    out.push_back(StateOf("unorm_vec", DType::kF32, slot->norms, 1, 1));
+  }
+  return out;
+}
+
+std::vector<StateVersion> Lars::StateVersions() const {
+  std::vector<StateVersion> out;
+  out.reserve(impl_->params.size());
+  for (const auto& p : impl_->params) {
+    uint64_t h = static_cast<uint64_t>(p->kind) + 0x9e3779b97f4a7c15ull;
+    for (const DeviceBuffer* b :
+         {&p->momentum, &p->codes, &p->absmax, &p->norms, &p->scratch_norms, &p->ring}) {
+      const TensorView base = b->base();
+      for (uint64_t x : {reinterpret_cast<uint64_t>(base.data),
+                         static_cast<uint64_t>(b->base_offset()),
+                         static_cast<uint64_t>(b->view().numel)}) {
+        h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
+      }
+    }
+    out.push_back({p->step, h});
+  }
+  return out;
 }
 
 absl::StatusOr<LarsOptions> Lars::EffectiveOptions(absl::string_view name) const {

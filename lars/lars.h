@@ -50,6 +50,52 @@ struct ParamStateSnapshot {
   LarsOptions options;             // the options in effect (defaults, group, overrides)
 };
 
+// One optimizer-state tensor of a parameter under bitsandbytes' name, over the optimizer's own
+// memory (zero-copy, on the parameter's device): elements [offset, offset + numel) of `base`
+// (an allocation; for OpenCL `base.data` is the cl_mem). Writing through it changes the state,
+// as writing torch's or bitsandbytes' `optimizer.state[p]` tensors does. Keys:
+//   state1     fp32 momentum (f32, numel) or 8-bit codes (u8, numel)
+//   absmax1    blockwise 8-bit: f32, one absmax per block (ceil(numel / block_size))
+//   qmap1      8-bit: the 256 f32 codes state1 indexes (one shared, read-only buffer per device:
+//              the kernels have the codebook built in, so writing it changes nothing)
+//   max1       per-tensor 8-bit: f32[1], the scale of state1's codes
+//   new_max1   per-tensor 8-bit: f32[1], the other scale slot (the previous step's scale; the
+//              two swap every step, as in bitsandbytes)
+//   gnorm_vec  percentile clipping: f32[100], the ring of squared gradient norms
+//   unorm_vec  trust clip on (max_unorm > 0): f32[1], Σu² of the last step's update
+// `keepalive` keeps the memory allocated while held, even after a state conversion or a
+// checkpoint load replaced it (the view then no longer aliases the live state: re-export).
+// Flat parameters' state1/absmax1/unorm_vec lie in their arena and live as long as the
+// optimizer (keepalive is null for them).
+struct StateTensorView {
+  std::string key;
+  DType dtype = DType::kF32;
+  TensorView base;
+  int64_t offset = 0;
+  int64_t numel = 0;
+  std::shared_ptr<const void> keepalive;
+};
+
+// One parameter's state in bitsandbytes' layout (host memory), for Lars::ImportState.
+struct ImportedState {
+  std::string name;
+  int64_t step = 0;                // steps taken (bitsandbytes' state["step"])
+  StateKind kind = StateKind::kFp32;  // the layout of the arrays below
+  int block_size = 0;              // kBlockwise8: elements per absmax
+  std::vector<float> momentum;     // kFp32: numel values
+  std::vector<uint8_t> codes;      // 8-bit: numel codes
+  std::vector<float> absmax;       // kBlockwise8: one per block; kTensor8: {max1}
+  std::vector<float> qmap;         // 8-bit: the 256 codes `codes` index (empty: ours)
+  std::vector<float> gnorm_vec;    // percentile ring: 100 values, or empty (none saved)
+  std::vector<float> unorm_vec;    // {Σu²} of the last step, or empty
+};
+
+// Where a parameter's state lives and how far it has got (Lars::StateVersions).
+struct StateVersion {
+  int64_t step = 0;
+  uint64_t version = 0;  // changes exactly when StateTensors would return other memory
+};
+
 // One tensor of a flat ("arena") parameter buffer: elements [offset, offset + numel) of the
 // flat parameter and gradient buffers. Offsets are multiples of kFlatAlignment elements.
 struct FlatParam {
@@ -138,6 +184,23 @@ class Lars {
   // One step of every parameter that has a gradient. CUDA work is queued on exec's stream (or
   // the default stream of the device's primary context) without synchronizing.
   absl::Status Step(const ExecContext& exec = {});
+
+  // The parameter's state tensors under bitsandbytes' names (see StateTensorView): state1 and
+  // the keys its state kind and options give it. Zero-copy views over the live state.
+  absl::StatusOr<std::vector<StateTensorView>> StateTensors(absl::string_view name);
+  // Every parameter's step count and state version, in registration order: a caller caching
+  // StateTensors re-exports a parameter only when its version changed (state allocated or
+  // converted, a checkpoint loaded, and the swap of max1/new_max1 and unorm_vec's slot that
+  // every step makes -- the versions then alternate between two values).
+  std::vector<StateVersion> StateVersions() const;
+  // Sets the state of the named parameters from bitsandbytes-layout arrays (a bitsandbytes
+  // state_dict, or edited state tensors): validates all of them first and changes nothing on
+  // error. Each is converted to the state kind this optimizer's options give the parameter:
+  // codes are kept as they are when kind, block size and codebook match (a qmap within 2 ulp of
+  // ours counts as ours), otherwise the momentum is dequantized with the given qmap and scales
+  // and re-quantized by the kernels. Per-tensor 8-bit state (block_wise=false) can only be
+  // set from per-tensor 8-bit state with our codebook. Parameters not named keep their state.
+  absl::Status ImportState(const std::vector<ImportedState>& states);
 
   // Copies of one parameter's state and effective options.
   absl::StatusOr<ParamStateSnapshot> GetState(absl::string_view name) const;

@@ -13,6 +13,7 @@
 #include "lars/arena.h"
 #include "lars/lars.h"
 #include "lars/step.h"
+#include "runtime/device_buffer.h"
 
 namespace halide_lars {
 
@@ -32,6 +33,8 @@ struct Lars::Impl {
   // Flat parameter sets (AddFlatParams); their members are also in `params`.
   std::vector<std::unique_ptr<internal::Arena>> arenas;
   int64_t last_step_pipelines = 0;
+  // The codebook per device (type, id), exported as every 8-bit parameter's qmap1.
+  absl::flat_hash_map<std::pair<int, int>, DeviceBuffer> qmaps;
 
   // The parameters a step updates (those with a gradient) and their options, all validated;
   // nothing is modified. `index`, if given, receives each one's registration index. A one-call

@@ -59,6 +59,39 @@ DeviceBuffer DeviceBuffer::Borrow(const TensorView& parent, int64_t offset, int6
   return b;
 }
 
+// A pinned allocation: frees the memory when the last holder lets go.
+struct DeviceBuffer::Owner {
+  TensorView view;
+  ExecContext exec;
+  halide_dimension_t dim{};
+  halide_buffer_t buffer{};
+  ~Owner() {
+    if (view.device.type == DeviceType::kCPU) {
+      std::free(view.data);
+    } else if (buffer.device_interface != nullptr) {
+      CallContext ctx;
+      if (internal::MakeCallContext(view.device, exec, &ctx).ok()) {
+        buffer.device_interface->device_free(&ctx, &buffer);
+      }
+    }
+  }
+};
+
+std::shared_ptr<const void> DeviceBuffer::Pin() {
+  if (borrowed_ || view_.data == nullptr) return nullptr;
+  if (owner_ == nullptr) {
+    auto owner = std::make_shared<Owner>();
+    owner->view = view_;
+    owner->exec = exec_;
+    owner->dim = dim_;
+    owner->buffer = buffer_;
+    owner->buffer.dim = &owner->dim;
+    buffer_ = halide_buffer_t{};  // the owner frees it now
+    owner_ = std::move(owner);
+  }
+  return owner_;
+}
+
 DeviceBuffer::DeviceBuffer(DeviceBuffer&& other) noexcept { *this = std::move(other); }
 
 DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
@@ -72,6 +105,7 @@ DeviceBuffer& DeviceBuffer::operator=(DeviceBuffer&& other) noexcept {
     dim_ = other.dim_;
     buffer_ = other.buffer_;
     buffer_.dim = &dim_;
+    owner_ = std::move(other.owner_);
     other.view_ = TensorView{};
     other.buffer_ = halide_buffer_t{};
   }
@@ -83,6 +117,8 @@ DeviceBuffer::~DeviceBuffer() { Reset(); }
 void DeviceBuffer::Reset() {
   if (borrowed_) {
     borrowed_ = false;
+  } else if (owner_ != nullptr) {
+    owner_.reset();  // freed with the last pin
   } else if (view_.device.type == DeviceType::kCPU) {
     std::free(view_.data);
   } else if (buffer_.device_interface != nullptr) {

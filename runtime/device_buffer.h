@@ -5,6 +5,7 @@
 #define HALIDE_LARS_RUNTIME_DEVICE_BUFFER_H_
 
 #include <cstdint>
+#include <memory>
 
 #include "HalideRuntime.h"
 #include "absl/status/status.h"
@@ -36,6 +37,18 @@ class DeviceBuffer {
   // A view for any halide_lars call; valid while this buffer lives.
   TensorView view() const { return view_; }
 
+  // The allocation a view() lies in and the view's first element there: the buffer itself and 0,
+  // or for a borrowed slice its parent and offset (for exports that must name a cl_mem handle
+  // plus an offset, as DLPack does for OpenCL).
+  TensorView base() const { return borrowed_ ? parent_ : view_; }
+  int64_t base_offset() const { return borrowed_ ? offset_ : 0; }
+
+  // Shares ownership of the memory: it stays allocated while the returned pointer (or a copy)
+  // lives, even after this buffer is destroyed or reassigned (exported state tensors hold one,
+  // so a state conversion or checkpoint load never frees memory a caller still views).
+  // nullptr for a borrowed or empty buffer (the parent owns the memory).
+  std::shared_ptr<const void> Pin();
+
   // Copies view().bytes() bytes from/to host memory (synchronous).
   absl::Status CopyFromHost(const void* src);
   absl::Status CopyToHost(void* dst) const;
@@ -50,6 +63,8 @@ class DeviceBuffer {
   ExecContext exec_;
   halide_dimension_t dim_{};
   halide_buffer_t buffer_{};  // GPU allocations only
+  struct Owner;
+  std::shared_ptr<Owner> owner_;  // set once pinned: the memory is freed with the last owner
 };
 
 }  // namespace halide_lars

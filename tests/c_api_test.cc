@@ -318,4 +318,89 @@ TEST(CApi, FlatParamsMatchPerTensorParamsBitForBit) {
   ASSERT_EQ(lars_destroy(single), LARS_OK);
 }
 
+TEST(CApi, StateExportIsZeroCopyAndOutlivesTheHandle) {
+  lars_optimizer_t* opt = Make();
+  Tensor p(10, 1.0f), g(10, 0.5f);
+  ASSERT_EQ(lars_add_param(opt, "w", &p.dl, &g.dl, 0), LARS_OK) << lars_last_error();
+  ASSERT_EQ(lars_step(opt, nullptr), LARS_OK) << lars_last_error();
+  int64_t n = 0;
+  ASSERT_EQ(lars_param_count(opt, &n), LARS_OK);
+  ASSERT_EQ(n, 1);
+  int64_t step = 0;
+  uint64_t version = 0;
+  ASSERT_EQ(lars_state_versions(opt, 1, &step, &version), LARS_OK);
+  EXPECT_EQ(step, 1);
+  EXPECT_EQ(lars_state_versions(opt, 2, &step, &version), LARS_INVALID_ARGUMENT);
+  int32_t count = 0;
+  ASSERT_EQ(lars_state_count(opt, "w", &count), LARS_OK);
+  ASSERT_EQ(count, 2);  // state1, unorm_vec
+  const char* key = nullptr;
+  DLManagedTensor* m = nullptr;
+  EXPECT_EQ(lars_export_state(opt, "w", 2, &key, &m), LARS_OUT_OF_RANGE);
+  EXPECT_EQ(lars_export_state(opt, "nope", 0, &key, &m), LARS_NOT_FOUND);
+  ASSERT_EQ(lars_export_state(opt, "w", 0, &key, &m), LARS_OK) << lars_last_error();
+  EXPECT_STREQ(key, "state1");
+  ASSERT_NE(m, nullptr);
+  EXPECT_EQ(m->dl_tensor.device.device_type, kDLCPU);
+  EXPECT_EQ(m->dl_tensor.ndim, 1);
+  EXPECT_EQ(m->dl_tensor.shape[0], 10);
+  EXPECT_EQ(m->dl_tensor.dtype.code, kDLFloat);
+  EXPECT_EQ(m->dl_tensor.dtype.bits, 32);
+  float* state1 = static_cast<float*>(m->dl_tensor.data);
+  float momentum[10];
+  ASSERT_EQ(lars_get_momentum(opt, "w", momentum, 10), LARS_OK);
+  EXPECT_EQ(0, std::memcmp(momentum, state1, sizeof(momentum)));  // step 1: m = g
+  EXPECT_EQ(state1[3], 0.5f);
+  state1[3] = -2.0f;  // writing through it changes the optimizer
+  ASSERT_EQ(lars_get_momentum(opt, "w", momentum, 10), LARS_OK);
+  EXPECT_EQ(momentum[3], -2.0f);
+  ASSERT_EQ(lars_destroy(opt), LARS_OK);
+  EXPECT_EQ(state1[3], -2.0f) << "the export keeps the memory (and optimizer) alive";
+  m->deleter(m);  // frees the optimizer now (ASan/valgrind check the order)
+}
+
+TEST(CApi, ImportStateTakesBitsandbytesArraysOrRefusesThem) {
+  lars_optimizer_t* opt = Make();
+  Tensor p(6000, 1.0f), g(6000, 0.5f);
+  ASSERT_EQ(lars_override(opt, "w", "optim_bits", 8), LARS_NOT_FOUND);
+  ASSERT_EQ(lars_add_param(opt, "w", &p.dl, &g.dl, 0), LARS_OK);
+  ASSERT_EQ(lars_override(opt, "w", "optim_bits", 8), LARS_OK);
+  std::vector<uint8_t> codes(6000);
+  for (size_t i = 0; i < codes.size(); ++i) codes[i] = static_cast<uint8_t>(i % 256);
+  std::vector<float> absmax(24, 2.0f);
+  lars_param_state_t s{};
+  s.name = "w";
+  s.step = 5;
+  s.kind = LARS_STATE_BLOCKWISE8;
+  s.block_size = 256;
+  s.numel = 6000;
+  s.codes = codes.data();
+  s.absmax = absmax.data();
+  s.absmax_count = 24;
+  lars_param_state_t bad = s;
+  bad.kind = 7;
+  EXPECT_EQ(lars_import_state(opt, 1, &bad), LARS_INVALID_ARGUMENT);
+  bad = s;
+  bad.codes = nullptr;
+  EXPECT_EQ(lars_import_state(opt, 1, &bad), LARS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(lars_last_error()).find("null array"), std::string::npos);
+  bad = s;
+  bad.absmax_count = 23;
+  EXPECT_EQ(lars_import_state(opt, 1, &bad), LARS_INVALID_ARGUMENT);
+  EXPECT_NE(std::string(lars_last_error()).find("absmax1 has 23 elements"), std::string::npos);
+  int64_t step = -1;
+  ASSERT_EQ(lars_param_step(opt, "w", &step), LARS_OK);
+  EXPECT_EQ(step, 0) << "a refused import changed the step";
+  ASSERT_EQ(lars_import_state(opt, 1, &s), LARS_OK) << lars_last_error();
+  ASSERT_EQ(lars_param_step(opt, "w", &step), LARS_OK);
+  EXPECT_EQ(step, 5);
+  const char* key = nullptr;
+  DLManagedTensor* m = nullptr;
+  ASSERT_EQ(lars_export_state(opt, "w", 0, &key, &m), LARS_OK);
+  EXPECT_EQ(m->dl_tensor.dtype.code, kDLUInt);
+  EXPECT_EQ(0, std::memcmp(m->dl_tensor.data, codes.data(), codes.size())) << "codes kept exactly";
+  m->deleter(m);
+  ASSERT_EQ(lars_destroy(opt), LARS_OK);
+}
+
 }  // namespace

@@ -55,6 +55,37 @@ class Options(ctypes.Structure):
     ]
 
 
+class DLManagedTensor(ctypes.Structure):
+    pass
+
+
+DLManagedTensor._fields_ = [
+    ("dl_tensor", DLTensor),
+    ("manager_ctx", ctypes.c_void_p),
+    ("deleter", ctypes.CFUNCTYPE(None, ctypes.POINTER(DLManagedTensor))),
+]
+
+
+class ParamState(ctypes.Structure):
+    """lars_param_state_t"""
+
+    _fields_ = [
+        ("name", ctypes.c_char_p),
+        ("step", ctypes.c_int64),
+        ("kind", ctypes.c_int32),
+        ("block_size", ctypes.c_int32),
+        ("numel", ctypes.c_int64),
+        ("momentum", ctypes.c_void_p),
+        ("codes", ctypes.c_void_p),
+        ("absmax", ctypes.c_void_p),
+        ("absmax_count", ctypes.c_int64),
+        ("qmap", ctypes.c_void_p),
+        ("gnorm_vec", ctypes.c_void_p),
+        ("unorm_vec", ctypes.c_void_p),
+    ]
+
+
+STATE_FP32, STATE_BLOCKWISE8, STATE_TENSOR8 = 0, 1, 2
 TRUST_MODES = {"clip": 0, "classic": 1, "none": 2}
 NONFINITE = {"skip": 0, "error": 1, "propagate": 2}
 
@@ -97,6 +128,13 @@ FUNCTIONS = {
     "lars_param_skipped_steps": (ctypes.c_int, [_P, _S, ctypes.POINTER(_I64)]),
     "lars_get_momentum": (ctypes.c_int, [_P, _S, ctypes.POINTER(ctypes.c_float), ctypes.c_size_t]),
     "lars_state_size": (ctypes.c_int, [_P, ctypes.POINTER(_I64)]),
+    "lars_param_count": (ctypes.c_int, [_P, ctypes.POINTER(_I64)]),
+    "lars_state_versions": (ctypes.c_int, [_P, _I64, ctypes.POINTER(_I64),
+                                           ctypes.POINTER(ctypes.c_uint64)]),
+    "lars_state_count": (ctypes.c_int, [_P, _S, ctypes.POINTER(_I32)]),
+    "lars_export_state": (ctypes.c_int, [_P, _S, _I32, ctypes.POINTER(ctypes.c_char_p),
+                                         ctypes.POINTER(ctypes.POINTER(DLManagedTensor))]),
+    "lars_import_state": (ctypes.c_int, [_P, _I64, ctypes.POINTER(ParamState)]),
     "lars_save_state": (ctypes.c_int, [_P, ctypes.c_void_p, ctypes.c_size_t, ctypes.POINTER(ctypes.c_size_t)]),
     "lars_load_state": (ctypes.c_int, [_P, ctypes.c_void_p, ctypes.c_size_t]),
     "lars_save_state_file": (ctypes.c_int, [_P, _S]),

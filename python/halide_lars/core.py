@@ -141,6 +141,56 @@ class Optimizer:
         check(lib.lars_get_momentum(self._handle, name.encode(), out, numel))
         return out
 
+    def param_count(self):
+        n = ctypes.c_int64()
+        check(lib.lars_param_count(self._handle, ctypes.byref(n)))
+        return n.value
+
+    def state_versions(self):
+        """(steps, versions) of every parameter in registration order (lars_state_versions)."""
+        n = self.param_count()
+        steps = (ctypes.c_int64 * max(n, 1))()
+        versions = (ctypes.c_uint64 * max(n, 1))()
+        check(lib.lars_state_versions(self._handle, n, steps, versions))
+        return list(steps)[:n], list(versions)[:n]
+
+    def export_state(self, name):
+        """{key: DLManagedTensor pointer} of `name`'s state tensors (lars_export_state); the
+        caller owns each pointer (dlpack.managed_to_torch takes it over)."""
+        count = ctypes.c_int32()
+        check(lib.lars_state_count(self._handle, name.encode(), ctypes.byref(count)))
+        out = {}
+        for i in range(count.value):
+            key = ctypes.c_char_p()
+            managed = ctypes.POINTER(_lib.DLManagedTensor)()
+            check(lib.lars_export_state(self._handle, name.encode(), i, ctypes.byref(key),
+                                        ctypes.byref(managed)))
+            out[key.value.decode()] = managed
+        return out
+
+    def import_state(self, records):
+        """Sets parameters' state from bitsandbytes-layout host arrays (lars_import_state).
+        records: dicts with name, step, kind (_lib.STATE_*), block_size, numel and contiguous
+        numpy arrays momentum (f32) / codes (u8) / absmax, qmap, gnorm_vec, unorm_vec (f32) or
+        None."""
+        c = (_lib.ParamState * max(len(records), 1))()
+        keep = []
+        for slot, r in zip(c, records):
+            keep.append(r["name"].encode())
+            slot.name = keep[-1]
+            slot.step = int(r["step"])
+            slot.kind = r["kind"]
+            slot.block_size = int(r.get("block_size") or 0)
+            slot.numel = int(r["numel"])
+            for field in ("momentum", "codes", "absmax", "qmap", "gnorm_vec", "unorm_vec"):
+                a = r.get(field)
+                if a is not None:
+                    keep.append(a)
+                    setattr(slot, field, a.ctypes.data)
+            if r.get("absmax") is not None:
+                slot.absmax_count = r["absmax"].size
+        check(lib.lars_import_state(self._handle, len(records), c))
+
     def state_size(self):
         b = ctypes.c_int64()
         check(lib.lars_state_size(self._handle, ctypes.byref(b)))

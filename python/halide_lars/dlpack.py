@@ -54,3 +54,22 @@ def from_torch(t, partials=False):
     else:
         raise ValueError(f"device {t.device}: expected cpu or cuda")
     return TensorRef(t.data_ptr(), list(t.shape), list(t.stride()), code, bits, dev, idx)
+
+
+_PyCapsule_New = ctypes.pythonapi.PyCapsule_New
+_PyCapsule_New.restype = ctypes.py_object
+_PyCapsule_New.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+_DLTENSOR = b"dltensor"  # the capsule name DLPack consumers look for (kept alive here)
+
+
+def managed_to_torch(managed):
+    """A torch tensor over a DLManagedTensor* (a ctypes pointer) that halide_lars exported:
+    zero-copy; torch calls its deleter when the tensor's storage is freed."""
+    import torch.utils.dlpack
+
+    try:
+        capsule = _PyCapsule_New(ctypes.cast(managed, ctypes.c_void_p), _DLTENSOR, None)
+        return torch.utils.dlpack.from_dlpack(capsule)
+    except Exception:
+        managed.contents.deleter(managed)  # not taken over: release it here
+        raise

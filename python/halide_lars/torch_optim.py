@@ -3,7 +3,8 @@
 import torch
 
 from .core import Optimizer
-from .dlpack import from_torch
+from . import bnb_state
+from .dlpack import from_torch, managed_to_torch
 
 _GROUP_KEYS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "optim_bits",
                "min_8bit_size", "percentile_clipping", "max_unorm", "trust_mode",
@@ -56,49 +57,103 @@ class LARS(torch.optim.Optimizer):
             for k in _GROUP_KEYS:
                 if hasattr(args, k):
                     defaults[k] = getattr(args, k)
-        super().__init__(params, defaults)
-        self._opt = Optimizer(**{k: defaults[k] for k in _GROUP_KEYS})
-        self._names = {}
-        self._synced = []
-        self._flat = {}  # param -> its gradient view in a flat buffer (flat=True)
         if flat and process_group is not None:
             raise ValueError("flat=True and process_group cannot be combined")
-        flat_sets = {}  # (dtype, device) -> [(param, name, group)]
-        for gi, group in enumerate(self.param_groups):
-            cg = 0 if gi == 0 else self._opt.add_group()
-            self._synced.append({})
-            self._sync_group(gi, cg)
+        if shards is not None and process_group is None:
+            raise ValueError("shards given without process_group")
+        self._opt = Optimizer(**{k: defaults[k] for k in _GROUP_KEYS})
+        self._names = {}      # param -> its C name
+        self._order = []      # params in the C optimizer's registration order
+        self._cgroups = []    # Python group index -> C group index
+        self._synced = []     # per group: the option values last given to the C optimizer
+        self._flat = {}       # param -> its gradient view in a flat buffer (flat=True)
+        self._flat_buffers = []
+        self._flat_mode = flat
+        self._pending_flat = []  # (param, name, C group) until the constructor lays them out
+        self._process_group = process_group
+        self._shards = dict(shards or {})
+        self._partials = None
+        self._exports = {}    # param -> {state version: {key: live tensor}}
+        self._live = {}       # param -> (step, {key: tensor}) as last put into self.state[p]
+        self._constructing = True
+        super().__init__(params, defaults)  # registers every group through add_param_group
+        self._constructing = False
+        flat_sets = {}  # (dtype, device) -> [(param, name, C group)]
+        for item in self._pending_flat:
+            flat_sets.setdefault((item[0].dtype, item[0].device), []).append(item)
+        self._pending_flat = []
+        self._flat_buffers = [self._make_flat(members) for members in flat_sets.values()]
+        if process_group is not None:
+            self._alloc_partials()
+
+    def add_param_group(self, param_group):
+        """torch.optim.Optimizer.add_param_group, at any time: the group's parameters are
+        registered with the optimizer (their options honoured, checkpoints include them). A
+        parameter already in a group is refused (ValueError, as torch). With process_group, the
+        group carries 'shards': {param: (offset, full_numel)} for its parameters; with
+        flat=True, a group added after construction gets flat buffers of its own."""
+        if not isinstance(param_group, dict):
+            raise TypeError(f"param group must be a dict, got {type(param_group).__name__}")
+        param_group = dict(param_group)
+        shards = param_group.pop("shards", None)
+        before = len(self.param_groups)
+        super().add_param_group(param_group)  # torch's checks: duplicates, required options
+        group = self.param_groups[-1]
+        gi = len(self.param_groups) - 1
+        try:
             for pi, p in enumerate(group["params"]):
                 if not p.is_contiguous():
                     raise ValueError(f"parameter {pi} of group {gi} is not contiguous")
-                name = f"g{gi}.p{pi}"
-                self._names[p] = (name, cg)
-                if flat:
-                    flat_sets.setdefault((p.dtype, p.device), []).append((p, name, cg))
-                else:
-                    self._opt.add_param(name, from_torch(p.data).dl, None, cg)
-        self._flat_buffers = [self._make_flat(members) for members in flat_sets.values()]
-        self._process_group = process_group
-        if shards is not None and process_group is None:
-            raise ValueError("shards given without process_group")
-        if process_group is not None:
-            shards = shards or {}
-            for p, (name, _) in self._names.items():
-                if p not in shards:
-                    raise ValueError(f"process_group given but parameter {name} has no entry in "
-                                     "shards (offset, full_numel)")
-                offset, full = shards[p]
+                if p.dtype not in (torch.float32, torch.float16, torch.bfloat16):
+                    raise TypeError(f"parameter {pi} of group {gi}: dtype {p.dtype}, expected "
+                                    "torch.float32, float16 or bfloat16")
+                if p.device.type not in ("cpu", "cuda"):
+                    raise ValueError(f"parameter {pi} of group {gi}: device {p.device}, "
+                                     "expected cpu or cuda")
+                if self._process_group is not None:
+                    if shards is not None:
+                        self._shards.update(shards)
+                    if p not in self._shards:
+                        raise ValueError(f"process_group given but parameter {pi} of group {gi} "
+                                         "has no entry in shards (offset, full_numel)")
+            # The options are checked by a throwaway optimizer before anything is registered.
+            Optimizer(**{k: group[k] for k in _GROUP_KEYS}).close()
+        except Exception:
+            del self.param_groups[before:]
+            raise
+        cg = 0 if gi == 0 else self._opt.add_group()
+        self._cgroups.append(cg)
+        self._synced.append({})
+        self._sync_group(gi)
+        new_flat = []
+        for pi, p in enumerate(group["params"]):
+            name = f"g{gi}.p{pi}"
+            self._names[p] = name
+            if self._flat_mode:
+                (self._pending_flat if self._constructing else new_flat).append((p, name, cg))
+                continue
+            self._opt.add_param(name, from_torch(p.data).dl, None, cg)
+            self._order.append(p)
+            if self._process_group is not None:
+                offset, full = self._shards[p]
                 self._opt.set_shard(name, offset, full)
-            # The partials live where the collective reduces them: on the parameters' device
-            # for NCCL (StepBegin writes them there; no host round trip of ours), else on the
-            # CPU (gloo, MPI).
-            import torch.distributed as dist
-            device = torch.device("cpu")
-            if dist.get_backend(process_group) == "nccl" and self._names:
-                device = next(iter(self._names)).device
-            self._partials = torch.zeros(self._opt.partials_size(), dtype=torch.float64,
-                                         device=device)
-            self._partials_ref = from_torch(self._partials, partials=True)
+        sets = {}
+        for item in new_flat:
+            sets.setdefault((item[0].dtype, item[0].device), []).append(item)
+        self._flat_buffers += [self._make_flat(members) for members in sets.values()]
+        if self._process_group is not None and not self._constructing:
+            self._alloc_partials()
+
+    def _alloc_partials(self):
+        # The partials live where the collective reduces them: on the parameters' device for
+        # NCCL (StepBegin writes them there; no host round trip of ours), else on the CPU.
+        import torch.distributed as dist
+        device = torch.device("cpu")
+        if dist.get_backend(self._process_group) == "nccl" and self._names:
+            device = next(iter(self._names)).device
+        self._partials = torch.zeros(self._opt.partials_size(), dtype=torch.float64,
+                                     device=device)
+        self._partials_ref = from_torch(self._partials, partials=True)
 
     def _make_flat(self, members):
         """One flat parameter buffer and one flat gradient buffer for `members`; the parameters
@@ -123,6 +178,7 @@ class LARS(torch.optim.Optimizer):
                                   [name for _, name, _ in members], offsets,
                                   [p.numel() for p, _, _ in members],
                                   [cg for _, _, cg in members])
+        self._order += [p for p, _, _ in members]
         return flat_p, flat_g
 
     def last_step_pipelines(self):
@@ -130,18 +186,66 @@ class LARS(torch.optim.Optimizer):
         flat=False)."""
         return self._opt.last_step_pipelines()
 
-    def _sync_group(self, gi, cg):
+    def _sync_group(self, gi):
         group = self.param_groups[gi]
         for key in _GROUP_KEYS:
             if self._synced[gi].get(key) != group[key]:
-                self._opt.set_group_option(cg, key, group[key])
+                self._opt.set_group_option(self._cgroups[gi], key, group[key])
                 self._synced[gi][key] = group[key]
 
     def override_config(self, param, key, value):
         """bitsandbytes GlobalOptimManager.override_config for one parameter of this optimizer."""
         if param not in self._names:
             raise KeyError("parameter is not managed by this optimizer")
-        self._opt.override(self._names[param][0], key, value)
+        self._opt.override(self._names[param], key, value)
+
+    # --- live state: self.state[p] holds bitsandbytes' keys over the optimizer's memory ---------
+
+    def _views(self, p, version):
+        """{key: tensor} viewing p's state at `version` (exported once per version)."""
+        cache = self._exports.setdefault(p, {})
+        views = cache.get(version)
+        if views is None:
+            views = {}
+            for key, managed in self._opt.export_state(self._names[p]).items():
+                t = managed_to_torch(managed)
+                views[key] = t.view(p.shape) if key == "state1" else t
+            if len(cache) >= 2:  # the two alternating versions of a steady state
+                cache.pop(next(iter(cache)))
+            cache[version] = views
+        return views
+
+    def _refresh_state(self):
+        """Puts every stepped parameter's live state tensors and step into self.state[p]."""
+        steps, versions = self._opt.state_versions()
+        for p, step, version in zip(self._order, steps, versions):
+            st = self.state[p]
+            live = self._live.get(p)
+            if step == 0 and live is None:
+                continue  # no state before the first step (as bitsandbytes)
+            views = self._views(p, version)
+            if live is not None:
+                for key in live[1]:
+                    if key not in views:
+                        st.pop(key, None)
+            st["step"] = step
+            st.update(views)
+            self._live[p] = (step, views)
+
+    def _absorb_edits(self):
+        """State entries the caller replaced (a new tensor, step, or a cleared state[p]) are
+        imported into the optimizer -- all validated first; on a bad entry a ValueError and
+        nothing changes. In-place writes need nothing: the tensors are the state."""
+        records = []
+        for p, (step, views) in self._live.items():
+            st = self.state.get(p, {})
+            if st.get("step") == step and all(st.get(k) is t for k, t in views.items()) \
+                    and len(st) == len(views) + 1:
+                continue
+            records.append(bnb_state.record(self._names[p], p, st, f"state of {self._names[p]}"))
+        if records:
+            self._opt.import_state(records)
+            self._refresh_state()
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -149,12 +253,13 @@ class LARS(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        self._absorb_edits()
         stream = None
         refs = []  # DLTensor views alive until the step returns
         for gi, group in enumerate(self.param_groups):
-            self._sync_group(gi, 0 if gi == 0 else gi)
+            self._sync_group(gi)
             for p in group["params"]:
-                name = self._names[p][0]
+                name = self._names[p]
                 if p.grad is None:
                     self._opt.set_grad(name, None)
                     continue
@@ -182,10 +287,7 @@ class LARS(torch.optim.Optimizer):
             self._opt.step(stream)
         else:
             self._sharded_step(stream)
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self.state[p]["step"] = self._opt.param_step(self._names[p][0])
+        self._refresh_state()
         return loss
 
     def _sharded_step(self, stream):
@@ -194,39 +296,94 @@ class LARS(torch.optim.Optimizer):
         dist.all_reduce(self._partials, group=self._process_group)
         self._opt.step_finish_tensor(self._partials_ref.dl, stream)
 
+    # --- checkpoints in bitsandbytes' layout ------------------------------------------------
+
     def state_dict(self):
-        """torch's layout plus, per parameter, bitsandbytes' names: step and state1 (the momentum
-        as fp32; dequantized for 8-bit state). The exact state (8-bit codes, absmax, percentile
-        ring) travels in 'halide_lars_checkpoint' (bytes)."""
-        for group in self.param_groups:
-            for p in group["params"]:
-                name = self._names[p][0]
-                st = self.state[p]
-                st["step"] = self._opt.param_step(name)
-                st["state1"] = torch.tensor(list(self._opt.momentum(name, p.numel())),
-                                            dtype=torch.float32).reshape(p.shape)
+        """torch's layout with bitsandbytes' per-parameter keys, dtypes and shapes (step, state1
+        as fp32 momentum or uint8 codes, qmap1, absmax1 or max1/new_max1, gnorm_vec, unorm_vec:
+        the live tensors, as torch's optimizers give theirs), bitsandbytes' group key 'betas' =
+        (momentum, dampening) beside ours, and the exact checkpoint (options, overrides, every
+        byte of state) as bytes under 'halide_lars_checkpoint'. bitsandbytes' LARS/LARS8bit
+        load it (they read only 'state' and 'param_groups')."""
+        self._absorb_edits()
+        self._refresh_state()
         sd = super().state_dict()
+        sd["state"] = {k: dict(v) for k, v in sd["state"].items()}
+        for g in sd["param_groups"]:
+            g["betas"] = (g["momentum"], g["dampening"])
         sd["halide_lars_checkpoint"] = self._opt.save_state()
         return sd
 
     def load_state_dict(self, state_dict):
-        blob = state_dict.get("halide_lars_checkpoint")
-        if blob is None:
-            raise ValueError("state_dict has no 'halide_lars_checkpoint' (not saved by halide_lars)")
-        self._opt.load_state(bytes(blob))
-        # torch's own bookkeeping (param_groups); keep our fp32/uint8 state as is -- the plain
-        # torch.optim.Optimizer.load_state_dict would cast state tensors to the param dtype.
+        """Loads a state_dict of ours (exact: from its 'halide_lars_checkpoint') or one written
+        by bitsandbytes' LARS / LARS8bit / LARS32bit (0.49 per-tensor or 0.50 blockwise 8-bit,
+        fp32; nested '__bnb_optimizer_quant_state__' entries too): the state is converted to
+        the kind this optimizer's options give each parameter (8-bit codes kept exactly when
+        the layouts agree), the groups' lr, weight_decay and betas -> momentum, dampening (and
+        any of our option keys) are taken over; a parameter without saved state restarts.
+        Everything is validated first: a foreign or mismatched state_dict raises and changes
+        nothing. State tensors keep their own dtypes (never cast to the parameters')."""
+        if not isinstance(state_dict, dict) or "param_groups" not in state_dict \
+                or "state" not in state_dict:
+            raise ValueError("not an optimizer state_dict (needs 'state' and 'param_groups')")
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
-            raise ValueError("state_dict has a different number of parameter groups")
+            raise ValueError("loaded state dict has a different number of parameter groups")
         for group, saved in zip(self.param_groups, groups):
-            for k in _GROUP_KEYS:
-                group[k] = saved[k]
-        for gi in range(len(self.param_groups)):
-            self._synced[gi] = {}
-        for group in self.param_groups:
-            for p in group["params"]:
-                self.state[p]["step"] = self._opt.param_step(self._names[p][0])
+            if len(group["params"]) != len(saved.get("params", ())):
+                raise ValueError("loaded state dict contains a parameter group that doesn't "
+                                 "match the size of optimizer's group")
+        new_options = []
+        for gi, (group, saved) in enumerate(zip(self.param_groups, groups)):
+            o = {k: group[k] for k in _GROUP_KEYS}
+            if "momentum" in saved:  # ours (or torch SGD's keys)
+                o.update({k: saved[k] for k in _GROUP_KEYS if k in saved})
+            else:  # bitsandbytes': lr, betas = (momentum, dampening), eps (not ours), weight_decay
+                o.update({k: saved[k] for k in ("lr", "weight_decay") if k in saved})
+                if "betas" in saved:
+                    o["momentum"], o["dampening"] = (float(x) for x in saved["betas"])
+            try:
+                Optimizer(**o).close()
+            except Exception as e:
+                raise ValueError(f"param group {gi} of the state_dict: {e}") from e
+            new_options.append(o)
+        blob = state_dict.get("halide_lars_checkpoint")
+        params = {i: p for i, p in
+                  enumerate(p for g, s in zip(self.param_groups, groups) for p in g["params"])}
+        saved_ids = [i for s in groups for i in s["params"]]
+        id_map = dict(zip(saved_ids, params.values()))
+        records = []
+        if blob is None:
+            saved_state = state_dict["state"]
+            for sid, p in id_map.items():
+                name = self._names[p]
+                records.append(bnb_state.record(name, p, saved_state.get(sid, {}),
+                                                f"state_dict['state'][{sid!r}] ({name})"))
+        old_options = [{k: g[k] for k in _GROUP_KEYS} for g in self.param_groups]
+        if blob is not None:
+            self._opt.load_state(bytes(blob))  # validates everything first; all or nothing
+        # The state is converted to the kinds the new options give, so they go in first; if
+        # the import then fails, the saved state and options come back (the import itself
+        # validates everything before it changes anything).
+        undo = self._opt.save_state() if records and new_options != old_options else None
+        try:
+            for gi, o in enumerate(new_options):
+                self.param_groups[gi].update(o)
+                self._synced[gi] = {}
+                self._sync_group(gi)
+            if records:
+                self._opt.import_state(records)
+        except Exception:
+            if undo is not None:
+                self._opt.load_state(undo)
+            for gi, o in enumerate(old_options):
+                self.param_groups[gi].update(o)
+                self._synced[gi] = {}
+            self._refresh_state()
+            raise
+        self.state.clear()
+        self._live.clear()
+        self._refresh_state()
 
 
 class LARS8bit(LARS):
