@@ -73,3 +73,30 @@ def managed_to_torch(managed):
     except Exception:
         managed.contents.deleter(managed)  # not taken over: release it here
         raise
+
+
+class _Export:
+    """Owns one exported DLManagedTensor: releases it (and the memory it pins) when collected."""
+
+    def __init__(self, managed):
+        self.managed = managed
+
+    def __del__(self):
+        self.managed.contents.deleter(self.managed)
+
+
+def managed_to_numpy(managed):
+    """A numpy array over a CPU DLManagedTensor* that halide_lars exported (zero-copy; the
+    export is released when the array and its views are gone)."""
+    import numpy as np
+
+    owner = _Export(managed)
+    t = managed.contents.dl_tensor
+    if t.device.device_type != _lib.kDLCPU:
+        raise ValueError(f"device type {t.device.device_type}: numpy views CPU memory only")
+    ctype, dtype = ((ctypes.c_uint8, np.uint8) if t.dtype.code == _lib.kDLUInt
+                    else (ctypes.c_float, np.float32))
+    n = t.shape[0] if t.ndim == 1 else 0
+    buf = (ctype * n).from_address(t.data + t.byte_offset) if n else (ctype * 0)()
+    buf._halide_lars_export = owner  # the array's base keeps the export alive
+    return np.frombuffer(buf, dtype=dtype)

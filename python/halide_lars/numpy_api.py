@@ -2,7 +2,7 @@
 import numpy as np
 
 from .core import Optimizer
-from .dlpack import from_numpy
+from .dlpack import from_numpy, managed_to_numpy
 
 
 class NumpyLARS:
@@ -41,8 +41,15 @@ class NumpyLARS:
         self._opt.step()
 
     def state(self, name):
-        return {"step": self._opt.param_step(name),
-                "momentum": np.ctypeslib.as_array(self._opt.momentum(name, self._params[name].size))}
+        """step, the momentum as fp32 (a copy; dequantized for 8-bit state), and bitsandbytes'
+        state tensors as live numpy arrays over the optimizer's memory (state1, qmap1,
+        absmax1 or max1/new_max1, gnorm_vec, unorm_vec: writing them changes the optimizer)."""
+        out = {"step": self._opt.param_step(name),
+               "momentum": np.ctypeslib.as_array(self._opt.momentum(name, self._params[name].size))}
+        for key, managed in self._opt.export_state(name).items():
+            a = managed_to_numpy(managed)
+            out[key] = a.reshape(self._params[name].shape) if key == "state1" else a
+        return out
 
     def state_dict(self):
         return self._opt.save_state()

@@ -528,3 +528,34 @@ def test_foreign_or_mismatched_state_dicts_raise_and_change_nothing():
     # And the optimizer still works after all of that.
     train_steps(opt, params, 1, start=2)
     assert opt.state[params[0]]["step"] == 3
+
+
+def test_add_param_group_with_a_process_group():
+    """One gloo rank on 127.0.0.1: a group added later brings its shards and joins the exchange."""
+    import socket
+
+    import torch.distributed as dist
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0, world_size=1)
+    try:
+        p, q = make_param((300,), torch.float32, 0), make_param((40,), torch.float32, 1)
+        opt = halide_lars.LARS([p], lr=0.1, momentum=0.9, process_group=dist.group.WORLD,
+                               shards={p: (0, 300)})
+        set_grads([p], 0)
+        opt.step()
+        with pytest.raises(ValueError, match="no entry in shards"):
+            opt.add_param_group({"params": [q]})
+        assert len(opt.param_groups) == 1
+        opt.add_param_group({"params": [q], "lr": 0.05, "shards": {q: (0, 40)}})
+        assert "shards" not in opt.param_groups[1]
+        set_grads([p, q], 1)
+        q_before = q.detach().clone()
+        opt.step()
+        assert opt.state[p]["step"] == 2 and opt.state[q]["step"] == 1
+        p_ref, _ = torch_reference(q_before, q.grad, None, 1, lr=0.05, momentum=0.9)
+        torch.testing.assert_close(q.detach().double(), p_ref, rtol=1e-5, atol=1e-6)
+    finally:
+        dist.destroy_process_group()

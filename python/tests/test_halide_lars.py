@@ -321,6 +321,11 @@ def test_numpy_api():
         ref, m = reference_step(w0, gw.astype(np.float64), m, step, 0.1, 0.9, weight_decay=0.01)
         assert np.allclose(w, ref, rtol=1e-5, atol=1e-6)
     assert opt.state("w")["step"] == 3 and opt.state("b")["step"] == 0
+    st = opt.state("w")  # bitsandbytes' names, live over the optimizer's memory
+    assert st["state1"].dtype == np.float32 and st["state1"].shape == w.shape
+    assert np.array_equal(st["state1"], st["momentum"])
+    st["state1"][:] = 0.0
+    assert not opt.state("w")["momentum"].any(), "writing state1 changes the optimizer"
     blob = opt.state_dict()
     opt.load_state_dict(blob)
     with pytest.raises(TypeError):
