@@ -1,5 +1,6 @@
-// //runtime:launch_counter counts the kernels Halide's runtime launches, here on OpenCL (pocl):
-// the counts the GPU kit reports per step (CUDA there) come from the same hooks.
+// //runtime:launch_counter counts the kernels Halide's runtime launches: on OpenCL (pocl) on
+// every test run, on CUDA where there is a GPU (the GPU kit). A step launches a few kernels per
+// tensor; a flat-parameter step at most 4 per state kind (the GPU target), whatever the count.
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -19,10 +20,20 @@ LarsOptions Options(int bits) {
   return o;
 }
 
-TEST(LaunchCounter, CountsEveryOpenCLKernelOfAStep) {
-  LARS_REQUIRE_DEVICE(DeviceType::kOpenCL);
+// Launches of the device's API since the last reset.
+int64_t Launches(DeviceType t) {
+  const KernelLaunches k = CountedKernelLaunches();
+  return t == DeviceType::kCUDA ? k.cuda : k.opencl;
+}
+
+class LaunchCounterTest : public ::testing::TestWithParam<DeviceType> {};
+
+TEST_P(LaunchCounterTest, CountsEveryKernelOfAStep) {
+  LARS_REQUIRE_DEVICE(GetParam());
   ASSERT_TRUE(LaunchCounterLinked());
-  const Device dev = Device::OpenCL();
+  const DeviceType type = GetParam();
+  const DeviceType other = type == DeviceType::kCUDA ? DeviceType::kOpenCL : DeviceType::kCUDA;
+  const Device dev = type == DeviceType::kCUDA ? Device::Cuda() : Device::OpenCL();
   const std::vector<int64_t> sizes = {5000, 300, 7, 9000};
   // Per-tensor parameters: a step launches a few kernels per tensor.
   std::vector<DeviceBuffer> p, g;
@@ -36,8 +47,8 @@ TEST(LaunchCounter, CountsEveryOpenCLKernelOfAStep) {
   ASSERT_TRUE(opt->Step().ok());  // first step: programs compiled, buffers made
   ResetKernelLaunches();
   ASSERT_TRUE(opt->Step().ok());
-  const int64_t per_tensor = CountedKernelLaunches().opencl;
-  EXPECT_EQ(CountedKernelLaunches().cuda, 0);
+  const int64_t per_tensor = Launches(type);
+  EXPECT_EQ(Launches(other), 0);
   EXPECT_GE(per_tensor, 2 * static_cast<int64_t>(sizes.size())) << "norms + update per tensor";
   EXPECT_LE(per_tensor, 8 * static_cast<int64_t>(sizes.size()));
 
@@ -55,7 +66,7 @@ TEST(LaunchCounter, CountsEveryOpenCLKernelOfAStep) {
     ASSERT_TRUE(flat->Step().ok());
     ResetKernelLaunches();
     ASSERT_TRUE(flat->Step().ok());
-    const int64_t arena = CountedKernelLaunches().opencl;
+    const int64_t arena = Launches(type);
     const int kinds = bits == 8 ? 2 : 1;  // 8-bit: the small tensors keep an fp32 arena
     EXPECT_GE(arena, 2 * kinds) << bits;
     EXPECT_LE(arena, 4 * kinds) << bits << "-bit arena step: at most 4 launches per state kind";
@@ -64,6 +75,10 @@ TEST(LaunchCounter, CountsEveryOpenCLKernelOfAStep) {
   }
   RecordProperty("per_tensor_launches", static_cast<int>(per_tensor));
 }
+
+INSTANTIATE_TEST_SUITE_P(Devices, LaunchCounterTest,
+                         ::testing::Values(DeviceType::kOpenCL, DeviceType::kCUDA),
+                         [](const auto& info) { return std::string(DeviceTypeName(info.param)); });
 
 }  // namespace
 }  // namespace halide_lars

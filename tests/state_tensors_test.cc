@@ -82,11 +82,15 @@ std::vector<T> Read(const StateTensorView& t) {
   return std::vector<T>(all.begin() + t.offset, all.begin() + t.offset + t.numel);
 }
 
+Device OnDevice(DeviceType t) {
+  return t == DeviceType::kCPU ? Device::Cpu() : t == DeviceType::kCUDA ? Device::Cuda() : Device::OpenCL();
+}
+
 class StateTensorsTest : public ::testing::TestWithParam<DeviceType> {};
 
 TEST_P(StateTensorsTest, BitsandbytesNamesOverTheLiveState) {
   LARS_REQUIRE_DEVICE(GetParam());
-  const Device dev = GetParam() == DeviceType::kCPU ? Device::Cpu() : Device::OpenCL();
+  const Device dev = OnDevice(GetParam());
   Model m(dev);
   Lars opt = m.Make();
   ASSERT_TRUE(opt.Step().ok());
@@ -133,7 +137,7 @@ TEST_P(StateTensorsTest, BitsandbytesNamesOverTheLiveState) {
 
 TEST_P(StateTensorsTest, WritingThroughAViewChangesTheState) {
   LARS_REQUIRE_DEVICE(GetParam());
-  const Device dev = GetParam() == DeviceType::kCPU ? Device::Cpu() : Device::OpenCL();
+  const Device dev = OnDevice(GetParam());
   Model m(dev);
   Lars opt = m.Make();
   ASSERT_TRUE(opt.Step().ok());
@@ -153,7 +157,8 @@ TEST_P(StateTensorsTest, WritingThroughAViewChangesTheState) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Devices, StateTensorsTest,
-                         ::testing::Values(DeviceType::kCPU, DeviceType::kOpenCL),
+                         ::testing::Values(DeviceType::kCPU, DeviceType::kOpenCL,
+                                           DeviceType::kCUDA),
                          [](const auto& info) { return std::string(DeviceTypeName(info.param)); });
 
 TEST(StateVersions, AlternateWithTheNormsSwapAndChangeOnConversion) {
