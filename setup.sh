@@ -3,7 +3,17 @@
 # Debian 12 mirrors only: no PyPI, no downloads at build time). Idempotent: installs only what is
 # missing, runs `apt-get update` at most once, and fails naming any package it cannot install.
 #   ./setup.sh            # then: bazel test //...
+#   ./setup.sh --peers    # also: the peers virtualenv .peers/ (bitsandbytes 0.50, torch 2.x,
+#                         # jax + optax, timm from PyPI) for bench/peers.py and the tests that
+#                         # compare against real bitsandbytes (they skip, saying so, without it)
 set -euo pipefail
+PEERS=0
+for arg in "$@"; do
+  case "$arg" in
+    --peers) PEERS=1 ;;
+    *) echo "usage: ./setup.sh [--peers]" >&2; exit 2 ;;
+  esac
+done
 
 PACKAGES=(
   build-essential         # gcc/g++ 12 for Bazel's autodetected C++ toolchain
@@ -21,7 +31,11 @@ PACKAGES=(
   python3-numpy           # Python tests and torch baselines run on /usr/bin/python3
   python3-torch
   python3-pytest
+  dataset-fashion-mnist   # the demo's data (examples/demo.cc): nothing downloaded at run time
 )
+if [[ $PEERS -eq 1 ]]; then
+  PACKAGES+=(python3-venv python3-pip)  # the peers virtualenv
+fi
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then
@@ -62,5 +76,26 @@ if [[ -x /usr/local/cuda/bin/ptxas ]]; then
   echo "setup.sh: CUDA toolkit found (ptxas checks the CUDA kernels' PTX)"
 else
   echo "setup.sh: no CUDA toolkit at /usr/local/cuda: CUDA kernels still build; the PTX check skips"
+fi
+if [[ $PEERS -eq 1 ]]; then
+  # PyPI only here (the build and the two README commands never need it). Idempotent: pip runs
+  # only when an import or a version is missing.
+  here="$(cd "$(dirname "$0")" && pwd)"
+  venv="$here/.peers"
+  [[ -x "$venv/bin/python" ]] || /usr/bin/python3 -m venv "$venv"
+  check='import bitsandbytes, torch, jax, optax, timm, numpy, pytest
+assert bitsandbytes.__version__.startswith("0.50"), bitsandbytes.__version__
+assert int(torch.__version__.split(".")[0]) >= 2, torch.__version__'
+  if ! "$venv/bin/python" -c "$check" 2>/dev/null; then
+    echo "setup.sh: installing the peers into $venv (PyPI; torch brings its CUDA wheels: ~5 GB)"
+    "$venv/bin/python" -m pip install -q --upgrade pip
+    "$venv/bin/python" -m pip install -q "bitsandbytes>=0.50,<0.51" "torch>=2.3" jax optax \
+      timm numpy pytest
+    "$venv/bin/python" -c "$check" ||
+      { echo "setup.sh: the peers virtualenv $venv is incomplete" >&2; exit 1; }
+  fi
+  "$venv/bin/python" -c 'import bitsandbytes, torch, jax, optax, timm
+print("setup.sh: peers: bitsandbytes", bitsandbytes.__version__, "torch", torch.__version__,
+      "jax", jax.__version__, "optax", optax.__version__, "timm", timm.__version__)'
 fi
 echo "setup.sh: OK"

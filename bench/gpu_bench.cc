@@ -43,7 +43,7 @@ ABSL_FLAG(bool, probe, false,
           "print one line per backend (\"cuda: ok\" or \"cuda: <why not>\"), exit 0 iff CUDA runs");
 ABSL_FLAG(bool, shapes, false,
           "print the model tensor sets as JSON ({\"resnet50\": [...], \"bert_base\": [...]}) "
-          "and exit (bench/gpu_peers.py steps the same tensors)");
+          "and exit (bench/peers.py steps the same tensors)");
 
 namespace halide_lars {
 namespace {

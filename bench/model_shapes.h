@@ -1,5 +1,5 @@
 // Parameter tensor sizes of published models, for benchmarks: the multi-tensor cases step the
-// same tensor sets everywhere (lars_bench on the CPU, gpu_bench on any device, gpu_peers.py).
+// same tensor sets everywhere (lars_bench on the CPU, gpu_bench on any device, peers.py).
 #ifndef HALIDE_LARS_BENCH_MODEL_SHAPES_H_
 #define HALIDE_LARS_BENCH_MODEL_SHAPES_H_
 

@@ -10,7 +10,7 @@ out=$1
 [[ "$out" = /* ]] || out="${BUILD_WORKING_DIRECTORY:-$PWD}/$out"
 # Runfiles: bazel run starts here in the runfiles tree; a test passes its own root.
 src=${GPU_KIT_RUNFILES:-$PWD}
-for f in tests/gpu_suites bench/gpu_bench c_api/libhalide_lars.so bench/gpu_peers.py \
+for f in tests/gpu_suites bench/gpu_bench c_api/libhalide_lars.so bench/peers.py \
          tools/gpu_kit/run.sh tools/gpu_kit/python_check.py tools/gpu_kit/README.md; do
   [[ -e "$src/$f" ]] || { echo "pack.sh: $src/$f missing (run it through bazel run)" >&2; exit 1; }
 done
@@ -19,7 +19,7 @@ mkdir -p "$out/bin" "$out/lib" "$out/python/halide_lars" "$out/bench"
 cp -L "$src/tests/gpu_suites" "$src/bench/gpu_bench" "$out/bin/"
 cp -L "$src/c_api/libhalide_lars.so" "$out/python/halide_lars/"
 cp -L "$src"/python/halide_lars/*.py "$out/python/halide_lars/"
-cp -L "$src/bench/gpu_peers.py" "$out/bench/"
+cp -L "$src/bench/peers.py" "$out/bench/"
 cp -L "$src/tools/gpu_kit/run.sh" "$src/tools/gpu_kit/python_check.py" \
       "$src/tools/gpu_kit/README.md" "$out/"
 chmod u+w -R "$out"

@@ -73,9 +73,9 @@ if [[ -n "$PY" ]]; then
   "$PY" "$KIT/python_check.py" | tee "$RESULTS/python_check.txt"
   [[ ${PIPESTATUS[0]} -eq 0 ]] || fail "python_check"
   echo "== peers (same process, same tensors)"
-  "$PY" "$KIT/bench/gpu_peers.py" --gpu-bench "$KIT/bin/gpu_bench" $QUICK \
+  "$PY" "$KIT/bench/peers.py" --gpu-bench "$KIT/bin/gpu_bench" $QUICK \
     --json "$RESULTS/peers.json" | tee "$RESULTS/peers.txt"
-  [[ ${PIPESTATUS[0]} -eq 0 ]] || fail "gpu_peers"
+  [[ ${PIPESTATUS[0]} -eq 0 ]] || fail "peers"
 else
   echo "== no python3 with torch here: the binding check and the peers are skipped"
 fi
