@@ -105,8 +105,8 @@ def peers(torch, device):
                 (f"bitsandbytes {bnb.__version__} LARS8bit", bnb_lars(bnb.optim.LARS8bit), 23)]
     except ImportError as e:
         out.append(("bitsandbytes LARS", f"not installed ({e})", 0))
-    out += [("torch SGD foreach", sgd(foreach=True), 16),
-            ("torch SGD fused", sgd(fused=True), 16)]
+    out += [("torch SGD foreach", sgd(foreach=True), 20),
+            ("torch SGD fused", sgd(fused=True), 20)]
     try:
         from timm.optim import Lars
 

@@ -57,27 +57,38 @@ bool LaunchCounterLinked() { return true; }
 
 }  // namespace halide_lars
 
+namespace halide_lars {
+namespace {
+
+// `name` from `lib` (loaded on first use from `names`); the counting wrapper for `launch`.
+template <typename Fn>
+void* Resolve(void** lib, const char* const* names, const char* name, const char* launch,
+              Fn* real, Fn wrapper) {
+  if (*lib == nullptr) *lib = Library(names);
+  if (*lib == nullptr) return nullptr;
+  void* sym = dlsym(*lib, name);
+  if (sym == nullptr || std::strcmp(name, launch) != 0) return sym;
+  *real = reinterpret_cast<Fn>(sym);
+  return reinterpret_cast<void*>(wrapper);
+}
+
+void* cuda_lib = nullptr;
+void* opencl_lib = nullptr;
+const char* const kCudaNames[] = {"libcuda.so", "libcuda.so.1", nullptr};
+const char* const kOpenCLNames[] = {"libOpenCL.so", "libOpenCL.so.1", nullptr};
+
+}  // namespace
+}  // namespace halide_lars
+
 // Strong definitions of Halide's weak symbol hooks (see launch_counter.h).
 extern "C" void* halide_cuda_get_symbol(void* /*user_context*/, const char* name) {
-  static const char* const kNames[] = {"libcuda.so", "libcuda.so.1", nullptr};
-  static void* lib = halide_lars::Library(kNames);
-  if (lib == nullptr) return nullptr;
-  void* sym = dlsym(lib, name);
-  if (sym != nullptr && std::strcmp(name, "cuLaunchKernel") == 0) {
-    halide_lars::real_cu_launch = reinterpret_cast<halide_lars::CuLaunchKernel>(sym);
-    return reinterpret_cast<void*>(&halide_lars::CountingCuLaunchKernel);
-  }
-  return sym;
+  using namespace halide_lars;
+  return Resolve(&cuda_lib, kCudaNames, name, "cuLaunchKernel", &real_cu_launch,
+                 &CountingCuLaunchKernel);
 }
 
 extern "C" void* halide_opencl_get_symbol(void* /*user_context*/, const char* name) {
-  static const char* const kNames[] = {"libOpenCL.so", "libOpenCL.so.1", nullptr};
-  static void* lib = halide_lars::Library(kNames);
-  if (lib == nullptr) return nullptr;
-  void* sym = dlsym(lib, name);
-  if (sym != nullptr && std::strcmp(name, "clEnqueueNDRangeKernel") == 0) {
-    halide_lars::real_cl_enqueue = reinterpret_cast<halide_lars::ClEnqueueNDRangeKernel>(sym);
-    return reinterpret_cast<void*>(&halide_lars::CountingClEnqueueNDRangeKernel);
-  }
-  return sym;
+  using namespace halide_lars;
+  return Resolve(&opencl_lib, kOpenCLNames, name, "clEnqueueNDRangeKernel", &real_cl_enqueue,
+                 &CountingClEnqueueNDRangeKernel);
 }

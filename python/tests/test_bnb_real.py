@@ -56,7 +56,7 @@ def test_lars32_trajectory_matches_bitsandbytes(weight_decay, max_unorm):
     run(opt, ours, STEPS)
     err = max_rel_err(ours, ref)
     # Both fp32; only the norms' summation order differs (bitsandbytes: torch.norm).
-    assert err < 1e-5, err
+    assert err < 1e-6, err
 
 
 @pytest.mark.parametrize("kw", [dict(), dict(weight_decay=1e-3), dict(dampening=0.1),
@@ -68,7 +68,7 @@ def test_matches_bitsandbytes_pytorch_lars(kw):
     run(bnb.optim.PytorchLARS(ref, lr=0.05, momentum=0.9, **kw), ref, STEPS)
     run(halide_lars.LARS(ours, lr=0.05, momentum=0.9, **kw), ours, STEPS)
     err = max_rel_err(ours, ref)
-    assert err < 1e-5, err
+    assert err < 1e-6, err
 
 
 def test_lars8bit_tracks_bitsandbytes_blockwise_state():
@@ -93,46 +93,35 @@ def test_lars8bit_tracks_bitsandbytes_blockwise_state():
             assert torch.allclose(so["qmap1"], sb["qmap1"].cpu(), rtol=1e-6, atol=0)
 
 
-@pytest.mark.parametrize("bits", [32, 8])
-def test_bitsandbytes_state_dict_loads_into_ours_and_continues(bits):
-    cls_b = bnb.optim.LARS if bits == 32 else bnb.optim.LARS8bit
-    cls_o = halide_lars.LARS32bit if bits == 32 else halide_lars.LARS8bit
-    kw = dict(lr=0.05, momentum=0.9, max_unorm=0.02 if bits == 32 else 0.0)
-    ref = make_params(3)
-    ob = cls_b(ref, **kw)
-    run(ob, ref, 10)
-    sd = copy.deepcopy(ob.state_dict())  # 0.50: tensors nested under its quant-state key
-    ours = twins(ref)
-    oo = cls_o(ours, lr=0.5, momentum=0.5, max_unorm=kw["max_unorm"])
-    oo.load_state_dict(sd)
-    assert oo.param_groups[0]["lr"] == 0.05 and oo.param_groups[0]["momentum"] == 0.9
-    for p, q in zip(ref, ours):
-        assert oo.state[q]["step"] == 10
-        s1b, s1o = ob.state[p]["state1"], oo.state[q]["state1"]
-        assert s1o.dtype == s1b.dtype and s1o.shape == s1b.shape
-        assert torch.equal(s1o, s1b), "codes / momentum taken over exactly"
-    run(ob, ref, 20, start=11)
-    run(oo, ours, 20, start=11)
-    err = max_rel_err(ours, ref)
-    assert err < (1e-5 if bits == 32 else 2e-2), err
+def optimizers(bits):
+    """(bitsandbytes class, our class, options) for `bits`-bit state (8-bit: bitsandbytes 0.50
+    has no trust clip there, so none on either side)."""
+    if bits == 32:
+        return bnb.optim.LARS, halide_lars.LARS32bit, dict(lr=0.05, momentum=0.9, max_unorm=0.02)
+    return bnb.optim.LARS8bit, halide_lars.LARS8bit, dict(lr=0.05, momentum=0.9, max_unorm=0.0)
 
 
 @pytest.mark.parametrize("bits", [32, 8])
-def test_our_state_dict_loads_into_bitsandbytes_and_continues(bits):
-    cls_b = bnb.optim.LARS if bits == 32 else bnb.optim.LARS8bit
-    cls_o = halide_lars.LARS32bit if bits == 32 else halide_lars.LARS8bit
-    kw = dict(lr=0.05, momentum=0.9, max_unorm=0.02 if bits == 32 else 0.0)
-    ours = make_params(4)
-    oo = cls_o(ours, **kw)
-    run(oo, ours, 10)
-    sd = copy.deepcopy(oo.state_dict())
-    ref = twins(ours)
-    ob = cls_b(ref, lr=0.5, momentum=0.5, max_unorm=kw["max_unorm"])
-    ob.load_state_dict(sd)
-    assert ob.param_groups[0]["lr"] == 0.05 and ob.param_groups[0]["betas"] == (0.9, 0.0)
-    for p, q in zip(ref, ours):
-        assert torch.equal(ob.state[p]["state1"], oo.state[q]["state1"])
-    run(oo, ours, 20, start=11)
-    run(ob, ref, 20, start=11)
-    err = max_rel_err(ours, ref)
-    assert err < (1e-5 if bits == 32 else 2e-2), err
+@pytest.mark.parametrize("direction", ["bnb_to_ours", "ours_to_bnb"])
+def test_state_dicts_move_between_bitsandbytes_and_ours(direction, bits):
+    """A state_dict saved after 10 steps loads on the other side (codes / momentum exactly,
+    bitsandbytes 0.50's nested layout included), and both continue together for 20 steps."""
+    cls_b, cls_o, kw = optimizers(bits)
+    src_cls, dst_cls = (cls_b, cls_o) if direction == "bnb_to_ours" else (cls_o, cls_b)
+    src_params = make_params(3)
+    src = src_cls(src_params, **kw)
+    run(src, src_params, 10)
+    sd = copy.deepcopy(src.state_dict())
+    dst_params = twins(src_params)
+    dst = dst_cls(dst_params, lr=0.5, momentum=0.5, max_unorm=kw["max_unorm"])
+    dst.load_state_dict(sd)
+    assert dst.param_groups[0]["lr"] == 0.05
+    for p, q in zip(src_params, dst_params):
+        assert dst.state[q]["step"] == 10
+        s1, d1 = src.state[p]["state1"], dst.state[q]["state1"]
+        assert d1.dtype == s1.dtype and d1.shape == s1.shape
+        assert torch.equal(d1, s1), "codes / momentum taken over exactly"
+    run(src, src_params, 20, start=11)
+    run(dst, dst_params, 20, start=11)
+    err = max_rel_err(dst_params, src_params)
+    assert err < (1e-6 if bits == 32 else 2e-2), err
