@@ -33,6 +33,6 @@ assert {"roofline: triad in place", "lars32 defaults", "lars8bit propagate",
 assert any(r["backend"] == "opencl" and r["launches_per_step"] > 0 for r in rows), rows
 assert any("cuda" in m for m in s["gpu_bench"]["missing_backends"])
 peers = {r["peer"] for r in s["peers"]["rows"] if "ms" in r}
-assert {"halide_lars LARS flat", "torch SGD foreach", "roofline: copy"} <= peers, peers
+assert {"halide_lars LARS flat", "torch SGD foreach", "roofline: triad in place"} <= peers, peers
 print("gpu_kit_test: OK")
 PY
