@@ -17,7 +17,9 @@ done
 
 PACKAGES=(
   build-essential         # gcc/g++ 12 for Bazel's autodetected C++ toolchain
-  pkg-config              # Abseil link flags (bazel/system_repos.bzl)
+  pkg-config              # Abseil link flags (bazel/system_repos.bzl); the install tree's .pc
+  cmake                   # //tests/install:install_test (find_package(halide_lars))
+  make
   bazel-bootstrap         # Bazel 4.2.3
   libhalide14-0-dev       # Halide 14: Halide.h, libHalide14, GenGen.cpp, autoscheduler plugins
   libabsl-dev             # Abseil 20220623
@@ -31,10 +33,11 @@ PACKAGES=(
   python3-numpy           # Python tests and torch baselines run on /usr/bin/python3
   python3-torch
   python3-pytest
+  python3-venv            # //python:wheel_test installs the wheel into a fresh virtualenv
   dataset-fashion-mnist   # the demo's data (examples/demo.cc): nothing downloaded at run time
 )
 if [[ $PEERS -eq 1 ]]; then
-  PACKAGES+=(python3-venv python3-pip)  # the peers virtualenv
+  PACKAGES+=(python3-pip)  # the peers virtualenv
 fi
 
 SUDO=""
