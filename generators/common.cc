@@ -83,20 +83,96 @@ Expr FromF32(DType d, const Expr& f) {
   return cast<float>(f);
 }
 
-Expr QuantizeIndex(const Expr& v, const Func& mids, const Func& code, const Func& lut) {
-  (void)mids;
-  (void)code;
+namespace {
+
+// The dynamic codebook without a table. Its 127 positive codes, ranked j = 0..126, are the
+// midpoints of linspace(0.1, 1, 2^i + 1) times 10^(i-6) for decades i = 0..6 (2^i codes each);
+// code j of decade i (k = j + 1 - 2^i) is exactly the rational N / (256 * 5^(7-i)) with the
+// integer N = 2^(i+1) + 18k + 9, so ONE correctly rounded fp32 division gives the codebook's
+// fp32 value (runtime/codebook.cc rounds the float64 value once; equal for all 256 codes:
+// //tests:quantize_exhaustive_test). The negative codes mirror the positive ones.
+constexpr float kDecadeDivisor[7] = {20000000.0f, 4000000.0f, 800000.0f, 160000.0f,
+                                     32000.0f,    6400.0f,    1280.0f};
+
+Expr DecadeDivisor(const Expr& i) {
+  return select(i == 0, kDecadeDivisor[0], i == 1, kDecadeDivisor[1], i == 2, kDecadeDivisor[2],
+                i == 3, kDecadeDivisor[3], i == 4, kDecadeDivisor[4], i == 5, kDecadeDivisor[5],
+                kDecadeDivisor[6]);
+}
+
+// Positive code of rank j (int32), with rank -1 the zero code and rank 127 the code 1.0.
+Expr PositiveCode(const Expr& j) {
+  Expr jc = clamp(j, 0, 126);
+  Expr i = 31 - cast<int32_t>(count_leading_zeros(cast<uint32_t>(jc + 1)));
+  Expr k = jc + 1 - (Expr(1) << i);
+  Expr n = (Expr(2) << i) + 18 * k + 9;
+  return select(j < 0, 0.0f, j >= 127, 1.0f, cast<float>(n) / DecadeDivisor(i));
+}
+
+// The same on the host: the first code of each decade, for the decade estimate.
+float HostPositiveCode(int j) {
+  int i = 0;
+  while ((2 << i) <= j + 1) ++i;
+  const int n = (2 << i) + 18 * (j + 1 - (1 << i)) + 9;
+  return static_cast<float>(n) / kDecadeDivisor[i];
+}
+
+// The midpoint between positive ranks j and j + 1, as runtime/codebook.cc computes it.
+Expr PositiveMid(const Expr& p_j, const Expr& p_next) { return (p_j + p_next) * 0.5f; }
+
+}  // namespace
+
+Expr DecodeCode(const Expr& c, const Func& code, bool table_free) {
+  if (!table_free) return code(cast<int>(c));
+  Expr ci = cast<int32_t>(c);
+  // 0..126: -code of rank 126 - c; 127: 0; 128..254: rank c - 128; 255: 1.
+  Expr p = PositiveCode(select(ci >= 127, ci - 128, 126 - ci));
+  return select(ci < 127, -p, p);
+}
+
+Expr QuantizeIndex(const Expr& v, const Func& mids, const Func& code, const Func& lut,
+                   bool table_free) {
   Expr bits = reinterpret<uint32_t>(v);
-  Expr entry = lut(clamp(cast<int32_t>(bits >> 16), 0, 65535));  // one lookup per element
-  Expr below = cast<int32_t>((entry >> 16) & U(0xff));
-  Expr has_mid = (entry & U(1 << 24)) != U(0);
-  // The midpoint shares v's top 16 bits: compare the low 16 bits (reversed for negatives).
-  Expr v_low = bits & U(0xffff), m_low = entry & U(0xffff);
-  Expr above = select((bits >> 31) == U(1), v_low < m_low, v_low > m_low);
-  Expr idx = below + select(has_mid && above, 1, 0);
+  Expr sign_v = bits >> 31;
+  Expr idx;
+  if (table_free) {
+    // Vector arithmetic only (no gathers, which Halide 14 scalarizes on x86): estimate the
+    // nearest positive rank of |v| linearly inside its decade, then settle the count of
+    // midpoints below v exactly by comparing with the two midpoints around the estimate (the
+    // estimate is never off by more than one rank). Bit-identical to the table for all 2^32
+    // inputs, NaNs included (//tests:quantize_exhaustive_test).
+    Expr a = reinterpret<float>(bits & U(0x7fffffff));
+    Expr nan = (bits & U(0x7fffffff)) > U(0x7f800000);
+    Expr as = select(nan, 0.0f, min(a, 2.0f));
+    Expr decade = 0;
+    for (int d = 1; d <= 6; ++d) decade += select(as >= HostPositiveCode((1 << d) - 1), 1, 0);
+    Expr t = (as * DecadeDivisor(decade) - cast<float>((Expr(2) << decade) + 9)) * (1.0f / 18.0f);
+    Expr first = (Expr(1) << decade) - 1;
+    Expr j = first + clamp(cast<int32_t>(floor(t + 0.5f)), 0, first);
+    Expr p_lo = PositiveCode(j - 1), p = PositiveCode(j), p_hi = PositiveCode(j + 1);
+    Expr m_lo = PositiveMid(p_lo, p), m_hi = PositiveMid(p, p_hi);
+    // Midpoints M(-1) < M(0) < ... < M(126) of the positive side; mids[127 + t] = M(t - 1) and
+    // mids[126 - t] = -M(t - 1). v >= 0: 127 + #{M < |v|}; v < 0: 127 - #{M <= |v|} (the
+    // negative side has 127 midpoints; ties go to the lower code on both sides).
+    Expr below = j + 1 + select(as > m_hi, 1, 0) - select(as <= m_lo, 1, 0);
+    Expr at_or_below = j + 1 + select(as >= m_hi, 1, 0) - select(as < m_lo, 1, 0);
+    Expr counted = select(sign_v == U(0), 127 + below, 127 - min(at_or_below, 127));
+    // A NaN counts as the table's bucket for it does: +NaN in 0x7f80xxxx after +Inf (255),
+    // other +NaN below everything (0), -NaN below everything (0).
+    idx = select(nan, select(sign_v == U(0) && (bits >> 16) == U(0x7f80), 255, 0), counted);
+  } else {
+    (void)mids;
+    (void)code;
+    Expr entry = lut(clamp(cast<int32_t>(bits >> 16), 0, 65535));  // one lookup per element
+    Expr below = cast<int32_t>((entry >> 16) & U(0xff));
+    Expr has_mid = (entry & U(1 << 24)) != U(0);
+    // The midpoint shares v's top 16 bits: compare the low 16 bits (reversed for negatives).
+    Expr v_low = bits & U(0xffff), m_low = entry & U(0xffff);
+    Expr above = select((bits >> 31) == U(1), v_low < m_low, v_low > m_low);
+    idx = below + select(has_mid && above, 1, 0);
+  }
   // The signed dynamic codebook has 127 negative codes, then 0, then 128 positive ones: the
   // code's sign bit is idx < 127 (no lookup; checked against the table by quantize_test).
-  Expr sign_v = reinterpret<uint32_t>(v) >> 31;
   Expr sign_c = select(idx < 127, U(1), U(0));
   Expr fixed = select(sign_v == sign_c, idx, sign_v == U(0), idx + 1, idx - 1);
   return cast<uint8_t>(clamp(fixed, 0, 255));

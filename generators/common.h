@@ -90,14 +90,25 @@ Halide::Expr FromF32(DType d, const Halide::Expr& f);
 // Index of the code nearest to v (a value already divided by its block's absmax): the number of
 // midpoints strictly below v, then bitsandbytes' sign fix (if the code's sign bit differs from
 // v's, step one code towards v's side, so a small non-zero momentum never flips sign).
-// The count takes ONE lookup instead of a binary search (8 dependent gathers: 3x slower on the
-// CPU, where Halide/LLVM scalarize gathers): lut[top 16 bits of v] packs the number of
-// midpoints below the bucket (bits 16-23), whether a midpoint lies inside it (bit 24) and that
+// table_free (CPU kernels, GeneratorParam table_free): vector arithmetic only -- a linear
+// estimate inside v's decade of the codebook settled by two exact midpoint compares (common.cc);
+// bit-identical to the table for all 2^32 floats (//tests:quantize_exhaustive_test). Otherwise
+// (GPU kernels: a table read is cheap there) ONE lookup: lut[top 16 bits of v] packs the number
+// of midpoints below the bucket (bits 16-23), whether a midpoint lies inside it (bit 24) and that
 // midpoint's low 16 bits (it shares v's top 16), so an integer compare finishes the count. At
 // most one midpoint lies in any bucket (checked by //tests:quantize_test). `lut`: u32 x 65536;
-// `mids` and `code` (f32 x 256) are not read (kept for the kernels' stable signature).
+// `mids` (f32 x 256) is not read (kept for the kernels' stable signature).
 Halide::Expr QuantizeIndex(const Halide::Expr& v, const Halide::Func& mids, const Halide::Func& code,
-                           const Halide::Func& lut);
+                           const Halide::Func& lut, bool table_free);
+
+// Whether a kernel for `target` computes the codebook (CPU, when its GeneratorParam says so).
+inline bool TableFree(const Halide::Target& target, bool param) {
+  return param && !target.has_gpu_feature();
+}
+
+// The code value of index c (uint8): code(c), or table_free, one correctly rounded division
+// (the codebook's codes are rationals N / (256 * 5^(7-i)): see common.cc).
+Halide::Expr DecodeCode(const Halide::Expr& c, const Halide::Func& code, bool table_free);
 
 // v = x / absmax as the quantizer wants it: +0 for an all-zero block (absmax 0) -- and for a
 // block whose absmax is subnormal (< 2^-126, where 1/absmax overflows) -- so such a block

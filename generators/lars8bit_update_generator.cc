@@ -19,6 +19,8 @@ template <DType D>
 class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
  public:
   LARS_GENERATOR_ALIASES(Lars8bitNorms<D>);
+  // CPU: the codebook as arithmetic, no table reads (common.h QuantizeIndex); GPUs read it.
+  GeneratorParam<bool> table_free{"table_free", true};
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> block{"block", 256};
@@ -42,10 +44,11 @@ class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
   Output<Buffer<float, 1>> out{"out"};  // [Σp², Σu², Σg²]
 
   void generate() {
+    const bool tf = TableFree(get_target(), table_free);
     const int B = block;
     r_ = RDom(0, p.dim(0).extent(), "r");
     Expr pv = ToF32(D, p(r_)), gv = ToF32(D, g(r_));
-    Expr m = code(cast<int>(codes(r_))) * absmax(r_ / B);
+    Expr m = DecodeCode(codes(r_), code, tf) * absmax(r_ / B);
     LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
                                     pv, gv, m, gscale(0), 1.0f);
     DefineSums(acc_, {pv * pv, e.u * e.u, gv * gv});
@@ -78,6 +81,8 @@ template <DType D>
 class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
  public:
   LARS_GENERATOR_ALIASES(Lars8bitUpdate<D>);
+  // CPU: the codebook as arithmetic, no table reads (common.h QuantizeIndex); GPUs read it.
+  GeneratorParam<bool> table_free{"table_free", true};
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> block{"block", 256};
@@ -110,6 +115,7 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
   Output<Buffer<float, 1>> absmax_out{"absmax_out"};     // in place over absmax
 
   void generate() {
+    const bool tf = TableFree(get_target(), table_free);
     const int B = block;
     Var i("i");
     Expr s = gscale(0);
@@ -125,14 +131,14 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
     Func cb = BoundaryConditions::constant_exterior(codes, cast<uint8_t>(127));
     // The clamp keeps bounds inference of the fused GPU block loop (compute_with) within the
     // absmax buffer; i / B is always in range for the elements that are stored.
-    Expr m_old = code(cast<int>(cb(i))) * absmax(clamp(i / B, 0, absmax.dim(0).extent() - 1));
+    Expr m_old = DecodeCode(cb(i), code, tf) * absmax(clamp(i / B, 0, absmax.dim(0).extent() - 1));
     LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
                                     ToF32(D, pb(i)), ToF32(D, gb(i)), m_old, s, ratio);
     step_(i) = Tuple(e.m_new, e.u);
     r_ = RDom(0, B, "r");
     amax_(i) = 0.0f;
     amax_(i) = max(amax_(i), abs(step_(i * B + r_)[0]));
-    Expr q = QuantizeIndex(NormalizeForQuantize(step_(i)[0], amax_(i / B)), mids, code, lut);
+    Expr q = QuantizeIndex(NormalizeForQuantize(step_(i)[0], amax_(i / B)), mids, code, lut, tf);
     out(i) = Tuple(FromF32(D, ToF32(D, p(i)) - lr * scale * step_(i)[1]), q);
     absmax_out(i) = amax_(i);
   }
@@ -178,6 +184,8 @@ template <DType D>
 class Lars8bitTensorNorms : public Generator<Lars8bitTensorNorms<D>> {
  public:
   LARS_GENERATOR_ALIASES(Lars8bitTensorNorms<D>);
+  // CPU: the codebook as arithmetic, no table reads (common.h QuantizeIndex); GPUs read it.
+  GeneratorParam<bool> table_free{"table_free", true};
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> chunk{"chunk", 1 << 15};
@@ -200,9 +208,10 @@ class Lars8bitTensorNorms : public Generator<Lars8bitTensorNorms<D>> {
   Output<Buffer<float, 1>> out{"out"};  // [Σp², Σu², Σg², max|m'|] (new_max1)
 
   void generate() {
+    const bool tf = TableFree(get_target(), table_free);
     r_ = RDom(0, p.dim(0).extent(), "r");
     Expr pv = ToF32(D, p(r_)), gv = ToF32(D, g(r_));
-    Expr m = code(cast<int>(codes(r_))) * scale(3);
+    Expr m = DecodeCode(codes(r_), code, tf) * scale(3);
     LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
                                     pv, gv, m, gscale(0), 1.0f);
     acc_() = Tuple(0.0f, 0.0f, 0.0f, 0.0f);
@@ -237,6 +246,8 @@ template <DType D>
 class Lars8bitTensorUpdate : public Generator<Lars8bitTensorUpdate<D>> {
  public:
   LARS_GENERATOR_ALIASES(Lars8bitTensorUpdate<D>);
+  // CPU: the codebook as arithmetic, no table reads (common.h QuantizeIndex); GPUs read it.
+  GeneratorParam<bool> table_free{"table_free", true};
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> chunk{"chunk", 1 << 14};
@@ -264,14 +275,15 @@ class Lars8bitTensorUpdate : public Generator<Lars8bitTensorUpdate<D>> {
   Output<Func> out{"out", {type_of<T>(), UInt(8)}, 1};  // {p', codes'} in place
 
   void generate() {
+    const bool tf = TableFree(get_target(), table_free);
     Var i("i");
     Expr clip = select(trust_mode == kTrustClip,
                        ClipTrustScale(sqrt(norms(0)), sqrt(norms(1)), max_unorm), 1.0f);
     Expr pv = ToF32(D, p(i));
-    Expr m_old = code(cast<int>(codes(i))) * scale(3);
+    Expr m_old = DecodeCode(codes(i), code, tf) * scale(3);
     LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
                                     pv, ToF32(D, g(i)), m_old, gscale(0), 1.0f);
-    Expr q = QuantizeIndex(NormalizeForQuantize(e.m_new, norms(3)), mids, code, lut);
+    Expr q = QuantizeIndex(NormalizeForQuantize(e.m_new, norms(3)), mids, code, lut, tf);
     vals_(i) = Tuple(FromF32(D, pv - lr * clip * e.u), q);
     out(i) = Tuple(vals_(i)[0], vals_(i)[1]);
   }

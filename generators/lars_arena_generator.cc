@@ -144,6 +144,8 @@ template <DType D>
 class Lars8bitArenaNorms : public Generator<Lars8bitArenaNorms<D>> {
  public:
   LARS_GENERATOR_ALIASES(Lars8bitArenaNorms<D>);
+  // CPU: the codebook as arithmetic, no table reads (common.h QuantizeIndex); GPUs read it.
+  GeneratorParam<bool> table_free{"table_free", true};
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> block{"block", 256};
@@ -164,11 +166,12 @@ class Lars8bitArenaNorms : public Generator<Lars8bitArenaNorms<D>> {
   Output<Buffer<float, 1>> out{"out"};  // [3T]
 
   void generate() {
+    const bool tf = TableFree(get_target(), table_free);
     const int lanes = get_target().has_gpu_feature() ? int(gpu_threads) : int(vector_width);
     const int B = block;
     DefineArenaNorms<D>(
         f_, out, p, g,
-        [&](const Expr& x) { return code(cast<int>(codes(x))) * absmax(x / B); }, opts,
+        [&](const Expr& x) { return DecodeCode(codes(x), code, tf) * absmax(x / B); }, opts,
         tensors, chunks, max_chunks, lanes);
   }
 
@@ -189,6 +192,8 @@ template <DType D>
 class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
  public:
   LARS_GENERATOR_ALIASES(Lars8bitArenaUpdate<D>);
+  // CPU: the codebook as arithmetic, no table reads (common.h QuantizeIndex); GPUs read it.
+  GeneratorParam<bool> table_free{"table_free", true};
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> block{"block", 256};
@@ -213,6 +218,7 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
   Output<Buffer<float, 1>> absmax_out{"absmax_out"};     // in place over absmax
 
   void generate() {
+    const bool tf = TableFree(get_target(), table_free);
     const int B = block;
     Var i("i"), b("b");
     DefineArenaCoefficients(coef_, opts, norms);
@@ -242,7 +248,7 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
       el.inside = row_t >= 0 && ax >= offset && ax < offset + numel;
       el.live = el.inside && coef_(2, el.tx) == 1.0f;
       Expr cin = select(el.inside, cb(x), cast<uint8_t>(127));
-      Expr m_old = code(cast<int>(cin)) * absmax(clamp(blk, 0, absmax.dim(0).extent() - 1));
+      Expr m_old = DecodeCode(cin, code, tf) * absmax(clamp(blk, 0, absmax.dim(0).extent() - 1));
       el.e = LarsStepElement({o.momentum, o.dampening, o.weight_decay, o.nesterov, o.first_step},
                              select(el.inside, ToF32(D, pb(x)), 0.0f),
                              select(el.inside, ToF32(D, gb(x)), 0.0f), m_old, o.gscale,
@@ -257,7 +263,7 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
     amax_(b) = max(amax_(b), abs(step_(r_, b)[0]));
     Expr bi = i / B, ji = i % B;
     Element ei = element(i, bi);
-    Expr q = QuantizeIndex(NormalizeForQuantize(step_(ji, bi)[0], amax_(bi)), mids, code, lut);
+    Expr q = QuantizeIndex(NormalizeForQuantize(step_(ji, bi)[0], amax_(bi)), mids, code, lut, tf);
     out(i) = Tuple(select(ei.live, FromF32(D, ApplyUpdate(ToF32(D, p(i)), coef_(1, ei.tx),
                                                           step_(ji, bi)[1])),
                           p(i)),

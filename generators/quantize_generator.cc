@@ -15,6 +15,8 @@ template <DType D>
 class QuantizeBlockwise : public Generator<QuantizeBlockwise<D>> {
  public:
   LARS_GENERATOR_ALIASES(QuantizeBlockwise<D>);
+  // CPU: the codebook as arithmetic, no table reads (common.h QuantizeIndex); GPUs read it.
+  GeneratorParam<bool> table_free{"table_free", true};
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> block{"block", 256};
@@ -29,6 +31,7 @@ class QuantizeBlockwise : public Generator<QuantizeBlockwise<D>> {
   Output<Buffer<float, 1>> absmax{"absmax"};
 
   void generate() {
+    const bool tf = TableFree(get_target(), table_free);
     const int B = block;
     Var i("i"), b("b");
     // Zero past the end: the last, partial block's max ignores the padding.
@@ -39,7 +42,7 @@ class QuantizeBlockwise : public Generator<QuantizeBlockwise<D>> {
     amax_(b) = max(amax_(b), ax_(b * B + r_));
     // absmax is defined over the same Var as q so their block loops can be fused by name.
     absmax(i) = amax_(i);
-    q(i) = QuantizeIndex(NormalizeForQuantize(ToF32(D, x(i)), amax_(i / B)), mids, code, lut);
+    q(i) = QuantizeIndex(NormalizeForQuantize(ToF32(D, x(i)), amax_(i / B)), mids, code, lut, tf);
   }
 
   void schedule() {
@@ -102,6 +105,8 @@ template <DType D>
 class DequantizeBlockwise : public Generator<DequantizeBlockwise<D>> {
  public:
   LARS_GENERATOR_ALIASES(DequantizeBlockwise<D>);
+  // CPU: the codebook as arithmetic, no table reads (common.h QuantizeIndex); GPUs read it.
+  GeneratorParam<bool> table_free{"table_free", true};
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> block{"block", 256};
@@ -115,9 +120,10 @@ class DequantizeBlockwise : public Generator<DequantizeBlockwise<D>> {
   Output<Buffer<T, 1>> x{"x"};
 
   void generate() {
+    const bool tf = TableFree(get_target(), table_free);
     const int B = block;
     Var i("i");
-    x(i) = FromF32(D, code(cast<int>(q(i))) * absmax(i / B));
+    x(i) = FromF32(D, DecodeCode(q(i), code, tf) * absmax(i / B));
   }
 
   void schedule() {
@@ -141,6 +147,42 @@ class DequantizeBlockwise : public Generator<DequantizeBlockwise<D>> {
   }
 };
 
+// TEST ONLY (//tests:quantize_exhaustive_test): the CPU kernels' table-free QuantizeIndex on
+// raw float bit patterns (all 2^32 of them there) and DecodeCode on codes.
+class QuantizeIndexProbe : public Generator<QuantizeIndexProbe> {
+ public:
+  GeneratorParam<int> chunk{"chunk", 1 << 16};
+  GeneratorParam<int> vector_width{"vector_width", 16};
+
+  Input<Buffer<uint32_t, 1>> bits{"bits"};
+  Input<Buffer<uint8_t, 1>> codes{"codes"};
+  Output<Buffer<uint8_t, 1>> q{"q"};
+  Output<Buffer<float, 1>> values{"values"};
+
+  void generate() {
+    Var i("i");
+    const Func none;  // no table: the arithmetic codebook only
+    q(i) = QuantizeIndex(reinterpret<float>(bits(i)), none, none, none, /*table_free=*/true);
+    values(i) = DecodeCode(codes(i), none, /*table_free=*/true);
+  }
+
+  void schedule() {
+    bits.dim(0).set_min(0).set_stride(1);
+    q.dim(0).set_min(0).set_stride(1).set_extent(bits.dim(0).extent());
+    codes.dim(0).set_min(0).set_stride(1);
+    values.dim(0).set_min(0).set_stride(1).set_extent(codes.dim(0).extent());
+    bits.set_estimates({{0, 1 << 24}});
+    codes.set_estimates({{0, 256}});
+    q.set_estimates({{0, 1 << 24}});
+    values.set_estimates({{0, 256}});
+    if (auto_schedule) return;
+    Var i = q.args()[0], io("io"), ii("ii");
+    q.split(i, io, ii, chunk, TailStrategy::GuardWithIf)
+        .parallel(io)
+        .vectorize(ii, vector_width, TailStrategy::GuardWithIf);
+  }
+};
+
 }  // namespace
 }  // namespace generators
 }  // namespace halide_lars
@@ -152,3 +194,4 @@ HALIDE_REGISTER_GENERATOR(halide_lars::generators::QuantizeBlockwise<DType::kBF1
 HALIDE_REGISTER_GENERATOR(halide_lars::generators::DequantizeBlockwise<DType::kF32>, dequantize_blockwise_f32)
 HALIDE_REGISTER_GENERATOR(halide_lars::generators::DequantizeBlockwise<DType::kF16>, dequantize_blockwise_f16)
 HALIDE_REGISTER_GENERATOR(halide_lars::generators::DequantizeBlockwise<DType::kBF16>, dequantize_blockwise_bf16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::QuantizeIndexProbe, quantize_index_probe)
