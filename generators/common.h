@@ -90,10 +90,12 @@ Halide::Expr FromF32(DType d, const Halide::Expr& f);
 // Index of the code nearest to v (a value already divided by its block's absmax): the number of
 // midpoints strictly below v, then bitsandbytes' sign fix (if the code's sign bit differs from
 // v's, step one code towards v's side, so a small non-zero momentum never flips sign).
-// table_free (CPU kernels, GeneratorParam table_free): vector arithmetic only -- a linear
-// estimate inside v's decade of the codebook settled by two exact midpoint compares (common.cc);
-// bit-identical to the table for all 2^32 floats (//tests:quantize_exhaustive_test). Otherwise
-// (GPU kernels: a table read is cheap there) ONE lookup: lut[top 16 bits of v] packs the number
+// table_free (GeneratorParam quantize_table_free of the CPU kernels; off by default): vector
+// arithmetic only -- a linear estimate inside v's decade of the codebook settled by two exact
+// midpoint compares (common.cc); bit-identical to the table for all 2^32 floats
+// (//tests:quantize_exhaustive_test), but its three divisions per element make the 8-bit step
+// slower than the scalarized lookup on the 2-core EPYC (0.27-0.31 of the triad vs 0.41-0.45).
+// Otherwise ONE lookup: lut[top 16 bits of v] packs the number
 // of midpoints below the bucket (bits 16-23), whether a midpoint lies inside it (bit 24) and that
 // midpoint's low 16 bits (it shares v's top 16), so an integer compare finishes the count. At
 // most one midpoint lies in any bucket (checked by //tests:quantize_test). `lut`: u32 x 65536;
@@ -106,8 +108,9 @@ inline bool TableFree(const Halide::Target& target, bool param) {
   return param && !target.has_gpu_feature();
 }
 
-// The code value of index c (uint8): code(c), or table_free, one correctly rounded division
-// (the codebook's codes are rationals N / (256 * 5^(7-i)): see common.cc).
+// The code value of index c (uint8): code(c), or table_free (GeneratorParam decode_table_free of
+// the CPU kernels, on by default: no gather, the 8-bit step 0.47 instead of 0.43 of the triad),
+// one correctly rounded division (the codes are rationals N / (256 * 5^(7-i)): see common.cc).
 Halide::Expr DecodeCode(const Halide::Expr& c, const Halide::Func& code, bool table_free);
 
 // v = x / absmax as the quantizer wants it: +0 for an all-zero block (absmax 0) -- and for a

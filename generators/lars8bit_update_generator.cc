@@ -19,8 +19,8 @@ template <DType D>
 class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
  public:
   LARS_GENERATOR_ALIASES(Lars8bitNorms<D>);
-  // CPU: the codebook as arithmetic, no table reads (common.h QuantizeIndex); GPUs read it.
-  GeneratorParam<bool> table_free{"table_free", true};
+  // CPU: decode codes arithmetically (no gather; faster than the table); GPUs read the table.
+  GeneratorParam<bool> decode_table_free{"decode_table_free", true};
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> block{"block", 256};
@@ -44,7 +44,7 @@ class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
   Output<Buffer<float, 1>> out{"out"};  // [Σp², Σu², Σg²]
 
   void generate() {
-    const bool tf = TableFree(get_target(), table_free);
+    const bool tf = TableFree(get_target(), decode_table_free);
     const int B = block;
     r_ = RDom(0, p.dim(0).extent(), "r");
     Expr pv = ToF32(D, p(r_)), gv = ToF32(D, g(r_));
@@ -81,8 +81,10 @@ template <DType D>
 class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
  public:
   LARS_GENERATOR_ALIASES(Lars8bitUpdate<D>);
-  // CPU: the codebook as arithmetic, no table reads (common.h QuantizeIndex); GPUs read it.
-  GeneratorParam<bool> table_free{"table_free", true};
+  // CPU: decode codes arithmetically (no gather; faster), quantize through the bucket table
+  // (the exact table-free quantizer is bit-identical but slower here: common.h); GPUs read tables.
+  GeneratorParam<bool> decode_table_free{"decode_table_free", true};
+  GeneratorParam<bool> quantize_table_free{"quantize_table_free", false};
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> block{"block", 256};
@@ -115,7 +117,8 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
   Output<Buffer<float, 1>> absmax_out{"absmax_out"};     // in place over absmax
 
   void generate() {
-    const bool tf = TableFree(get_target(), table_free);
+    const bool tf = TableFree(get_target(), decode_table_free);
+    const bool tq = TableFree(get_target(), quantize_table_free);
     const int B = block;
     Var i("i");
     Expr s = gscale(0);
@@ -138,7 +141,7 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
     r_ = RDom(0, B, "r");
     amax_(i) = 0.0f;
     amax_(i) = max(amax_(i), abs(step_(i * B + r_)[0]));
-    Expr q = QuantizeIndex(NormalizeForQuantize(step_(i)[0], amax_(i / B)), mids, code, lut, tf);
+    Expr q = QuantizeIndex(NormalizeForQuantize(step_(i)[0], amax_(i / B)), mids, code, lut, tq);
     out(i) = Tuple(FromF32(D, ToF32(D, p(i)) - lr * scale * step_(i)[1]), q);
     absmax_out(i) = amax_(i);
   }
@@ -184,8 +187,8 @@ template <DType D>
 class Lars8bitTensorNorms : public Generator<Lars8bitTensorNorms<D>> {
  public:
   LARS_GENERATOR_ALIASES(Lars8bitTensorNorms<D>);
-  // CPU: the codebook as arithmetic, no table reads (common.h QuantizeIndex); GPUs read it.
-  GeneratorParam<bool> table_free{"table_free", true};
+  // CPU: decode codes arithmetically (no gather; faster than the table); GPUs read the table.
+  GeneratorParam<bool> decode_table_free{"decode_table_free", true};
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> chunk{"chunk", 1 << 15};
@@ -208,7 +211,7 @@ class Lars8bitTensorNorms : public Generator<Lars8bitTensorNorms<D>> {
   Output<Buffer<float, 1>> out{"out"};  // [Σp², Σu², Σg², max|m'|] (new_max1)
 
   void generate() {
-    const bool tf = TableFree(get_target(), table_free);
+    const bool tf = TableFree(get_target(), decode_table_free);
     r_ = RDom(0, p.dim(0).extent(), "r");
     Expr pv = ToF32(D, p(r_)), gv = ToF32(D, g(r_));
     Expr m = DecodeCode(codes(r_), code, tf) * scale(3);
@@ -246,8 +249,10 @@ template <DType D>
 class Lars8bitTensorUpdate : public Generator<Lars8bitTensorUpdate<D>> {
  public:
   LARS_GENERATOR_ALIASES(Lars8bitTensorUpdate<D>);
-  // CPU: the codebook as arithmetic, no table reads (common.h QuantizeIndex); GPUs read it.
-  GeneratorParam<bool> table_free{"table_free", true};
+  // CPU: decode codes arithmetically (no gather; faster), quantize through the bucket table
+  // (the exact table-free quantizer is bit-identical but slower here: common.h); GPUs read tables.
+  GeneratorParam<bool> decode_table_free{"decode_table_free", true};
+  GeneratorParam<bool> quantize_table_free{"quantize_table_free", false};
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> chunk{"chunk", 1 << 14};
@@ -275,7 +280,8 @@ class Lars8bitTensorUpdate : public Generator<Lars8bitTensorUpdate<D>> {
   Output<Func> out{"out", {type_of<T>(), UInt(8)}, 1};  // {p', codes'} in place
 
   void generate() {
-    const bool tf = TableFree(get_target(), table_free);
+    const bool tf = TableFree(get_target(), decode_table_free);
+    const bool tq = TableFree(get_target(), quantize_table_free);
     Var i("i");
     Expr clip = select(trust_mode == kTrustClip,
                        ClipTrustScale(sqrt(norms(0)), sqrt(norms(1)), max_unorm), 1.0f);
@@ -283,7 +289,7 @@ class Lars8bitTensorUpdate : public Generator<Lars8bitTensorUpdate<D>> {
     Expr m_old = DecodeCode(codes(i), code, tf) * scale(3);
     LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
                                     pv, ToF32(D, g(i)), m_old, gscale(0), 1.0f);
-    Expr q = QuantizeIndex(NormalizeForQuantize(e.m_new, norms(3)), mids, code, lut, tf);
+    Expr q = QuantizeIndex(NormalizeForQuantize(e.m_new, norms(3)), mids, code, lut, tq);
     vals_(i) = Tuple(FromF32(D, pv - lr * clip * e.u), q);
     out(i) = Tuple(vals_(i)[0], vals_(i)[1]);
   }

@@ -144,8 +144,8 @@ template <DType D>
 class Lars8bitArenaNorms : public Generator<Lars8bitArenaNorms<D>> {
  public:
   LARS_GENERATOR_ALIASES(Lars8bitArenaNorms<D>);
-  // CPU: the codebook as arithmetic, no table reads (common.h QuantizeIndex); GPUs read it.
-  GeneratorParam<bool> table_free{"table_free", true};
+  // CPU: decode codes arithmetically (no gather; faster than the table); GPUs read the table.
+  GeneratorParam<bool> decode_table_free{"decode_table_free", true};
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> block{"block", 256};
@@ -166,7 +166,7 @@ class Lars8bitArenaNorms : public Generator<Lars8bitArenaNorms<D>> {
   Output<Buffer<float, 1>> out{"out"};  // [3T]
 
   void generate() {
-    const bool tf = TableFree(get_target(), table_free);
+    const bool tf = TableFree(get_target(), decode_table_free);
     const int lanes = get_target().has_gpu_feature() ? int(gpu_threads) : int(vector_width);
     const int B = block;
     DefineArenaNorms<D>(
@@ -192,8 +192,10 @@ template <DType D>
 class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
  public:
   LARS_GENERATOR_ALIASES(Lars8bitArenaUpdate<D>);
-  // CPU: the codebook as arithmetic, no table reads (common.h QuantizeIndex); GPUs read it.
-  GeneratorParam<bool> table_free{"table_free", true};
+  // CPU: decode codes arithmetically (no gather; faster), quantize through the bucket table
+  // (the exact table-free quantizer is bit-identical but slower here: common.h); GPUs read tables.
+  GeneratorParam<bool> decode_table_free{"decode_table_free", true};
+  GeneratorParam<bool> quantize_table_free{"quantize_table_free", false};
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> block{"block", 256};
@@ -218,7 +220,8 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
   Output<Buffer<float, 1>> absmax_out{"absmax_out"};     // in place over absmax
 
   void generate() {
-    const bool tf = TableFree(get_target(), table_free);
+    const bool tf = TableFree(get_target(), decode_table_free);
+    const bool tq = TableFree(get_target(), quantize_table_free);
     const int B = block;
     Var i("i"), b("b");
     DefineArenaCoefficients(coef_, opts, norms);
@@ -263,7 +266,7 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
     amax_(b) = max(amax_(b), abs(step_(r_, b)[0]));
     Expr bi = i / B, ji = i % B;
     Element ei = element(i, bi);
-    Expr q = QuantizeIndex(NormalizeForQuantize(step_(ji, bi)[0], amax_(bi)), mids, code, lut, tf);
+    Expr q = QuantizeIndex(NormalizeForQuantize(step_(ji, bi)[0], amax_(bi)), mids, code, lut, tq);
     out(i) = Tuple(select(ei.live, FromF32(D, ApplyUpdate(ToF32(D, p(i)), coef_(1, ei.tx),
                                                           step_(ji, bi)[1])),
                           p(i)),
