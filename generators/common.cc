@@ -1,6 +1,8 @@
 #include "generators/common.h"
 
 #include <algorithm>
+#include <cstdint>
+#include <cstring>
 #include <map>
 #include <stdexcept>
 
@@ -117,8 +119,69 @@ float HostPositiveCode(int j) {
   return static_cast<float>(n) / kDecadeDivisor[i];
 }
 
-// The midpoint between positive ranks j and j + 1, as runtime/codebook.cc computes it.
-Expr PositiveMid(const Expr& p_j, const Expr& p_next) { return (p_j + p_next) * 0.5f; }
+// The positive side's midpoint of ranks p, p + 1 on the host, as runtime/codebook.cc computes
+// it (rank -1: the zero code, rank 127: the code 1).
+float HostMid(int p) {
+  auto code = [](int j) { return j < 0 ? 0.0f : j >= 127 ? 1.0f : HostPositiveCode(j); };
+  return (code(p) + code(p + 1)) * 0.5f;
+}
+
+// Q * fp32(1 / D_i) for an interior pair p (0..126) of decade i: the approximation that the
+// per-pair offsets correct (on the host here, and in the kernel by MidpointOfPair).
+float HostApproxMid(int p) {
+  int i = 0;
+  while ((2 << i) <= p + 1) ++i;
+  const int q = (2 << i) + 18 * (p + 2 - (1 << i));
+  return static_cast<float>(q) * (1.0f / kDecadeDivisor[i]);
+}
+
+int32_t FloatBits(float f) {
+  int32_t b;
+  std::memcpy(&b, &f, 4);
+  return b;
+}
+
+struct MidpointConstants {
+  float boundary[8];   // pairs p = -1 and 2^d - 2 (d = 1..7): across decades, next to 0 and 1
+  uint64_t delta[4];   // per interior pair p: fp32 midpoint - approximation, in ulps, + 2 (2 bits)
+};
+
+const MidpointConstants& Midpoints() {
+  static const MidpointConstants mc = [] {
+    MidpointConstants c{};
+    int b = 0;
+    for (int p : {-1, 0, 2, 6, 14, 30, 62, 126}) c.boundary[b++] = HostMid(p);
+    for (int p = 0; p <= 126; ++p) {
+      if (((p + 2) & (p + 1)) == 0) continue;  // a boundary pair
+      const int d = FloatBits(HostMid(p)) - FloatBits(HostApproxMid(p));
+      if (d < -2 || d > 1) throw std::logic_error("codebook midpoint offset out of range");
+      c.delta[p >> 5] |= static_cast<uint64_t>(d + 2) << ((p & 31) * 2);
+    }
+    return c;
+  }();
+  return mc;
+}
+
+// The fp32 midpoint of positive ranks p, p + 1 (p in -1..126), without a table or a division.
+Expr MidpointOfPair(const Expr& p, const MidpointConstants& mc) {
+  Expr boundary = p == -1 || ((p + 2) & (p + 1)) == 0;
+  Expr bi = select(p == -1, 0, 31 - cast<int32_t>(count_leading_zeros(cast<uint32_t>(p + 2))));
+  Expr bval = mc.boundary[7];
+  for (int k = 6; k >= 0; --k) bval = select(bi == k, mc.boundary[k], bval);
+  Expr pc = clamp(p, 0, 126);
+  Expr i = 31 - cast<int32_t>(count_leading_zeros(cast<uint32_t>(pc + 1)));
+  Expr q = (Expr(2) << i) + 18 * (pc + 2 - (Expr(1) << i));
+  Expr recip = select(i == 0, 1.0f / kDecadeDivisor[0], i == 1, 1.0f / kDecadeDivisor[1],
+                      i == 2, 1.0f / kDecadeDivisor[2], i == 3, 1.0f / kDecadeDivisor[3],
+                      i == 4, 1.0f / kDecadeDivisor[4], i == 5, 1.0f / kDecadeDivisor[5],
+                      1.0f / kDecadeDivisor[6]);
+  Expr approx = cast<float>(q) * recip;
+  auto word = [&](int w) { return Internal::make_const(UInt(64), mc.delta[w]); };
+  Expr bitsw = select(pc < 32, word(0), pc < 64, word(1), pc < 96, word(2), word(3));
+  Expr delta = cast<int32_t>((bitsw >> cast<uint64_t>((pc & 31) * 2)) & Internal::make_const(UInt(64), 3)) - 2;
+  Expr interior = reinterpret<float>(reinterpret<uint32_t>(approx) + cast<uint32_t>(delta));
+  return select(boundary, bval, interior);
+}
 
 }  // namespace
 
@@ -136,11 +199,15 @@ Expr QuantizeIndex(const Expr& v, const Func& mids, const Func& code, const Func
   Expr sign_v = bits >> 31;
   Expr idx;
   if (table_free) {
-    // Vector arithmetic only (no gathers, which Halide 14 scalarizes on x86): estimate the
-    // nearest positive rank of |v| linearly inside its decade, then settle the count of
-    // midpoints below v exactly by comparing with the two midpoints around the estimate (the
-    // estimate is never off by more than one rank). Bit-identical to the table for all 2^32
-    // inputs, NaNs included (//tests:quantize_exhaustive_test).
+    // Vector arithmetic only, no division and no gather: estimate the nearest positive rank of
+    // |v| linearly inside its decade, then settle the count of midpoints below v exactly by
+    // comparing with the two fp32 midpoints around the estimate (never off by more than one).
+    // Those midpoints come without a table: inside a decade, the midpoint of ranks p, p + 1 is
+    // the rational Q / D_i (Q = 2^(i+1) + 18(k+1)); Q * fp32(1/D_i) lands within -2..+1 ulp of
+    // the codebook's fp32 midpoint, and that offset is a 2-bit constant per pair (4 uint64
+    // words); the 8 midpoints across decades (and next to 0 and 1) are constants. Bit-identical
+    // to the table for all 2^32 inputs, NaNs included (//tests:quantize_exhaustive_test).
+    const MidpointConstants& mc = Midpoints();
     Expr a = reinterpret<float>(bits & U(0x7fffffff));
     Expr nan = (bits & U(0x7fffffff)) > U(0x7f800000);
     Expr as = select(nan, 0.0f, min(a, 2.0f));
@@ -149,8 +216,7 @@ Expr QuantizeIndex(const Expr& v, const Func& mids, const Func& code, const Func
     Expr t = (as * DecadeDivisor(decade) - cast<float>((Expr(2) << decade) + 9)) * (1.0f / 18.0f);
     Expr first = (Expr(1) << decade) - 1;
     Expr j = first + clamp(cast<int32_t>(floor(t + 0.5f)), 0, first);
-    Expr p_lo = PositiveCode(j - 1), p = PositiveCode(j), p_hi = PositiveCode(j + 1);
-    Expr m_lo = PositiveMid(p_lo, p), m_hi = PositiveMid(p, p_hi);
+    Expr m_lo = MidpointOfPair(j - 1, mc), m_hi = MidpointOfPair(j, mc);
     // Midpoints M(-1) < M(0) < ... < M(126) of the positive side; mids[127 + t] = M(t - 1) and
     // mids[126 - t] = -M(t - 1). v >= 0: 127 + #{M < |v|}; v < 0: 127 - #{M <= |v|} (the
     // negative side has 127 midpoints; ties go to the lower code on both sides).

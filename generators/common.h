@@ -91,10 +91,10 @@ Halide::Expr FromF32(DType d, const Halide::Expr& f);
 // midpoints strictly below v, then bitsandbytes' sign fix (if the code's sign bit differs from
 // v's, step one code towards v's side, so a small non-zero momentum never flips sign).
 // table_free (GeneratorParam quantize_table_free of the CPU kernels; off by default): vector
-// arithmetic only -- a linear estimate inside v's decade of the codebook settled by two exact
-// midpoint compares (common.cc); bit-identical to the table for all 2^32 floats
-// (//tests:quantize_exhaustive_test), but its three divisions per element make the 8-bit step
-// slower than the scalarized lookup on the 2-core EPYC (0.27-0.31 of the triad vs 0.41-0.45).
+// arithmetic only, no division -- a linear estimate inside v's decade of the codebook settled by
+// two exact midpoint compares (common.cc); bit-identical to the table for all 2^32 floats
+// (//tests:quantize_exhaustive_test), but its ~100 vector operations per element make the 8-bit
+// step slower than the scalarized lookup on the 2-core EPYC (0.24-0.30 of the triad vs 0.43-0.48).
 // Otherwise ONE lookup: lut[top 16 bits of v] packs the number
 // of midpoints below the bucket (bits 16-23), whether a midpoint lies inside it (bit 24) and that
 // midpoint's low 16 bits (it shares v's top 16), so an integer compare finishes the count. At

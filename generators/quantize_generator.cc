@@ -16,7 +16,7 @@ class QuantizeBlockwise : public Generator<QuantizeBlockwise<D>> {
  public:
   LARS_GENERATOR_ALIASES(QuantizeBlockwise<D>);
   // CPU: quantize through the bucket table; the exact table-free quantizer is bit-identical but
-  // slower on the 2-core EPYC (three divisions per element: common.h). GPUs read the table.
+  // slower on the 2-core EPYC (common.h). GPUs read the table.
   GeneratorParam<bool> quantize_table_free{"quantize_table_free", false};
   using T = typename Storage<D>::type;
 
