@@ -14,6 +14,14 @@ _GROUP_KEYS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "optim
 class LARS(torch.optim.Optimizer):
     """bitsandbytes.optim.LARS: every step runs in halide_lars (CPU or CUDA tensors, in place).
 
+    bitsandbytes at the state level: after a parameter's first step, self.state[p] holds
+    bitsandbytes' keys (step; state1; qmap1 + absmax1 or max1/new_max1 for 8-bit state;
+    gnorm_vec; unorm_vec) as live tensors over the optimizer's own memory -- writing into them
+    changes the optimizer, assigning a new tensor or step is taken over at the next step (a bad
+    one raises there, changing nothing), clearing state[p] restarts p. state_dict() and
+    load_state_dict() use bitsandbytes' layout (ours and bitsandbytes' 0.49/0.50 load both
+    ways); add_param_group() works at any time.
+
     Extra keyword options (ours): trust_mode ('clip' | 'classic' | 'none'), trust_coefficient,
     eps, block_wise, block_size, nonfinite ('skip' | 'error' | 'propagate': what a NaN/Inf
     gradient does; 'skip' leaves that parameter and its state untouched). Per-parameter overrides: override_config(param, key, value).
@@ -239,10 +247,11 @@ class LARS(torch.optim.Optimizer):
         records = []
         for p, (step, views) in self._live.items():
             st = self.state.get(p, {})
-            if st.get("step") == step and all(st.get(k) is t for k, t in views.items()) \
-                    and len(st) == len(views) + 1:
-                continue
-            records.append(bnb_state.record(self._names[p], p, st, f"state of {self._names[p]}"))
+            ours = {k: v for k, v in st.items() if k == "step" or k in bnb_state.TENSOR_KEYS}
+            if ours.get("step") == step and len(ours) == len(views) + 1 \
+                    and all(ours.get(k) is t for k, t in views.items()):
+                continue  # keys of the caller's own (not bitsandbytes') are left alone
+            records.append(bnb_state.record(self._names[p], p, ours, f"state of {self._names[p]}"))
         if records:
             self._opt.import_state(records)
             self._refresh_state()

@@ -237,6 +237,11 @@ def test_replaced_state_entries_are_taken_or_refused():
             opt.step()
         assert_unchanged(opt, [p], snap)
         opt.state[p]["state1"] = live
+    # Keys of the caller's own are left alone.
+    opt.state[p]["my_counter"] = 3
+    set_grads([p], 7)
+    opt.step()
+    assert opt.state[p]["my_counter"] == 3 and opt.state[p]["step"] == 3
     # Clearing state[p] restarts that parameter: the next step is a first step.
     opt.state[p].clear()
     set_grads([p], 6)
