@@ -95,26 +95,43 @@ namespace {
 // //tests:quantize_exhaustive_test). The negative codes mirror the positive ones.
 constexpr float kDecadeDivisor[7] = {20000000.0f, 4000000.0f, 800000.0f, 160000.0f,
                                      32000.0f,    6400.0f,    1280.0f};
+// fp32(1 / D_i), for the division-free midpoints (MidpointOfPair).
+constexpr float kDecadeReciprocal[7] = {
+    1.0f / kDecadeDivisor[0], 1.0f / kDecadeDivisor[1], 1.0f / kDecadeDivisor[2],
+    1.0f / kDecadeDivisor[3], 1.0f / kDecadeDivisor[4], 1.0f / kDecadeDivisor[5],
+    1.0f / kDecadeDivisor[6]};
 
-Expr DecadeDivisor(const Expr& i) {
-  return select(i == 0, kDecadeDivisor[0], i == 1, kDecadeDivisor[1], i == 2, kDecadeDivisor[2],
-                i == 3, kDecadeDivisor[3], i == 4, kDecadeDivisor[4], i == 5, kDecadeDivisor[5],
-                kDecadeDivisor[6]);
+// values[i] for the decade i (int32, 0..6).
+Expr SelectByDecade(const Expr& i, const float (&values)[7]) {
+  Expr out = values[6];
+  for (int d = 5; d >= 0; --d) out = select(i == d, values[d], out);
+  return out;
 }
+
+Expr DecadeDivisor(const Expr& i) { return SelectByDecade(i, kDecadeDivisor); }
+
+// floor(log2(x)) of a positive int32: the decade of rank x - 1.
+Expr Log2(const Expr& x) { return 31 - cast<int32_t>(count_leading_zeros(cast<uint32_t>(x))); }
 
 // Positive code of rank j (int32), with rank -1 the zero code and rank 127 the code 1.0.
 Expr PositiveCode(const Expr& j) {
   Expr jc = clamp(j, 0, 126);
-  Expr i = 31 - cast<int32_t>(count_leading_zeros(cast<uint32_t>(jc + 1)));
+  Expr i = Log2(jc + 1);
   Expr k = jc + 1 - (Expr(1) << i);
   Expr n = (Expr(2) << i) + 18 * k + 9;
   return select(j < 0, 0.0f, j >= 127, 1.0f, cast<float>(n) / DecadeDivisor(i));
 }
 
-// The same on the host: the first code of each decade, for the decade estimate.
-float HostPositiveCode(int j) {
+// The decade of rank j (0..126) on the host.
+int HostDecade(int j) {
   int i = 0;
   while ((2 << i) <= j + 1) ++i;
+  return i;
+}
+
+// The same on the host: the first code of each decade, for the decade estimate.
+float HostPositiveCode(int j) {
+  const int i = HostDecade(j);
   const int n = (2 << i) + 18 * (j + 1 - (1 << i)) + 9;
   return static_cast<float>(n) / kDecadeDivisor[i];
 }
@@ -129,10 +146,9 @@ float HostMid(int p) {
 // Q * fp32(1 / D_i) for an interior pair p (0..126) of decade i: the approximation that the
 // per-pair offsets correct (on the host here, and in the kernel by MidpointOfPair).
 float HostApproxMid(int p) {
-  int i = 0;
-  while ((2 << i) <= p + 1) ++i;
+  const int i = HostDecade(p);
   const int q = (2 << i) + 18 * (p + 2 - (1 << i));
-  return static_cast<float>(q) * (1.0f / kDecadeDivisor[i]);
+  return static_cast<float>(q) * kDecadeReciprocal[i];
 }
 
 int32_t FloatBits(float f) {
@@ -165,17 +181,13 @@ const MidpointConstants& Midpoints() {
 // The fp32 midpoint of positive ranks p, p + 1 (p in -1..126), without a table or a division.
 Expr MidpointOfPair(const Expr& p, const MidpointConstants& mc) {
   Expr boundary = p == -1 || ((p + 2) & (p + 1)) == 0;
-  Expr bi = select(p == -1, 0, 31 - cast<int32_t>(count_leading_zeros(cast<uint32_t>(p + 2))));
+  Expr bi = select(p == -1, 0, Log2(p + 2));
   Expr bval = mc.boundary[7];
   for (int k = 6; k >= 0; --k) bval = select(bi == k, mc.boundary[k], bval);
   Expr pc = clamp(p, 0, 126);
-  Expr i = 31 - cast<int32_t>(count_leading_zeros(cast<uint32_t>(pc + 1)));
+  Expr i = Log2(pc + 1);
   Expr q = (Expr(2) << i) + 18 * (pc + 2 - (Expr(1) << i));
-  Expr recip = select(i == 0, 1.0f / kDecadeDivisor[0], i == 1, 1.0f / kDecadeDivisor[1],
-                      i == 2, 1.0f / kDecadeDivisor[2], i == 3, 1.0f / kDecadeDivisor[3],
-                      i == 4, 1.0f / kDecadeDivisor[4], i == 5, 1.0f / kDecadeDivisor[5],
-                      1.0f / kDecadeDivisor[6]);
-  Expr approx = cast<float>(q) * recip;
+  Expr approx = cast<float>(q) * SelectByDecade(i, kDecadeReciprocal);
   auto word = [&](int w) { return Internal::make_const(UInt(64), mc.delta[w]); };
   Expr bitsw = select(pc < 32, word(0), pc < 64, word(1), pc < 96, word(2), word(3));
   Expr delta = cast<int32_t>((bitsw >> cast<uint64_t>((pc & 31) * 2)) & Internal::make_const(UInt(64), 3)) - 2;

@@ -177,10 +177,7 @@ class QuantizeIndexProbe : public Generator<QuantizeIndexProbe> {
     q.set_estimates({{0, 1 << 24}});
     values.set_estimates({{0, 256}});
     if (auto_schedule) return;
-    Var i = q.args()[0], io("io"), ii("ii");
-    q.split(i, io, ii, chunk, TailStrategy::GuardWithIf)
-        .parallel(io)
-        .vectorize(ii, vector_width, TailStrategy::GuardWithIf);
+    SplitElementwiseCpu(q, chunk, vector_width, bits.dim(0).extent(), kDefaultTasks, Var("qv"));
   }
 };
 

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "lars/lars.h"
 #include "lars/lars_impl.h"
@@ -394,13 +395,13 @@ absl::Status Lars::ImportState(const std::vector<ImportedState>& states) {
     index[s.name] = i;
     saved.push_back(std::move(s));
   }
-  absl::flat_hash_map<std::string, bool> seen;
+  absl::flat_hash_set<std::string> seen;
   for (const ImportedState& in : states) {
     auto it = index.find(in.name);
     if (it == index.end()) {
       return absl::NotFoundError(absl::StrCat("no parameter named \"", in.name, "\""));
     }
-    if (!seen.emplace(in.name, true).second) {
+    if (!seen.insert(in.name).second) {
       return absl::InvalidArgumentError(absl::StrCat("\"", in.name, "\" given twice"));
     }
     const ParamSlot& slot = *impl_->params[it->second];

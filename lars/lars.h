@@ -56,8 +56,9 @@ struct ParamStateSnapshot {
 // as writing torch's or bitsandbytes' `optimizer.state[p]` tensors does. Keys:
 //   state1     fp32 momentum (f32, numel) or 8-bit codes (u8, numel)
 //   absmax1    blockwise 8-bit: f32, one absmax per block (ceil(numel / block_size))
-//   qmap1      8-bit: the 256 f32 codes state1 indexes (one shared, read-only buffer per device:
-//              the kernels have the codebook built in, so writing it changes nothing)
+//   qmap1      8-bit: the 256 f32 codes state1 indexes (one buffer per optimizer and device,
+//              shared by its parameters; a copy: the kernels keep their own codebook, so
+//              writing it changes nothing)
 //   max1       per-tensor 8-bit: f32[1], the scale of state1's codes
 //   new_max1   per-tensor 8-bit: f32[1], the other scale slot (the previous step's scale; the
 //              two swap every step, as in bitsandbytes)

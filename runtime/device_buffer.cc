@@ -59,22 +59,29 @@ DeviceBuffer DeviceBuffer::Borrow(const TensorView& parent, int64_t offset, int6
   return b;
 }
 
+namespace {
+
+// Frees an owned allocation: host memory, or the device memory behind `buffer`.
+void FreeAllocation(const TensorView& view, const ExecContext& exec, halide_buffer_t* buffer) {
+  if (view.device.type == DeviceType::kCPU) {
+    std::free(view.data);
+  } else if (buffer->device_interface != nullptr) {
+    CallContext ctx;
+    if (internal::MakeCallContext(view.device, exec, &ctx).ok()) {
+      buffer->device_interface->device_free(&ctx, buffer);
+    }
+  }
+}
+
+}  // namespace
+
 // A pinned allocation: frees the memory when the last holder lets go.
 struct DeviceBuffer::Owner {
   TensorView view;
   ExecContext exec;
   halide_dimension_t dim{};
   halide_buffer_t buffer{};
-  ~Owner() {
-    if (view.device.type == DeviceType::kCPU) {
-      std::free(view.data);
-    } else if (buffer.device_interface != nullptr) {
-      CallContext ctx;
-      if (internal::MakeCallContext(view.device, exec, &ctx).ok()) {
-        buffer.device_interface->device_free(&ctx, &buffer);
-      }
-    }
-  }
+  ~Owner() { FreeAllocation(view, exec, &buffer); }
 };
 
 std::shared_ptr<const void> DeviceBuffer::Pin() {
@@ -119,13 +126,8 @@ void DeviceBuffer::Reset() {
     borrowed_ = false;
   } else if (owner_ != nullptr) {
     owner_.reset();  // freed with the last pin
-  } else if (view_.device.type == DeviceType::kCPU) {
-    std::free(view_.data);
-  } else if (buffer_.device_interface != nullptr) {
-    CallContext ctx;
-    if (internal::MakeCallContext(view_.device, exec_, &ctx).ok()) {
-      buffer_.device_interface->device_free(&ctx, &buffer_);
-    }
+  } else {
+    FreeAllocation(view_, exec_, &buffer_);
   }
   view_ = TensorView{};
   buffer_ = halide_buffer_t{};
