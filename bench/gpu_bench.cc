@@ -7,7 +7,7 @@
 //              back per tensor) and nonfinite=propagate (no host round trip): 28 B/param
 //   lars8bit   the same with blockwise 8-bit state: 23 B/param
 //   sets       ResNet-50 (161 tensors, 25.6M) and BERT-base (199 tensors, 110M) parameter
-//              shapes, per-tensor (AddParam) and flat (AllocateFlatParams: one arena per state
+//              shapes, per-tensor (AddParam) and flat (AllocateFlatParams: one flat set per state
 //              kind), propagate: step time, pipelines and kernel launches per step
 // Prints one table and writes JSON (--json). Backends that are missing are reported, not fatal.
 //   bazel run -c opt //bench:gpu_bench -- [--quick] [--json=FILE] [--backends=cuda,opencl,cpu]

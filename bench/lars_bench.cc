@@ -231,7 +231,7 @@ enum class SetMode {
   kPerTensor,  // AddParam per tensor (each its own allocation), Step()
   kTwoPhase,   // the same, every tensor a shard of itself: StepBegin + StepFinish (the sharded
                // path minus the all-reduce), to measure what the split costs on one process
-  kArena,      // AllocateFlatParams: one flat buffer, two pipelines per step
+  kFlat,      // AllocateFlatParams: one flat buffer, two pipelines per step
 };
 
 // One optimizer over tensors of the given sizes, default options, registered as `mode` says.
@@ -256,7 +256,7 @@ struct TensorSet {
     TensorSet s;
     s.mode = mode;
     s.opt = std::make_unique<Lars>(std::move(*opt));
-    if (mode == SetMode::kArena) {
+    if (mode == SetMode::kFlat) {
       std::vector<FlatParam> tensors;
       for (size_t i = 0; i < sizes.size(); ++i) tensors.push_back({"t" + std::to_string(i), sizes[i]});
       absl::StatusOr<FlatBuffers> flat = s.opt->AllocateFlatParams(Device::Cpu(), DType::kF32, &tensors);
@@ -598,8 +598,8 @@ int main(int argc, char** argv) {
         ->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(1.5)->Repetitions(kPairedRepeats)->ReportAggregatesOnly(true);
   }
   // The fixed cost per tensor: 161 tensors of 64 elements (ResNet-50's count, no data to move).
-  for (SetMode mode : {SetMode::kPerTensor, SetMode::kArena}) {
-    benchmark::RegisterBenchmark(mode == SetMode::kArena ? "BM_LarsTensorSet/161x64_arena"
+  for (SetMode mode : {SetMode::kPerTensor, SetMode::kFlat}) {
+    benchmark::RegisterBenchmark(mode == SetMode::kFlat ? "BM_LarsTensorSet/161x64_flat"
                                                          : "BM_LarsTensorSet/161x64",
                                  BM_LarsTensorSet, std::vector<int64_t>(161, 64), mode)
         ->Unit(benchmark::kMicrosecond)->UseRealTime();
@@ -612,20 +612,20 @@ int main(int argc, char** argv) {
     for (int64_t s : sizes) total += s;
     const std::string base = std::string("BM_LarsTensorSet/") + model;
     const std::pair<std::string, SetMode> runs[] = {
-        {base, SetMode::kPerTensor}, {base + "_arena", SetMode::kArena},
+        {base, SetMode::kPerTensor}, {base + "_flat", SetMode::kFlat},
         {base + "_two_phase", SetMode::kTwoPhase}};
     for (const auto& [name, mode] : runs) {
       if (mode == SetMode::kTwoPhase && std::string(model) != "resnet50") continue;
       benchmark::RegisterBenchmark(name.c_str(), BM_LarsTensorSet, sizes, mode)
           ->Unit(benchmark::kMillisecond)->UseRealTime();
     }
-    for (SetMode mode : {SetMode::kPerTensor, SetMode::kArena}) {
-      const std::string name = base + (mode == SetMode::kArena ? "_one_tensor_arena" : "_one_tensor");
+    for (SetMode mode : {SetMode::kPerTensor, SetMode::kFlat}) {
+      const std::string name = base + (mode == SetMode::kFlat ? "_one_tensor_flat" : "_one_tensor");
       benchmark::RegisterBenchmark(name.c_str(), BM_LarsTensorSet, std::vector<int64_t>{total}, mode)
           ->Unit(benchmark::kMillisecond)->UseRealTime();
     }
     for (const auto& [suffix, mode] : {std::pair<const char*, SetMode>{"per_tensor", SetMode::kPerTensor},
-                                       {"arena", SetMode::kArena}, {"two_phase", SetMode::kTwoPhase}}) {
+                                       {"flat", SetMode::kFlat}, {"two_phase", SetMode::kTwoPhase}}) {
       for (int bits : {32, 8}) {
         if (mode == SetMode::kTwoPhase && (std::string(model) != "resnet50" || bits == 8)) continue;
         const std::string name = std::string("BM_Paired/") + model + "_" + suffix +

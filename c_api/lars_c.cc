@@ -3,17 +3,23 @@
 #include "c_api/lars_c.h"
 
 #include <cmath>
+#include <cstddef>
 #include <exception>
 #include <memory>
+#include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "lars/lars.h"
+#include "lars/options.h"
 
 struct lars_optimizer {
   explicit lars_optimizer(halide_lars::Lars l)
@@ -148,25 +154,81 @@ absl::StatusOr<TensorView> FromDLPack(const DLTensor* t, const std::string& what
   return v;
 }
 
+// Field conversions between lars_options_t and LarsOptions, per option type.
+void FromC(double c, double* f) { *f = c; }
+void FromC(double c, std::optional<double>* f) {
+  if (std::isnan(c)) {
+    f->reset();  // lr: NaN means "not set"
+  } else {
+    *f = c;
+  }
+}
+void FromC(int32_t c, bool* f) { *f = c != 0; }
+void FromC(int32_t c, int* f) { *f = c; }
+void FromC(int64_t c, int64_t* f) { *f = c; }
+template <typename E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
+void FromC(int32_t c, E* f) {
+  *f = static_cast<E>(c);  // ValidateOptions rejects values outside the enum
+}
+template <typename C, typename T>
+void ToC(const T& f, C* c) {
+  if constexpr (std::is_same_v<T, std::optional<double>>) {
+    *c = f.value_or(NAN);
+  } else {
+    *c = static_cast<C>(f);
+  }
+}
+
 halide_lars::LarsOptions ToOptions(const lars_options_t& o) {
   halide_lars::LarsOptions out;
-  if (!std::isnan(o.lr)) out.lr = o.lr;
-  out.momentum = o.momentum;
-  out.dampening = o.dampening;
-  out.weight_decay = o.weight_decay;
-  out.nesterov = o.nesterov != 0;
-  out.optim_bits = o.optim_bits;
-  out.min_8bit_size = o.min_8bit_size;
-  out.percentile_clipping = o.percentile_clipping;
-  out.max_unorm = o.max_unorm;
-  out.trust_mode = static_cast<halide_lars::TrustMode>(o.trust_mode);
-  out.trust_coefficient = o.trust_coefficient;
-  out.eps = o.eps;
-  out.block_wise = o.block_wise != 0;
-  out.block_size = o.block_size;
-  out.nonfinite = static_cast<halide_lars::Nonfinite>(o.nonfinite);
+#define LARS_OPTION(name, type, default_value, check, expected, doc) FromC(o.name, &out.name);
+#include "lars/options.inc"
+#undef LARS_OPTION
   return out;
 }
+
+// The option table with each field's place in lars_options_t (strings live as long as the
+// process: OptionTable is never destroyed).
+struct COptionTable {
+  std::vector<lars_option_info_t> infos;
+  std::vector<std::string> values;
+};
+
+const COptionTable& OptionTableForC() {
+  static const COptionTable* table = [] {
+    auto* t = new COptionTable;
+    const std::vector<halide_lars::OptionInfo>& options = halide_lars::OptionTable();
+    const int64_t offsets[] = {
+#define LARS_OPTION(name, type, default_value, check, expected, doc) offsetof(lars_options_t, name),
+#include "lars/options.inc"
+#undef LARS_OPTION
+    };
+    static_assert(sizeof(offsets) / sizeof(offsets[0]) > 0);
+    t->values.reserve(options.size());
+    for (size_t i = 0; i < options.size(); ++i) {
+      const halide_lars::OptionInfo& o = options[i];
+      t->values.push_back(absl::StrJoin(o.values, ","));
+      lars_option_info_t info;
+      info.name = o.name.c_str();
+      info.values = t->values.back().c_str();
+      info.expected = o.expected.c_str();
+      info.doc = o.doc.c_str();
+      info.offset = offsets[i];
+      info.default_value = o.default_value;
+      info.type = static_cast<int32_t>(o.type);
+      t->infos.push_back(info);
+    }
+    return t;
+  }();
+  return *table;
+}
+
+static_assert(static_cast<int>(halide_lars::OptionInfo::Type::kFloat64) == LARS_OPTION_FLOAT64 &&
+                  static_cast<int>(halide_lars::OptionInfo::Type::kInt32) == LARS_OPTION_INT32 &&
+                  static_cast<int>(halide_lars::OptionInfo::Type::kInt64) == LARS_OPTION_INT64 &&
+                  static_cast<int>(halide_lars::OptionInfo::Type::kBool) == LARS_OPTION_BOOL &&
+                  static_cast<int>(halide_lars::OptionInfo::Type::kEnum) == LARS_OPTION_ENUM,
+              "lars_option_type_t and OptionInfo::Type disagree");
 
 // lars_layout_flat / lars_plan_flat: the arrays and counts.
 absl::Status CheckLayoutArrays(int64_t count, const int64_t* numels, const int64_t* offsets_out,
@@ -211,24 +273,31 @@ lars_status_t lars_options_default(lars_options_t* options) {
   return Guarded([&] {
     if (options == nullptr) return absl::InvalidArgumentError("options: null");
     const halide_lars::LarsOptions d;
-    options->lr = NAN;
-    options->momentum = d.momentum;
-    options->dampening = d.dampening;
-    options->weight_decay = d.weight_decay;
-    options->nesterov = d.nesterov;
-    options->optim_bits = d.optim_bits;
-    options->min_8bit_size = d.min_8bit_size;
-    options->percentile_clipping = d.percentile_clipping;
-    options->max_unorm = d.max_unorm;
-    options->trust_mode = static_cast<int32_t>(d.trust_mode);
-    options->trust_coefficient = d.trust_coefficient;
-    options->eps = d.eps;
-    options->block_wise = d.block_wise;
-    options->block_size = d.block_size;
-    options->nonfinite = static_cast<int32_t>(d.nonfinite);
+#define LARS_OPTION(name, type, default_value, check, expected, doc) ToC(d.name, &options->name);
+#include "lars/options.inc"
+#undef LARS_OPTION
     return absl::OkStatus();
   });
 }
+
+int32_t lars_option_count(void) {
+  return static_cast<int32_t>(OptionTableForC().infos.size());
+}
+
+lars_status_t lars_option_info(int32_t index, lars_option_info_t* out) {
+  return Guarded([&] {
+    const std::vector<lars_option_info_t>& infos = OptionTableForC().infos;
+    if (out == nullptr) return absl::InvalidArgumentError("out: null");
+    if (index < 0 || index >= static_cast<int32_t>(infos.size())) {
+      return absl::OutOfRangeError(
+          absl::StrCat("index ", index, ": there are ", infos.size(), " options"));
+    }
+    *out = infos[index];
+    return absl::OkStatus();
+  });
+}
+
+int64_t lars_options_size(void) { return sizeof(lars_options_t); }
 
 lars_status_t lars_create(const lars_options_t* options, lars_optimizer_t** out) {
   return Guarded([&]() -> absl::Status {

@@ -25,7 +25,8 @@
 extern "C" {
 #endif
 
-#define LARS_C_ABI_VERSION 1
+/* 2: lars_options_t gained step_order (at the end); the option table (lars_option_info). */
+#define LARS_C_ABI_VERSION 2
 
 typedef enum {
   LARS_OK = 0,
@@ -51,13 +52,21 @@ typedef enum { LARS_TRUST_CLIP = 0, LARS_TRUST_CLASSIC = 1, LARS_TRUST_NONE = 2 
 
 /* A gradient with NaN/Inf: skip that parameter's step (state bit-identical, counted), fail the
  * whole step changing nothing, or let it propagate (bitsandbytes). */
+/* Kernel order of a clip-mode step (results agree within fp32 rounding; speed differs). */
+typedef enum {
+  LARS_STEP_ORDER_AUTO = 0,
+  LARS_STEP_ORDER_NORMS_FIRST = 1,
+  LARS_STEP_ORDER_MOMENTUM_FIRST = 2
+} lars_step_order_t;
+
 typedef enum {
   LARS_NONFINITE_SKIP = 0,
   LARS_NONFINITE_ERROR = 1,
   LARS_NONFINITE_PROPAGATE = 2
 } lars_nonfinite_t;
 
-/* Options with bitsandbytes' names and defaults (see lars_options_default). */
+/* Options with bitsandbytes' names and defaults (see lars_options_default). One field per option
+ * of the option table (lars_option_info; lars/options.inc in the sources), named alike. */
 typedef struct {
   double lr; /* required: NaN (the default) means "not set" and lars_create fails */
   double momentum;
@@ -74,7 +83,34 @@ typedef struct {
   int32_t block_wise;
   int32_t block_size;
   int32_t nonfinite; /* lars_nonfinite_t */
+  int32_t step_order; /* lars_step_order_t */
 } lars_options_t;
+
+/* The option table, for bindings that build their option lists at load time instead of copying
+ * them: lars_option_count() options, lars_option_info(i) describes option i (in the order
+ * lars_set_group_option and checkpoints use) and where its field is in lars_options_t. */
+typedef enum {
+  LARS_OPTION_FLOAT64 = 0, /* double */
+  LARS_OPTION_INT32 = 1,   /* int32_t */
+  LARS_OPTION_INT64 = 2,   /* int64_t */
+  LARS_OPTION_BOOL = 3,    /* int32_t, 0 or 1 */
+  LARS_OPTION_ENUM = 4     /* int32_t, the index of a name in `values`; by name: the _str calls */
+} lars_option_type_t;
+
+typedef struct {
+  const char* name;      /* "lr", "momentum", ... */
+  const char* values;    /* LARS_OPTION_ENUM: the names in index order, comma-separated; else "" */
+  const char* expected;  /* valid values in words ("> 0", "in [0, 1]", "clip, classic or none") */
+  const char* doc;       /* one line */
+  int64_t offset;        /* offsetof(lars_options_t, <name>) */
+  double default_value;  /* as lars_options_default sets it (NaN for lr: no default) */
+  int32_t type;          /* lars_option_type_t */
+} lars_option_info_t;
+
+int32_t lars_option_count(void);
+lars_status_t lars_option_info(int32_t index, lars_option_info_t* out);
+/* sizeof(lars_options_t) in this library. */
+int64_t lars_options_size(void);
 
 typedef struct lars_optimizer lars_optimizer_t;
 
@@ -87,7 +123,8 @@ const char* lars_last_error(void);
 
 /* bitsandbytes defaults: lr unset (NaN), momentum 0, dampening 0, weight_decay 0, nesterov 0,
  * optim_bits 32, min_8bit_size 4096, percentile_clipping 100, max_unorm 0.02; ours: trust_mode
- * clip, trust_coefficient 0.001, eps 1e-8, block_wise 1, block_size 256, nonfinite skip. */
+ * clip, trust_coefficient 0.001, eps 1e-8, block_wise 1, block_size 256, nonfinite skip,
+ * step_order auto (lars_option_info has each default). */
 lars_status_t lars_options_default(lars_options_t* options);
 
 /* Creates an optimizer with `options` as the defaults (param group 0). */
@@ -97,8 +134,8 @@ lars_status_t lars_destroy(lars_optimizer_t* opt);
 
 /* A new param group with the defaults; returns its index. */
 lars_status_t lars_add_param_group(lars_optimizer_t* opt, int32_t* group_out);
-/* Sets an option of a group by name ("lr", "weight_decay", ...); for the text options
- * ("trust_mode": "clip"|"classic"|"none", "step_order") use the _str variant. */
+/* Sets an option of a group by name ("lr", "weight_decay", ...); for the enum options
+ * ("trust_mode", "step_order", "nonfinite": LARS_OPTION_ENUM) use the _str variant. */
 lars_status_t lars_set_group_option(lars_optimizer_t* opt, int32_t group, const char* key,
                                     double value);
 lars_status_t lars_set_group_option_str(lars_optimizer_t* opt, int32_t group, const char* key,
@@ -139,13 +176,13 @@ lars_status_t lars_step_begin_tensor(lars_optimizer_t* opt, const DLTensor* part
 lars_status_t lars_step_finish_tensor(lars_optimizer_t* opt, const DLTensor* partials,
                                       void* cuda_stream);
 
-/* Flat ("arena") parameters (Lars::AddFlatParams in lars/lars.h): `count` tensors, tensor i is
+/* Flat parameters (Lars::AddFlatParams in lars/lars.h): `count` tensors, tensor i is
  * elements [offsets[i], offsets[i] + numels[i]) of the 1-D `params` and `grads` buffers (same
  * dtype, device and size), named names[i], in param group groups[i] (groups may be NULL: all in
  * group 0). Offsets are multiples of LARS_FLAT_ALIGNMENT elements (lars_layout_flat packs
  * them). A step then runs 2 pipelines for the whole set (CPU: 2 per ~1M-element segment)
  * instead of 2 per tensor, bit-identical to per-tensor steps with step_order "norms_first".
- * fp32 and blockwise 8-bit state (one arena, 2 more pipelines, per state kind); no percentile
+ * fp32 and blockwise 8-bit state (one flat set, 2 more pipelines, per state kind); no percentile
  * clipping for these tensors. lars_set_grad on
  * such a tensor takes NULL (no gradient) or its slice of `grads` (on OpenCL: `grads` itself
  * with the tensor's shape). */

@@ -419,7 +419,7 @@ void ScheduleBlockwiseUpdate(Func out, Func absmax_out, Func step, Func amax, co
       .store_in(MemoryType::Stack)
       .bound_storage(step.args()[0], B);
   if (steady.defined()) step.specialize(steady);  // after its schedule: the copy inherits it
-  // The arena's step is (j, block): one block per compute_at iteration.
+  // The flat set's step is (j, block): one block per compute_at iteration.
   if (step.dimensions() == 2) step.bound_storage(step.args()[1], 1);
   amax.compute_at(out, b).store_in(MemoryType::Stack).bound_storage(amax.args()[0], 1);
   RVar ro("ro"), ri("ri");

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "Halide.h"
-#include "generators/arena_abi.h"
+#include "runtime/flat_abi.h"
 
 // Brings the Generator<Self> members templated generator classes use into scope (dependent
 // base: unqualified Input/Output would otherwise name Halide's unrelated Halide::Output enum).
@@ -155,11 +155,11 @@ void ScheduleInPlaceElementwise(Halide::Func out, Halide::Func vals, bool gpu, i
 // acc() = {0...}; acc() = {acc()[i] + terms[i]}.
 void DefineSums(Halide::Func acc, const std::vector<Halide::Expr>& terms);
 
-// The reduction tree of lars_norms and lars_arena_norms (they must agree for the arena step to
+// The reduction tree of lars_norms and lars_flat_norms (they must agree for the flat set step to
 // be bit-identical to the per-tensor one): chunks of kNormsChunk elements, each summed in
 // `lanes` interleaved lane partials (element j of a chunk goes to lane j % lanes), lanes added
 // in order, chunks added in order. Lanes: the vector width on CPUs, threads per block on GPUs.
-constexpr int kNormsChunk = kArenaChunk;
+constexpr int kNormsChunk = kFlatChunk;
 constexpr int kNormsCpuLanes = 16;
 constexpr int kNormsGpuLanes = 256;
 
@@ -195,7 +195,7 @@ void ScheduleReductionGpu(Halide::Func acc, const Halide::RDom& r, int threads, 
 void ScheduleNormsKernel(Halide::Func acc, const Halide::RDom& r, Halide::Func out, bool gpu,
                          int chunk, int lanes, int gpu_threads, int gpu_items, int tasks);
 
-// The schedule of a blockwise 8-bit update (lars8bit_update, lars8bit_arena_update): `out`
+// The schedule of a blockwise 8-bit update (lars8bit_update, lars8bit_flat_update): `out`
 // ({p', codes'} over i) and `absmax_out` (over blocks) split alike so compute_with fuses their
 // block loops (it matches loops by name): per block of B, the block's step values (`step`) and
 // absmax (`amax`, a max over `r` in [0, B)) are computed into scratch, then p and codes are

@@ -21,11 +21,11 @@ OPS = [
     ("lars_norms", "lars_norms_{dtype}", DTYPES, BACKENDS, DEFAULT),
     ("lars_update", "lars_update_{dtype}", DTYPES, BACKENDS, DEFAULT),
     ("percentile_clip", "percentile_clip", ["f32"], BACKENDS, DEFAULT),
-    # Multi-tensor (arena) step: two launches per (dtype, device) group, whatever the tensor count.
-    ("lars_arena_norms", "lars_arena_norms_{dtype}", DTYPES, BACKENDS, DEFAULT),
-    ("lars_arena_update", "lars_arena_update_{dtype}", DTYPES, BACKENDS, DEFAULT),
-    ("lars8bit_arena_norms", "lars8bit_arena_norms_{dtype}", DTYPES, BACKENDS, BLOCKS),
-    ("lars8bit_arena_update", "lars8bit_arena_update_{dtype}", DTYPES, BACKENDS, BLOCKS),
+    # Multi-tensor (flat set) step: two launches per (dtype, device) group, whatever the tensor count.
+    ("lars_flat_norms", "lars_flat_norms_{dtype}", DTYPES, BACKENDS, DEFAULT),
+    ("lars_flat_update", "lars_flat_update_{dtype}", DTYPES, BACKENDS, DEFAULT),
+    ("lars8bit_flat_norms", "lars8bit_flat_norms_{dtype}", DTYPES, BACKENDS, BLOCKS),
+    ("lars8bit_flat_update", "lars8bit_flat_update_{dtype}", DTYPES, BACKENDS, BLOCKS),
     # Momentum-first order (28 B/param): the fused reduce-then-write pass needs compute_with
     # inside one CPU loop nest, so it is CPU-only (GPUs use lars_norms + lars_update).
     ("lars_momentum", "lars_momentum_{dtype}", DTYPES, ["cpu"], DEFAULT),
@@ -41,9 +41,8 @@ OPS = [
 GENERATOR_SRCS = [
     "common.cc",
     "common.h",
-    "arena_abi.h",
-    "arena_common.h",
-    "lars_arena_generator.cc",
+    "flat_common.h",
+    "lars_flat_generator.cc",
     "lars_math.cc",
     "lars_math.h",
     "lars8bit_update_generator.cc",
@@ -56,16 +55,16 @@ GENERATOR_SRCS = [
 def kernel_name(op, dtype, backend, variant = ""):
     return "_".join([op, dtype, backend] + ([variant] if variant else []))
 
-# Ops that take another op's tuned GeneratorParams: the arena norms must keep lars_norms'
-# reduction tree (bit-identical steps); the arena update is lars_update's loop with a lookup.
+# Ops that take another op's tuned GeneratorParams: the flat set norms must keep lars_norms'
+# reduction tree (bit-identical steps); the flat set update is lars_update's loop with a lookup.
 TUNING_SOURCE = {
-    "lars_arena_norms": "lars_norms",
-    "lars_arena_update": "lars_update",
-    "lars8bit_arena_norms": "lars8bit_norms",
-    "lars8bit_arena_update": "lars8bit_update",
+    "lars_flat_norms": "lars_norms",
+    "lars_flat_update": "lars_update",
+    "lars8bit_flat_norms": "lars8bit_norms",
+    "lars8bit_flat_update": "lars8bit_update",
 }
 
-# GeneratorParams of a source op that its arena twin does not have: the arena's per-tensor
+# GeneratorParams of a source op that its flat set twin does not have: the flat set's per-tensor
 # options (first step, nesterov) come from a table, so there is no steady-state specialization.
 NOT_SHARED = ["specialize_steady"]
 

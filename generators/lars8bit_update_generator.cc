@@ -24,7 +24,7 @@ class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> block{"block", 256};
-  // The reduction tree of lars_norms (kNormsChunk; lars8bit_arena_norms builds the same one).
+  // The reduction tree of lars_norms (kNormsChunk; lars8bit_flat_norms builds the same one).
   GeneratorParam<int> vector_width{"vector_width", kNormsCpuLanes};
   GeneratorParam<int> gpu_threads{"gpu_threads", kNormsGpuLanes};
   GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask

@@ -8,7 +8,7 @@ using namespace Halide;
 LarsElement LarsStepElement(const LarsScalars& k, const Expr& p, const Expr& g, const Expr& m,
                             const Expr& s, const Expr& ratio) {
   // strict_float: no fused multiply-adds, so a vector lane, a scalar tail and a GPU thread
-  // round every element alike (the arena step is bit-identical to the per-tensor one).
+  // round every element alike (the flat set step is bit-identical to the per-tensor one).
   LarsElement e;
   e.d = strict_float(ratio * (s * g + k.weight_decay * p));
   e.m_new = strict_float(select(k.first_step, e.d, k.momentum * m + (1.0f - k.dampening) * e.d));

@@ -1,4 +1,4 @@
-// The LARS step of ../shared/lars_spec.md as Halide expressions: the one definition of the
+// The LARS step of docs/spec.md as Halide expressions: the one definition of the
 // optimizer math in the generators (tests/reference/ holds the float64 twin). fp32 throughout.
 #ifndef HALIDE_LARS_GENERATORS_LARS_MATH_H_
 #define HALIDE_LARS_GENERATORS_LARS_MATH_H_

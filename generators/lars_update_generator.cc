@@ -1,4 +1,4 @@
-// The fp32-state LARS step (../shared/lars_spec.md), as two pipelines per dtype:
+// The fp32-state LARS step (docs/spec.md), as two pipelines per dtype:
 //   lars_norms_<dtype>:  reads p, g, m; writes {Σp², Σu², Σg²} (u = the update the step will
 //                        apply, before the trust scale) — deterministic two-level reduction.
 //   lars_update_<dtype>: reads p, g, m and the norms; writes p and m in place in ONE loop nest
@@ -24,9 +24,9 @@ class LarsNorms : public Generator<LarsNorms<D>> {
   LARS_GENERATOR_ALIASES(LarsNorms<D>);
   using T = typename Storage<D>::type;
 
-  // The reduction tree (must equal lars_arena_norms': see kNormsChunk). The chunk is part of the
-  // arena ABI (the runtime's chunk tables), so not a GeneratorParam; the lanes are (the build
-  // gives lars_arena_norms the same values).
+  // The reduction tree (must equal lars_flat_norms': see kNormsChunk). The chunk is part of the
+  // flat set ABI (the runtime's chunk tables), so not a GeneratorParam; the lanes are (the build
+  // gives lars_flat_norms the same values).
   GeneratorParam<int> vector_width{"vector_width", kNormsCpuLanes};
   GeneratorParam<int> gpu_threads{"gpu_threads", kNormsGpuLanes};
   GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask

@@ -1,4 +1,4 @@
-// bitsandbytes percentile clipping (../shared/lars_spec.md), on the tensor's device:
+// bitsandbytes percentile clipping (docs/spec.md), on the tensor's device:
 //   ring' = every slot <- n2 on the first step, else ring'[step % 100] <- n2   (n2 = Σg²)
 //   clip  = sqrt(sorted(ring')[percentile]);  s = clip/sqrt(n2) if sqrt(n2) > clip else 1
 // The order statistic is found by ranking (ties broken by index), so no sort and no host round

@@ -2,8 +2,8 @@
 rerun `bazel run //tools/autotune -- --backend=cpu --budget=10` on the target machine).
 
 generators/kernels.bzl applies TUNING["<op>/<backend>"] to every dtype of that op, and
-lars_norms' entry also to lars_arena_norms (their reduction trees must stay identical),
-lars_update's to lars_arena_update.
+lars_norms' entry also to lars_flat_norms (their reduction trees must stay identical),
+lars_update's to lars_flat_update.
 """
 
 # Measured on: x86-64-linux-avx512_skylake-user_context-no_runtime-strict_float

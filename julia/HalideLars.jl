@@ -1,7 +1,8 @@
 # HalideLars: Julia bindings over the halide_lars C ABI (c_api/lars_c.h), one `ccall` wrapper per
 # C function, mirroring the header mechanically. UNTESTED here (no Julia on the build machines):
-# //tests:abi_surface_test checks that every function and every lars_options_t field of the
-# header is bound below with the same number of arguments.
+# //tests:abi_surface_test checks that every function of the header is bound below with the
+# same number of arguments. Options are not mirrored: `options_buffer` fills a lars_options_t
+# from the library's own option table (lars_option_info), so new options need no change here.
 #
 #   using .HalideLars
 #   opt = HalideLars.LARS(Dict("w" => w); lr=0.1, momentum=0.9)   # w::Vector{Float32}
@@ -58,35 +59,29 @@ const kDLCPU = Cint(1)
 const kDLCUDA = Cint(2)
 const kDLFloat = UInt8(2)
 
-# --- lars_options_t (field order = the C struct) ----------------------------------------------
-mutable struct Options
-    lr::Cdouble
-    momentum::Cdouble
-    dampening::Cdouble
-    weight_decay::Cdouble
-    nesterov::Int32
-    optim_bits::Int32
-    min_8bit_size::Int64
-    percentile_clipping::Int32
-    max_unorm::Cdouble
-    trust_mode::Int32
-    trust_coefficient::Cdouble
-    eps::Cdouble
-    block_wise::Int32
-    block_size::Int32
-    nonfinite::Int32
+# --- lars_option_info_t: the library's option table ------------------------------------------
+struct OptionInfo
+    name::Cstring
+    values::Cstring      # enum options: the names in index order, comma-separated
+    expected::Cstring
+    doc::Cstring
+    offset::Int64        # offsetof(lars_options_t, name)
+    default_value::Cdouble
+    type::Int32          # 0 Float64, 1 Int32, 2 Int64, 3 Bool (Int32), 4 enum (Int32 index)
 end
-
-Options() = Options(NaN, 0, 0, 0, 0, 32, 4096, 100, 0.02, 0, 1e-3, 1e-8, 1, 256, 0)
 
 # --- Raw bindings: one per C function -----------------------------------------------------------
 lars_abi_version() = ccall((:lars_abi_version, libhalide_lars), Int32, ())
 lars_version() = unsafe_string(ccall((:lars_version, libhalide_lars), Cstring, ()))
 lars_last_error() = unsafe_string(ccall((:lars_last_error, libhalide_lars), Cstring, ()))
-lars_options_default(o::Ref{Options}) =
-    ccall((:lars_options_default, libhalide_lars), Cint, (Ref{Options},), o)
-lars_create(o::Ref{Options}, out::Ref{Ptr{Cvoid}}) =
-    ccall((:lars_create, libhalide_lars), Cint, (Ref{Options}, Ref{Ptr{Cvoid}}), o, out)
+lars_option_count() = ccall((:lars_option_count, libhalide_lars), Int32, ())
+lars_option_info(index, out::Ref{OptionInfo}) =
+    ccall((:lars_option_info, libhalide_lars), Cint, (Int32, Ref{OptionInfo}), index, out)
+lars_options_size() = ccall((:lars_options_size, libhalide_lars), Int64, ())
+lars_options_default(o::Vector{UInt8}) =
+    ccall((:lars_options_default, libhalide_lars), Cint, (Ptr{UInt8},), o)
+lars_create(o::Vector{UInt8}, out::Ref{Ptr{Cvoid}}) =
+    ccall((:lars_create, libhalide_lars), Cint, (Ptr{UInt8}, Ref{Ptr{Cvoid}}), o, out)
 lars_destroy(opt::Ptr{Cvoid}) = ccall((:lars_destroy, libhalide_lars), Cint, (Ptr{Cvoid},), opt)
 lars_add_param_group(opt, group::Ref{Int32}) =
     ccall((:lars_add_param_group, libhalide_lars), Cint, (Ptr{Cvoid}, Ref{Int32}), opt, group)
@@ -205,13 +200,45 @@ function dltensor(a::AbstractArray{Float32}, shape::Vector{Int64}; device=kDLCPU
              pointer(shape), Ptr{Int64}(C_NULL), UInt64(0))
 end
 
-function LARS(params::Dict{String,<:AbstractArray{Float32}}; lr, momentum=0.0, dampening=0.0,
-              weight_decay=0.0, nesterov=false, optim_bits=32, min_8bit_size=4096,
-              percentile_clipping=100, max_unorm=0.02, trust_mode=0, trust_coefficient=1e-3,
-              eps=1e-8, block_wise=true, block_size=256, nonfinite=0)
-    o = Ref(Options(lr, momentum, dampening, weight_decay, nesterov, optim_bits, min_8bit_size,
-                    percentile_clipping, max_unorm, trust_mode, trust_coefficient, eps,
-                    block_wise, block_size, nonfinite))
+# The option table: name => (info, enum value names).
+function option_table()
+    table = Dict{String,Tuple{OptionInfo,Vector{String}}}()
+    for i in 0:lars_option_count()-1
+        info = Ref{OptionInfo}()
+        check(lars_option_info(Int32(i), info))
+        values = unsafe_string(info[].values)
+        table[unsafe_string(info[].name)] = (info[], isempty(values) ? String[] : split(values, ","))
+    end
+    table
+end
+
+# A lars_options_t (as bytes) with the library's defaults and `options` (any option of the
+# table by name; enum options by value name, e.g. trust_mode="classic").
+function options_buffer(options)
+    table = option_table()
+    buf = zeros(UInt8, lars_options_size())
+    check(lars_options_default(buf))
+    GC.@preserve buf for (key, value) in options
+        haskey(table, String(key)) || throw(ArgumentError("unknown option $(key)"))
+        info, values = table[String(key)]
+        p = pointer(buf) + info.offset
+        if info.type == 0
+            unsafe_store!(Ptr{Cdouble}(p), Float64(value))
+        elseif info.type == 2
+            unsafe_store!(Ptr{Int64}(p), Int64(value))
+        elseif info.type == 4 && !(value isa Integer)
+            i = findfirst(==(String(value)), values)
+            i === nothing && throw(ArgumentError("$(key): $(value), expected $(unsafe_string(info.expected))"))
+            unsafe_store!(Ptr{Int32}(p), Int32(i - 1))
+        else
+            unsafe_store!(Ptr{Int32}(p), Int32(value))
+        end
+    end
+    buf
+end
+
+function LARS(params::Dict{String,<:AbstractArray{Float32}}; lr, options...)
+    o = options_buffer(pairs((; lr=lr, options...)))
     h = Ref{Ptr{Cvoid}}(C_NULL)
     check(lars_create(o, h))
     opt = LARS(h[], Dict{String,Any}(), Dict{String,Vector{Int64}}())

@@ -406,12 +406,12 @@ absl::Status Lars::ImportState(const std::vector<ImportedState>& states) {
     }
     const ParamSlot& slot = *impl_->params[it->second];
     LARS_ASSIGN_OR_RETURN(LarsOptions o, impl_->ParamOptions(slot));
-    // A flat parameter keeps its arena's kind; others take the kind their options give.
-    const StateKind kind = slot.arena != nullptr ? slot.kind : internal::DesiredKind(o, FullNumel(slot));
+    // A flat parameter keeps its flat set's kind; others take the kind their options give.
+    const StateKind kind = slot.flat_set != nullptr ? slot.kind : internal::DesiredKind(o, FullNumel(slot));
     const int block = kind == StateKind::kBlockwise8
-                          ? (slot.arena != nullptr ? slot.block_size : o.block_size) : 0;
+                          ? (slot.flat_set != nullptr ? slot.block_size : o.block_size) : 0;
     LARS_RETURN_IF_ERROR(ConvertImported(in, slot.param.numel, kind, block,
-                                         o.percentile_clipping < 100 && slot.arena == nullptr,
+                                         o.percentile_clipping < 100 && slot.flat_set == nullptr,
                                          &saved[it->second]));
   }
   return LoadState(Serialize(impl_->defaults, impl_->group_overrides, saved));
@@ -525,7 +525,7 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
         !(p.gnorm.empty() || p.gnorm.size() == 2)) {
       return Corrupt(absl::StrCat(where, "inconsistent state arrays"));
     }
-    if (slot->arena != nullptr &&
+    if (slot->flat_set != nullptr &&
         (p.kind != static_cast<uint8_t>(slot->kind) || !p.ring.empty() ||
          (slot->kind == StateKind::kBlockwise8 && p.block_size != slot->block_size))) {
       return absl::FailedPreconditionError(absl::StrCat(
@@ -571,9 +571,9 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
     slot->step = saved[i].step;
     slot->kind = s.kind;
     slot->block_size = s.block_size;
-    if (slot->arena != nullptr) {
-      // The state and norms live in the arena (the slot borrows them): copy, do not replace.
-      // The arena's buffers are already allocated, so the copies cannot run out of memory.
+    if (slot->flat_set != nullptr) {
+      // The state and norms live in the flat set (the slot borrows them): copy, do not replace.
+      // The flat set's buffers are already allocated, so the copies cannot run out of memory.
       const SavedParam& q = saved[i];
       if (!q.momentum.empty()) LARS_RETURN_IF_ERROR(slot->momentum.CopyFromHost(q.momentum.data()));
       if (!q.codes.empty()) LARS_RETURN_IF_ERROR(slot->codes.CopyFromHost(q.codes.data()));

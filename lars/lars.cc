@@ -7,7 +7,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "lars/arena.h"
+#include "lars/flat_set.h"
 #include "lars/lars_impl.h"
 #include "runtime/halide_call.h"
 #include "lars/step.h"
@@ -98,8 +98,8 @@ absl::Status Lars::AddParam(absl::string_view name, const TensorView& param,
 
 absl::Status Lars::SetGrad(absl::string_view name, const TensorView& grad) {
   LARS_ASSIGN_OR_RETURN(ParamSlot * slot, impl_->Find(name));
-  if (slot->arena != nullptr && grad.data != nullptr) {
-    const TensorView& own = slot->arena_grad;
+  if (slot->flat_set != nullptr && grad.data != nullptr) {
+    const TensorView& own = slot->flat_grad;
     if (grad.data != own.data || grad.numel != own.numel || grad.dtype != own.dtype ||
         grad.device != own.device) {
       return absl::InvalidArgumentError(absl::StrCat(
@@ -118,7 +118,7 @@ absl::Status Lars::OverrideConfig(absl::string_view name, absl::string_view key,
   const OptionOverrides extra = {{std::string(key), value}};
   LARS_ASSIGN_OR_RETURN(LarsOptions options, impl_->ParamOptions(*slot, nullptr, &extra));
   LARS_RETURN_IF_ERROR(internal::CheckSupported(*slot, options));
-  if (slot->arena != nullptr) LARS_RETURN_IF_ERROR(internal::CheckFlatSupported(*slot, options));
+  if (slot->flat_set != nullptr) LARS_RETURN_IF_ERROR(internal::CheckFlatSupported(*slot, options));
   SetOverride(&slot->overrides, extra[0]);
   return absl::OkStatus();
 }
@@ -138,41 +138,41 @@ int64_t Lars::LastStepPipelines() const { return impl_->last_step_pipelines; }
 absl::Status Lars::StepImpl(const ExecContext& exec) {
   // Validate everything and prepare every buffer first: nothing is modified on bad input.
   LARS_ASSIGN_OR_RETURN(Impl::Work work, impl_->StepWork(/*sharded=*/false));
-  LARS_ASSIGN_OR_RETURN(auto arena_options, impl_->ArenaWork());
+  LARS_ASSIGN_OR_RETURN(auto flat_options, impl_->FlatWork());
   for (auto& [slot, options] : work) {
     LARS_RETURN_IF_ERROR(internal::PrepareStep(slot, options, exec));
   }
-  auto& arenas = impl_->arenas;
+  auto& flat_sets = impl_->flat_sets;
   // Phase 1 (no state changes) runs the passes that read a gradient first and checks it; phase 2
   // writes. With nonfinite=error anywhere, every check precedes every write (nothing may change
   // if any gradient is bad); otherwise each tensor's two phases run back to back, so its second
   // pass finds the tensor still in cache.
   bool any_error = false;
   for (auto& [slot, options] : work) any_error |= options.nonfinite == Nonfinite::kError;
-  for (const auto& opts : arena_options) {
+  for (const auto& opts : flat_options) {
     for (const LarsOptions& o : opts) any_error |= o.nonfinite == Nonfinite::kError;
   }
   // Flat parameter sets: per segment, the norms pass (no state written) and check, then the
   // update; with nonfinite=error anywhere, every segment's check before any update.
-  std::vector<std::vector<bool>> arena_finite(arenas.size());
-  std::vector<internal::ArenaPlan> arena_plans(arenas.size());
-  for (size_t a = 0; a < arenas.size(); ++a) {
-    arena_finite[a].assign(arenas[a]->members.size(), true);
+  std::vector<std::vector<bool>> flat_finite(flat_sets.size());
+  std::vector<internal::FlatPlan> flat_plans(flat_sets.size());
+  for (size_t a = 0; a < flat_sets.size(); ++a) {
+    flat_finite[a].assign(flat_sets[a]->members.size(), true);
   }
-  auto arena_check = [&](size_t a, const internal::ArenaSegment& seg) -> absl::Status {
-    LARS_RETURN_IF_ERROR(internal::ArenaNorms(arenas[a].get(), arena_plans[a], seg,
-                                              arena_options[a], exec, &arena_finite[a]));
+  auto flat_check = [&](size_t a, const internal::FlatSegment& seg) -> absl::Status {
+    LARS_RETURN_IF_ERROR(internal::FlatNorms(flat_sets[a].get(), flat_plans[a], seg,
+                                              flat_options[a], exec, &flat_finite[a]));
     for (int32_t t = seg.t0; t < seg.t1; ++t) {
-      const ParamSlot* slot = arenas[a]->members[t];
-      if (!arena_finite[a][t] && arena_options[a][t].nonfinite == Nonfinite::kError) {
+      const ParamSlot* slot = flat_sets[a]->members[t];
+      if (!flat_finite[a][t] && flat_options[a][t].nonfinite == Nonfinite::kError) {
         return absl::InvalidArgumentError(absl::StrCat(
             slot->name, ": gradient has NaN or Inf (nonfinite=error): no parameter was updated"));
       }
     }
     return absl::OkStatus();
   };
-  for (size_t a = 0; a < arenas.size(); ++a) {
-    LARS_ASSIGN_OR_RETURN(arena_plans[a], internal::ArenaBegin(arenas[a].get(), arena_options[a]));
+  for (size_t a = 0; a < flat_sets.size(); ++a) {
+    LARS_ASSIGN_OR_RETURN(flat_plans[a], internal::FlatBegin(flat_sets[a].get(), flat_options[a]));
   }
   auto finish = [&](size_t i, bool finite, const internal::StepPlan& plan) -> absl::Status {
     auto& [slot, options] = work[i];
@@ -189,18 +189,18 @@ absl::Status Lars::StepImpl(const ExecContext& exec) {
                             internal::CheckGradient(work[i].first, work[i].second, exec, &plan));
       LARS_RETURN_IF_ERROR(finish(i, finite, plan));
     }
-    for (size_t a = 0; a < arenas.size(); ++a) {
-      for (const internal::ArenaSegment& seg : arenas[a]->segments) {
-        LARS_RETURN_IF_ERROR(arena_check(a, seg));
-        LARS_RETURN_IF_ERROR(internal::ArenaUpdate(arenas[a].get(), seg, exec));
+    for (size_t a = 0; a < flat_sets.size(); ++a) {
+      for (const internal::FlatSegment& seg : flat_sets[a]->segments) {
+        LARS_RETURN_IF_ERROR(flat_check(a, seg));
+        LARS_RETURN_IF_ERROR(internal::FlatUpdate(flat_sets[a].get(), seg, exec));
       }
-      internal::ArenaCount(arenas[a].get(), arena_finite[a]);
+      internal::FlatCount(flat_sets[a].get(), flat_finite[a]);
     }
     return absl::OkStatus();
   }
-  for (size_t a = 0; a < arenas.size(); ++a) {
-    for (const internal::ArenaSegment& seg : arenas[a]->segments) {
-      LARS_RETURN_IF_ERROR(arena_check(a, seg));
+  for (size_t a = 0; a < flat_sets.size(); ++a) {
+    for (const internal::FlatSegment& seg : flat_sets[a]->segments) {
+      LARS_RETURN_IF_ERROR(flat_check(a, seg));
     }
   }
   std::vector<internal::StepPlan> plans(work.size());
@@ -215,11 +215,11 @@ absl::Status Lars::StepImpl(const ExecContext& exec) {
     }
   }
   for (size_t i = 0; i < work.size(); ++i) LARS_RETURN_IF_ERROR(finish(i, finite[i], plans[i]));
-  for (size_t a = 0; a < arenas.size(); ++a) {
-    for (const internal::ArenaSegment& seg : arenas[a]->segments) {
-      LARS_RETURN_IF_ERROR(internal::ArenaUpdate(arenas[a].get(), seg, exec));
+  for (size_t a = 0; a < flat_sets.size(); ++a) {
+    for (const internal::FlatSegment& seg : flat_sets[a]->segments) {
+      LARS_RETURN_IF_ERROR(internal::FlatUpdate(flat_sets[a].get(), seg, exec));
     }
-    internal::ArenaCount(arenas[a].get(), arena_finite[a]);
+    internal::FlatCount(flat_sets[a].get(), flat_finite[a]);
   }
   return absl::OkStatus();
 }
@@ -235,13 +235,13 @@ absl::Status Lars::AddFlatParams(const TensorView& params, const TensorView& gra
     LARS_ASSIGN_OR_RETURN(options.emplace_back(), impl_->GroupOptions(t.group));
   }
   std::vector<std::unique_ptr<ParamSlot>> slots;
-  LARS_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<internal::Arena>> arenas,
-                        internal::BuildArenas(params, grads, tensors, options, &slots));
+  LARS_ASSIGN_OR_RETURN(std::vector<std::unique_ptr<internal::FlatSet>> flat_sets,
+                        internal::BuildFlatSets(params, grads, tensors, options, &slots));
   for (auto& slot : slots) {
     impl_->by_name[slot->name] = slot.get();
     impl_->params.push_back(std::move(slot));
   }
-  for (auto& arena : arenas) impl_->arenas.push_back(std::move(arena));
+  for (auto& flat_set : flat_sets) impl_->flat_sets.push_back(std::move(flat_set));
   return absl::OkStatus();
 }
 
@@ -264,8 +264,8 @@ absl::StatusOr<int64_t> Lars::PlanFlatParams(std::vector<FlatParam>* tensors) co
     }
   }
   // Tensors of one state kind side by side (8-bit first, then fp32; each kind in the given
-  // order): an arena's buffers and CPU segments span its own tensors only. Interleaved, the fp32
-  // arena of a LARS8bit ResNet-50 (its small tensors) spanned the whole buffer: 4 B of momentum
+  // order): a flat set's buffers and CPU segments span its own tensors only. Interleaved, the fp32
+  // flat set of a LARS8bit ResNet-50 (its small tensors) spanned the whole buffer: 4 B of momentum
   // per parameter for ~50K fp32 elements, and an update pass over every row.
   std::vector<size_t> order(tensors->size());
   std::iota(order.begin(), order.end(), size_t{0});
@@ -291,10 +291,10 @@ absl::StatusOr<FlatBuffers> Lars::AllocateFlatParams(const Device& device, DType
     bufs.push_back(std::move(b));
   }
   FlatBuffers views{bufs[0].view(), bufs[1].view()};
-  const size_t first_arena = impl_->arenas.size();
+  const size_t first_flat = impl_->flat_sets.size();
   LARS_RETURN_IF_ERROR(AddFlatParams(views.params, views.grads, laid));
-  impl_->arenas[first_arena]->owned_params = std::move(bufs[0]);  // freed with the optimizer
-  impl_->arenas[first_arena]->owned_grads = std::move(bufs[1]);
+  impl_->flat_sets[first_flat]->owned_params = std::move(bufs[0]);  // freed with the optimizer
+  impl_->flat_sets[first_flat]->owned_grads = std::move(bufs[1]);
   *tensors = std::move(laid);
   return views;
 }
@@ -327,7 +327,7 @@ absl::Status CheckPartialsTensor(const TensorView& t, int64_t want, size_t param
 
 absl::Status Lars::SetShard(absl::string_view name, int64_t offset, int64_t full_numel) {
   LARS_ASSIGN_OR_RETURN(ParamSlot * slot, impl_->Find(name));
-  if (slot->arena != nullptr) {
+  if (slot->flat_set != nullptr) {
     return absl::FailedPreconditionError(
         absl::StrCat(name, ": a flat parameter (AddFlatParams) cannot be a shard"));
   }
@@ -555,11 +555,11 @@ int64_t Lars::SkippedSteps() const {
 int64_t Lars::StateBytes() const {
   int64_t bytes = 0;
   for (const auto& p : impl_->params) {
-    // A flat tensor's momentum / codes / absmax / norms are slices of its arena's buffers,
-    // counted once below with the arena's (whose range may include other tensors' elements).
-    bytes += p->arena == nullptr ? internal::StateBytes(*p) : internal::OwnStateBytes(*p);
+    // A flat tensor's momentum / codes / absmax / norms are slices of its flat set's buffers,
+    // counted once below with the flat set's (whose range may include other tensors' elements).
+    bytes += p->flat_set == nullptr ? internal::StateBytes(*p) : internal::OwnStateBytes(*p);
   }
-  for (const auto& a : impl_->arenas) {
+  for (const auto& a : impl_->flat_sets) {
     bytes += a->table_bytes;
     for (const DeviceBuffer* d : {&a->momentum, &a->codes, &a->absmax, &a->norms}) {
       bytes += static_cast<int64_t>(d->view().bytes());

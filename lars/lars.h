@@ -1,5 +1,5 @@
 // halide_lars::Lars — the LARS optimizer of bitsandbytes (LARS, LARS8bit, LARS32bit) over
-// tensors on the CPU, a CUDA device or an OpenCL device. See ../shared/lars_spec.md.
+// tensors on the CPU, a CUDA device or an OpenCL device. See docs/spec.md.
 //
 //   LarsOptions o;
 //   o.lr = 0.1;
@@ -66,7 +66,7 @@ struct ParamStateSnapshot {
 //   unorm_vec  trust clip on (max_unorm > 0): f32[1], Σu² of the last step's update
 // `keepalive` keeps the memory allocated while held, even after a state conversion or a
 // checkpoint load replaced it (the view then no longer aliases the live state: re-export).
-// Flat parameters' state1/absmax1/unorm_vec lie in their arena and live as long as the
+// Flat parameters' state1/absmax1/unorm_vec lie in their flat set and live as long as the
 // optimizer (keepalive is null for them).
 struct StateTensorView {
   std::string key;
@@ -97,7 +97,7 @@ struct StateVersion {
   uint64_t version = 0;  // changes exactly when StateTensors would return other memory
 };
 
-// One tensor of a flat ("arena") parameter buffer: elements [offset, offset + numel) of the
+// One tensor of a flat parameter buffer: elements [offset, offset + numel) of the
 // flat parameter and gradient buffers. Offsets are multiples of kFlatAlignment elements.
 struct FlatParam {
   std::string name;
@@ -145,7 +145,7 @@ class Lars {
   // to skip it, or that slice (params/grads data + offset) to take it back.
   absl::Status SetGrad(absl::string_view name, const TensorView& grad);
 
-  // Multi-tensor ("arena") parameters: many tensors in ONE flat parameter buffer and ONE flat
+  // Multi-tensor parameters: many tensors in ONE flat parameter buffer and ONE flat
   // gradient buffer (same dtype, device and numel; offsets from LayoutFlatParams or any
   // non-overlapping multiples of kFlatAlignment). Step then runs two pipelines for the whole
   // set (segmented norms, per-tensor trust scales and options from small tables) instead of two
@@ -156,7 +156,7 @@ class Lars {
   // Unimplemented for flat parameters. Any device: CPU, CUDA, OpenCL (on OpenCL a tensor's
   // SetGrad slice is the flat gradient's cl_mem with the tensor's numel).
   // State kinds: tensors get fp32 or blockwise 8-bit state as the options say (min_8bit_size);
-  // each kind present is one arena (2 pipelines), whose kind is fixed once added. 8-bit tensors
+  // each kind present is one flat set (2 pipelines), whose kind is fixed once added. 8-bit tensors
   // need offsets that are multiples of block_size (LayoutFlatParams(&t, block_size)).
   absl::Status AddFlatParams(const TensorView& params, const TensorView& grads,
                              const std::vector<FlatParam>& tensors);
@@ -168,7 +168,7 @@ class Lars {
   // The layout AllocateFlatParams uses, for callers who allocate the flat buffers themselves
   // (Python's LARS(flat=True), FSDP-style flat params): writes each tensor's offset and returns
   // the buffer's size in elements. Tensors whose group's options give them blockwise 8-bit
-  // state come first, then the fp32 ones (each kind in the given order, so an arena's state
+  // state come first, then the fp32 ones (each kind in the given order, so a flat set's state
   // spans its own tensors only); offsets are multiples of kFlatAlignment, or of the largest
   // block size of the 8-bit tensors. A tensor's group must exist.
   absl::StatusOr<int64_t> PlanFlatParams(std::vector<FlatParam>* tensors) const;

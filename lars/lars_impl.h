@@ -10,7 +10,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "lars/arena.h"
+#include "lars/flat_set.h"
 #include "lars/lars.h"
 #include "lars/step.h"
 #include "runtime/device_buffer.h"
@@ -31,7 +31,7 @@ struct Lars::Impl {
   Work sharded_work;
   std::vector<size_t> sharded_index;
   // Flat parameter sets (AddFlatParams); their members are also in `params`.
-  std::vector<std::unique_ptr<internal::Arena>> arenas;
+  std::vector<std::unique_ptr<internal::FlatSet>> flat_sets;
   int64_t last_step_pipelines = 0;
   // The codebook per device (type, id), exported as every 8-bit parameter's qmap1.
   absl::flat_hash_map<std::pair<int, int>, DeviceBuffer> qmaps;
@@ -43,12 +43,12 @@ struct Lars::Impl {
     Work work;
     for (size_t i = 0; i < params.size(); ++i) {
       ParamSlot* p = params[i].get();
-      if (sharded && p->arena != nullptr) {
+      if (sharded && p->flat_set != nullptr) {
         return absl::FailedPreconditionError(absl::StrCat(
             "StepBegin: \"", p->name, "\" is a flat parameter (AddFlatParams): flat parameters "
             "cannot take part in a sharded step"));
       }
-      if (p->arena != nullptr) continue;  // stepped with its arena (ArenaWork)
+      if (p->flat_set != nullptr) continue;  // stepped with its flat set (FlatWork)
       if (!sharded && p->full_numel >= 0) {
         return absl::FailedPreconditionError(absl::StrCat(
             "Step: \"", p->name, "\" is a shard: use StepBegin, all-reduce, StepFinish"));
@@ -67,10 +67,10 @@ struct Lars::Impl {
     return work;
   }
 
-  // Every arena's members' options (validated; nothing is modified).
-  absl::StatusOr<std::vector<std::vector<LarsOptions>>> ArenaWork() const {
+  // Every flat set's members' options (validated; nothing is modified).
+  absl::StatusOr<std::vector<std::vector<LarsOptions>>> FlatWork() const {
     std::vector<std::vector<LarsOptions>> all;
-    for (const auto& a : arenas) {
+    for (const auto& a : flat_sets) {
       std::vector<LarsOptions>& opts = all.emplace_back();
       for (const ParamSlot* p : a->members) {
         absl::StatusOr<LarsOptions> o = ParamOptions(*p);

@@ -1,10 +1,11 @@
-// LARS options with bitsandbytes' names and defaults (../shared/lars_spec.md), plus ours
+// LARS options with bitsandbytes' names and defaults (docs/spec.md), plus ours
 // (trust_mode, trust_coefficient, eps, block_wise), and the option overrides of param groups
 // and single parameters (bitsandbytes GlobalOptimManager.override_config).
 #ifndef HALIDE_LARS_LARS_OPTIONS_H_
 #define HALIDE_LARS_LARS_OPTIONS_H_
 
 #include <cstdint>
+#include <iterator>
 #include <optional>
 #include <string>
 #include <utility>
@@ -23,15 +24,11 @@ namespace halide_lars {
 //   kNone: plain momentum SGD (e.g. for biases and norm weights).
 enum class TrustMode { kClip = 0, kClassic = 1, kNone = 2 };
 
-absl::string_view TrustModeName(TrustMode m);  // "clip", "classic", "none"
-
 // Kernel order of a clip-mode step (results agree within fp32 rounding; speed differs).
 //   kAuto: kMomentumFirst where its kernels exist (CPU), else kNormsFirst.
 //   kNormsFirst: norms pass reads p, g, m; update pass writes p, m (32 B/param in fp32).
 //   kMomentumFirst: pass 1 writes m while reducing the norms; pass 2 writes p (28 B/param).
 enum class StepOrder { kAuto = 0, kNormsFirst = 1, kMomentumFirst = 2 };
-
-absl::string_view StepOrderName(StepOrder s);  // "auto", "norms_first", "momentum_first"
 
 // What a step does with a gradient that holds NaN or Inf (or whose sum of squares overflows).
 //   kSkip (default): that parameter's step is skipped: parameter and state stay bit-identical,
@@ -41,26 +38,41 @@ absl::string_view StepOrderName(StepOrder s);  // "auto", "norms_first", "moment
 // skip/error read one float per parameter back to the host each step (a sync on GPUs).
 enum class Nonfinite { kSkip = 0, kError = 1, kPropagate = 2 };
 
-absl::string_view NonfiniteName(Nonfinite n);  // "skip", "error", "propagate"
+// The names of an enum option's values, in value order (OptionValue text, error messages,
+// the C ABI's option table).
+template <typename E>
+struct OptionEnum;
+template <>
+struct OptionEnum<TrustMode> {
+  static constexpr absl::string_view kNames[] = {"clip", "classic", "none"};
+};
+template <>
+struct OptionEnum<StepOrder> {
+  static constexpr absl::string_view kNames[] = {"auto", "norms_first", "momentum_first"};
+};
+template <>
+struct OptionEnum<Nonfinite> {
+  static constexpr absl::string_view kNames[] = {"skip", "error", "propagate"};
+};
 
+// The name of an enum option's value ("unknown" out of range).
+template <typename E>
+absl::string_view OptionEnumName(E e) {
+  const int i = static_cast<int>(e);
+  constexpr int n = static_cast<int>(std::size(OptionEnum<E>::kNames));
+  return i >= 0 && i < n ? OptionEnum<E>::kNames[i] : absl::string_view("unknown");
+}
+inline absl::string_view TrustModeName(TrustMode m) { return OptionEnumName(m); }
+inline absl::string_view StepOrderName(StepOrder s) { return OptionEnumName(s); }
+inline absl::string_view NonfiniteName(Nonfinite n) { return OptionEnumName(n); }
+
+// bitsandbytes' options and defaults, and ours (trust_mode, trust_coefficient, eps, block_wise,
+// block_size, step_order, nonfinite): one field per line of lars/options.inc, which documents
+// each one.
 struct LarsOptions {
-  std::optional<double> lr;  // required (no default, as bitsandbytes)
-  double momentum = 0.0;     // must be > 0: "LARS without momentum is not supported"
-  double dampening = 0.0;
-  double weight_decay = 0.0;
-  bool nesterov = false;
-  int optim_bits = 32;              // 32 or 8
-  int64_t min_8bit_size = 4096;     // smaller tensors keep fp32 state in 8-bit mode
-  int percentile_clipping = 100;    // [1, 100]; 100 disables it
-  double max_unorm = 0.02;          // >= 0; 0 disables the trust clip
-  // Ours:
-  TrustMode trust_mode = TrustMode::kClip;
-  double trust_coefficient = 0.001;  // classic mode's eta
-  double eps = 1e-8;                 // classic mode
-  bool block_wise = true;            // 8-bit state: per-block absmax (false: bitsandbytes' per-tensor)
-  int block_size = 256;              // 8-bit blockwise state: elements per absmax (256 or 2048)
-  StepOrder step_order = StepOrder::kAuto;
-  Nonfinite nonfinite = Nonfinite::kSkip;
+#define LARS_OPTION(name, type, default_value, check, expected, doc) type name = default_value;
+#include "lars/options.inc"
+#undef LARS_OPTION
 };
 
 // InvalidArgument naming the first bad option (Unimplemented for momentum = 0, as bitsandbytes'
@@ -98,8 +110,20 @@ using OptionOverrides = std::vector<std::pair<std::string, OptionValue>>;
 // value of the wrong kind (e.g. a non-integer optim_bits); the result is not validated here.
 absl::Status SetOption(LarsOptions* o, absl::string_view key, const OptionValue& value);
 
-// Every option name SetOption accepts.
+// Every option name SetOption accepts (lars/options.inc order).
 const std::vector<std::string>& OptionNames();
+
+// One option of lars/options.inc as bindings see it (the C ABI's lars_option_info).
+struct OptionInfo {
+  enum class Type { kFloat64, kInt32, kInt64, kBool, kEnum };
+  std::string name;
+  Type type = Type::kFloat64;
+  double default_value = 0.0;       // NaN: no default (lr); enums: the value's index
+  std::vector<std::string> values;  // enums: the value names in index order
+  std::string expected;             // valid values in words ("> 0"; enums: the names)
+  std::string doc;
+};
+const std::vector<OptionInfo>& OptionTable();
 
 // Every option of `o` as (name, value) pairs (lr omitted when unset): applied to any options,
 // they reproduce `o`.

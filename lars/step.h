@@ -15,7 +15,7 @@
 namespace halide_lars {
 namespace internal {
 
-struct Arena;
+struct FlatSet;
 
 struct ParamSlot {
   std::string name;
@@ -43,11 +43,11 @@ struct ParamSlot {
   int64_t shard_offset = 0;
   int64_t full_numel = -1;
 
-  // Flat parameters (Lars::AddFlatParams): the arena holding the tensor, its index there, and
+  // Flat parameters (Lars::AddFlatParams): the flat set holding the tensor, its index there, and
   // its slice of the flat gradient (what SetGrad may give back after an empty view).
-  Arena* arena = nullptr;
-  int arena_index = -1;
-  TensorView arena_grad;
+  FlatSet* flat_set = nullptr;
+  int flat_index = -1;
+  TensorView flat_grad;
 
   bool HasGrad() const { return grad.data != nullptr || param.numel == 0; }
 };
@@ -70,7 +70,7 @@ absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options);
 // Allocates the momentum (fp32 zeros, or 8-bit zero codes) and per-tensor scalars.
 absl::Status AllocateState(ParamSlot* slot, const LarsOptions& options);
 // The same without the momentum itself: the state kind, block size and per-tensor scalars (for
-// flat parameters, whose momentum is a slice of their arena's).
+// flat parameters, whose momentum is a slice of their flat set's).
 absl::Status AllocateScalarState(ParamSlot* slot, const LarsOptions& options);
 
 // Buffers of `n` f32 equal to `value`; zero blockwise 8-bit momentum (the zero code, absmax 0).
@@ -122,7 +122,7 @@ absl::Status ShardFinish(ParamSlot* slot, const LarsOptions& options, const Exec
 absl::StatusOr<ParamStateSnapshot> Snapshot(const ParamSlot& slot, const LarsOptions& options);
 
 // The slot's own buffers only (not momentum / codes / absmax / norms, which a flat tensor
-// borrows from its arena).
+// borrows from its flat set).
 int64_t OwnStateBytes(const ParamSlot& slot);
 int64_t StateBytes(const ParamSlot& slot);
 

@@ -52,14 +52,14 @@ absl::string_view OpName(Op op) {
       return "lars8bit_tensor_norms";
     case Op::kLars8bitTensorUpdate:
       return "lars8bit_tensor_update";
-    case Op::kLarsArenaNorms:
-      return "lars_arena_norms";
-    case Op::kLarsArenaUpdate:
-      return "lars_arena_update";
-    case Op::kLars8bitArenaNorms:
-      return "lars8bit_arena_norms";
-    case Op::kLars8bitArenaUpdate:
-      return "lars8bit_arena_update";
+    case Op::kLarsFlatNorms:
+      return "lars_flat_norms";
+    case Op::kLarsFlatUpdate:
+      return "lars_flat_update";
+    case Op::kLars8bitFlatNorms:
+      return "lars8bit_flat_norms";
+    case Op::kLars8bitFlatUpdate:
+      return "lars8bit_flat_update";
   }
   return "unknown";
 }

@@ -26,10 +26,10 @@ enum class Op {
   kLars8bitUpdate,
   kLars8bitTensorNorms,
   kLars8bitTensorUpdate,
-  kLarsArenaNorms,
-  kLarsArenaUpdate,
-  kLars8bitArenaNorms,
-  kLars8bitArenaUpdate,
+  kLarsFlatNorms,
+  kLarsFlatUpdate,
+  kLars8bitFlatNorms,
+  kLars8bitFlatUpdate,
 };
 absl::string_view OpName(Op op);  // "norms"
 
@@ -56,31 +56,31 @@ struct KernelSignature<Op::kLarsUpdate> {
                        halide_buffer_t*, halide_buffer_t*, float, float, float, float, bool, bool,
                        int32_t, float, float, float, halide_buffer_t*, halide_buffer_t*);
 };
-// Arena (multi-tensor) step; tables: generators/arena_abi.h.
+// FlatSet (multi-tensor) step; tables: runtime/flat_abi.h.
 template <>
-struct KernelSignature<Op::kLarsArenaNorms> {
+struct KernelSignature<Op::kLarsFlatNorms> {
   // (uc, p, g, m, opts, tensors, chunks, max_chunks, out[3T])
   using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
                        halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, int32_t,
                        halide_buffer_t*);
 };
 template <>
-struct KernelSignature<Op::kLarsArenaUpdate> {
+struct KernelSignature<Op::kLarsFlatUpdate> {
   // (uc, p, g, m, opts, tensors, rows, norms[3T], base_row, p_out, m_out); p, g, m, p_out,
-  // m_out: arena elements [64*base_row, 64*base_row + n), indexed from 0
+  // m_out: flat set elements [64*base_row, 64*base_row + n), indexed from 0
   using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
                        halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
                        int32_t, halide_buffer_t*, halide_buffer_t*);
 };
 template <>
-struct KernelSignature<Op::kLars8bitArenaNorms> {
+struct KernelSignature<Op::kLars8bitFlatNorms> {
   // (uc, p, g, codes, absmax, code[256], opts, tensors, chunks, max_chunks, out[3T])
   using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
                        halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
                        halide_buffer_t*, int32_t, halide_buffer_t*);
 };
 template <>
-struct KernelSignature<Op::kLars8bitArenaUpdate> {
+struct KernelSignature<Op::kLars8bitFlatUpdate> {
   // (uc, p, g, codes, absmax, code, mids, lut, opts, tensors, rows, norms, base_row, p_out,
   //  codes_out, absmax_out); p .. codes: a block-aligned slice indexed from 0
   using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,

@@ -2,17 +2,18 @@
  1. libhalide_lars.so exports exactly the functions declared in lars_c.h (no Halide runtime,
     no kernels, no C++);
  2. julia/HalideLars.jl binds every one of them (ccall with the same number of arguments) and
-    mirrors every field of lars_options_t in order.
-Usage: abi_surface_check.py LIB.so lars_c.h HalideLars.jl
+    does not mirror lars_options_t (it fills one from lars_option_info);
+ 3. lars_options_t has exactly one field per option of lars/options.inc, named alike.
+Usage: abi_surface_check.py LIB.so lars_c.h HalideLars.jl options.inc
 """
 import re
 import subprocess
 import sys
 
-lib, header, julia = sys.argv[1:4]
+lib, header, julia, options_inc = sys.argv[1:5]
 h = open(header).read()
 decls = {}
-for m in re.finditer(r"\b(?:lars_status_t|int32_t|const char\*)\s+(lars_[a-z_]+)\(([^)]*)\);", h):
+for m in re.finditer(r"\b(?:lars_status_t|int32_t|int64_t|const char\*)\s+(lars_[a-z_]+)\(([^)]*)\);", h):
     args = m.group(2).strip()
     decls[m.group(1)] = 0 if args in ("", "void") else args.count(",") + 1
 assert len(decls) >= 20, decls
@@ -35,11 +36,14 @@ for name, nargs in decls.items():
         errors.append(f"julia: {name} binds {len(types)} arguments, lars_c.h has {nargs}")
 
 fields = re.findall(r"^\s+\w+\s+(\w+);", re.search(r"typedef struct \{(.*?)\} lars_options_t;", h, re.S).group(1), re.M)
-jfields = re.findall(r"^\s+(\w+)::", re.search(r"mutable struct Options\n(.*?)\nend", jl, re.S).group(1), re.M)
-if fields != jfields:
-    errors.append(f"julia Options fields {jfields} != lars_options_t {fields}")
+if "struct Options" in jl:
+    errors.append("julia: mirrors lars_options_t (struct Options): use options_buffer")
+table = re.findall(r"^LARS_OPTION\((\w+),", open(options_inc).read(), re.M)
+if sorted(fields) != sorted(table):
+    errors.append(f"lars_options_t fields {fields} != lars/options.inc options {table}")
 
 if errors:
     print("\n".join(errors))
     sys.exit(1)
-print(f"OK: {len(decls)} functions exported and bound in Julia; {len(fields)} option fields mirrored")
+print(f"OK: {len(decls)} functions exported and bound in Julia; {len(fields)} option fields = "
+      f"lars/options.inc")

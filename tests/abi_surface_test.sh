@@ -1,3 +1,3 @@
 #!/bin/bash
 set -euo pipefail
-exec /usr/bin/python3 "$4" "$1" "$2" "$3"
+exec /usr/bin/python3 "$4" "$1" "$2" "$3" "$5"

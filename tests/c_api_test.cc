@@ -2,8 +2,10 @@
 // with a message naming the problem and no change; handle lifecycle; checkpoints through C.
 #include <algorithm>
 #include <cmath>
+#include <cstddef>
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -51,6 +53,113 @@ TEST(CApi, DefaultsAreBitsandbytes) {
   EXPECT_EQ(lars_create(&o, &opt), LARS_UNIMPLEMENTED);  // momentum 0, as bitsandbytes
   EXPECT_NE(std::string(lars_last_error()).find("LARS without momentum"), std::string::npos);
   EXPECT_EQ(lars_abi_version(), LARS_C_ABI_VERSION);
+}
+
+// The option table (lars_option_info) is what Python and Julia build lars_options_t from: every
+// field of the struct once, at its offset, with lars_options_default's value as its default.
+TEST(CApi, OptionTableDescribesTheStruct) {
+  lars_options_t o;
+  ASSERT_EQ(lars_options_default(&o), LARS_OK);
+  ASSERT_EQ(lars_options_size(), static_cast<int64_t>(sizeof(lars_options_t)));
+  const std::vector<std::pair<std::string, size_t>> fields = {
+      {"lr", offsetof(lars_options_t, lr)},
+      {"momentum", offsetof(lars_options_t, momentum)},
+      {"dampening", offsetof(lars_options_t, dampening)},
+      {"weight_decay", offsetof(lars_options_t, weight_decay)},
+      {"nesterov", offsetof(lars_options_t, nesterov)},
+      {"optim_bits", offsetof(lars_options_t, optim_bits)},
+      {"min_8bit_size", offsetof(lars_options_t, min_8bit_size)},
+      {"percentile_clipping", offsetof(lars_options_t, percentile_clipping)},
+      {"max_unorm", offsetof(lars_options_t, max_unorm)},
+      {"trust_mode", offsetof(lars_options_t, trust_mode)},
+      {"trust_coefficient", offsetof(lars_options_t, trust_coefficient)},
+      {"eps", offsetof(lars_options_t, eps)},
+      {"block_wise", offsetof(lars_options_t, block_wise)},
+      {"block_size", offsetof(lars_options_t, block_size)},
+      {"step_order", offsetof(lars_options_t, step_order)},
+      {"nonfinite", offsetof(lars_options_t, nonfinite)},
+  };
+  ASSERT_EQ(lars_option_count(), static_cast<int32_t>(fields.size()));
+  lars_optimizer_t* opt = Make();
+  const char* bytes = reinterpret_cast<const char*>(&o);
+  for (int32_t i = 0; i < lars_option_count(); ++i) {
+    lars_option_info_t info;
+    ASSERT_EQ(lars_option_info(i, &info), LARS_OK);
+    SCOPED_TRACE(info.name);
+    EXPECT_EQ(info.name, fields[i].first);  // the order of lars_set_group_option and checkpoints
+    EXPECT_EQ(info.offset, static_cast<int64_t>(fields[i].second));
+    EXPECT_GT(std::strlen(info.doc), 10u);
+    double value = 0.0;
+    switch (info.type) {
+      case LARS_OPTION_FLOAT64: {
+        std::memcpy(&value, bytes + info.offset, sizeof(double));
+        break;
+      }
+      case LARS_OPTION_INT64: {
+        int64_t v;
+        std::memcpy(&v, bytes + info.offset, sizeof(v));
+        value = static_cast<double>(v);
+        break;
+      }
+      default: {
+        int32_t v;
+        std::memcpy(&v, bytes + info.offset, sizeof(v));
+        value = v;
+      }
+    }
+    if (std::isnan(info.default_value)) {
+      EXPECT_TRUE(std::isnan(value));
+    } else {
+      EXPECT_EQ(value, info.default_value);
+    }
+    EXPECT_EQ(info.type == LARS_OPTION_ENUM, std::strlen(info.values) > 0);
+    if (info.type == LARS_OPTION_ENUM) {
+      // Every value name is accepted by name; the expected text names them all.
+      std::string values = info.values;
+      for (size_t start = 0, end; start <= values.size(); start = end + 1) {
+        end = std::min(values.find(',', start), values.size());
+        const std::string v = values.substr(start, end - start);
+        EXPECT_EQ(lars_set_group_option_str(opt, 0, info.name, v.c_str()), LARS_OK) << v;
+        EXPECT_NE(std::string(info.expected).find(v), std::string::npos) << info.expected;
+      }
+      EXPECT_EQ(lars_set_group_option_str(opt, 0, info.name, "bogus"), LARS_INVALID_ARGUMENT);
+    }
+  }
+  lars_option_info_t info;
+  EXPECT_EQ(lars_option_info(lars_option_count(), &info), LARS_OUT_OF_RANGE);
+  EXPECT_EQ(lars_option_info(-1, &info), LARS_OUT_OF_RANGE);
+  EXPECT_EQ(lars_option_info(0, nullptr), LARS_INVALID_ARGUMENT);
+  EXPECT_EQ(lars_destroy(opt), LARS_OK);
+}
+
+// step_order reaches the optimizer through the struct: a bad value names the option, and
+// momentum_first (no flat-parameter kernels) is refused for flat parameters.
+TEST(CApi, StepOrderIsAStructField) {
+  lars_options_t o;
+  ASSERT_EQ(lars_options_default(&o), LARS_OK);
+  EXPECT_EQ(o.step_order, LARS_STEP_ORDER_AUTO);
+  o.lr = 0.1;
+  o.momentum = 0.9;
+  o.step_order = 7;
+  lars_optimizer_t* opt = nullptr;
+  EXPECT_EQ(lars_create(&o, &opt), LARS_INVALID_ARGUMENT);
+  EXPECT_STREQ(lars_last_error(), "step_order: 7, expected auto, norms_first or momentum_first");
+  o.step_order = LARS_STEP_ORDER_MOMENTUM_FIRST;
+  ASSERT_EQ(lars_create(&o, &opt), LARS_OK) << lars_last_error();
+  Tensor p(128), g(128);
+  const char* names[] = {"a", "b"};
+  const int64_t offsets[] = {0, 64};
+  const int64_t numels[] = {64, 64};
+  EXPECT_EQ(lars_add_flat_params(opt, &p.dl, &g.dl, 2, names, offsets, numels, nullptr),
+            LARS_UNIMPLEMENTED);
+  EXPECT_NE(std::string(lars_last_error()).find("step_order momentum_first"), std::string::npos)
+      << lars_last_error();
+  ASSERT_EQ(lars_set_group_option_str(opt, 0, "step_order", "norms_first"), LARS_OK);
+  ASSERT_EQ(lars_add_flat_params(opt, &p.dl, &g.dl, 2, names, offsets, numels, nullptr), LARS_OK)
+      << lars_last_error();
+  EXPECT_EQ(lars_step(opt, nullptr), LARS_OK) << lars_last_error();
+  EXPECT_NE(p.data[0], 1.0f);
+  EXPECT_EQ(lars_destroy(opt), LARS_OK);
 }
 
 TEST(CApi, BadTensorsAreRejectedWithTheirReason) {

@@ -42,17 +42,17 @@ PY
   done
 done
 echo "checked $total PTX module(s) from $# librar(ies)"
-# The arena step's launch budget: its two pipelines together run at most 4 kernels per step and
-# state kind, whatever the tensor count (issue: <= 4 launches for the ResNet-50 set in arena mode).
-for arena in lars_arena lars8bit_arena; do
+# The flat set step's launch budget: its two pipelines together run at most 4 kernels per step and
+# state kind, whatever the tensor count (issue: <= 4 launches for the ResNet-50 set in flat set mode).
+for family in lars_flat lars8bit_flat; do
   for suffix in f32_cuda f16_cuda bf16_cuda f32_cuda_b2048 f16_cuda_b2048 bf16_cuda_b2048; do
-    norms=${kernels[${arena}_norms_${suffix}]:-}
-    update=${kernels[${arena}_update_${suffix}]:-}
+    norms=${kernels[${family}_norms_${suffix}]:-}
+    update=${kernels[${family}_update_${suffix}]:-}
     [[ -z "$norms" || -z "$update" ]] && continue
     launches=$((norms + update))
     if (( launches > 4 )); then
-      echo "FAIL: $arena step $suffix launches $launches CUDA kernels per step (budget 4)"; exit 1
+      echo "FAIL: $family step $suffix launches $launches CUDA kernels per step (budget 4)"; exit 1
     fi
-    echo "OK $arena step $suffix: $launches CUDA kernel launches per step (norms $norms + update $update)"
+    echo "OK $family step $suffix: $launches CUDA kernel launches per step (norms $norms + update $update)"
   done
 done

@@ -17,9 +17,9 @@ import sys
 
 # (kernel name prefix, loop variable regex): loops over a whole extent that are not element loops.
 ALLOWED = [
-    # The arena norms' output table: 3 sums per tensor, one iteration per tensor.
-    ("lars_arena_norms_", r"^out\.s0\.i\.rebased$"),
-    ("lars8bit_arena_norms_", r"^out\.s0\.i\.rebased$"),
+    # The flat set norms' output table: 3 sums per tensor, one iteration per tensor.
+    ("lars_flat_norms_", r"^out\.s0\.i\.rebased$"),
+    ("lars8bit_flat_norms_", r"^out\.s0\.i\.rebased$"),
 ]
 # Kernels that are scalar by design (no element loop worth a thread or a vector).
 SCALAR = ["percentile_clip_"]

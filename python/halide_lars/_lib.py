@@ -34,24 +34,20 @@ class DLTensor(ctypes.Structure):
 
 
 class Options(ctypes.Structure):
-    """lars_options_t"""
+    """lars_options_t; its fields come from the library's option table at import (_options)."""
+
+
+class OptionInfo(ctypes.Structure):
+    """lars_option_info_t"""
 
     _fields_ = [
-        ("lr", ctypes.c_double),
-        ("momentum", ctypes.c_double),
-        ("dampening", ctypes.c_double),
-        ("weight_decay", ctypes.c_double),
-        ("nesterov", ctypes.c_int32),
-        ("optim_bits", ctypes.c_int32),
-        ("min_8bit_size", ctypes.c_int64),
-        ("percentile_clipping", ctypes.c_int32),
-        ("max_unorm", ctypes.c_double),
-        ("trust_mode", ctypes.c_int32),
-        ("trust_coefficient", ctypes.c_double),
-        ("eps", ctypes.c_double),
-        ("block_wise", ctypes.c_int32),
-        ("block_size", ctypes.c_int32),
-        ("nonfinite", ctypes.c_int32),
+        ("name", ctypes.c_char_p),
+        ("values", ctypes.c_char_p),
+        ("expected", ctypes.c_char_p),
+        ("doc", ctypes.c_char_p),
+        ("offset", ctypes.c_int64),
+        ("default_value", ctypes.c_double),
+        ("type", ctypes.c_int32),
     ]
 
 
@@ -86,8 +82,6 @@ class ParamState(ctypes.Structure):
 
 
 STATE_FP32, STATE_BLOCKWISE8, STATE_TENSOR8 = 0, 1, 2
-TRUST_MODES = {"clip": 0, "classic": 1, "none": 2}
-NONFINITE = {"skip": 0, "error": 1, "propagate": 2}
 
 _P = ctypes.c_void_p
 _S = ctypes.c_char_p
@@ -99,6 +93,9 @@ FUNCTIONS = {
     "lars_abi_version": (ctypes.c_int32, []),
     "lars_version": (ctypes.c_char_p, []),
     "lars_last_error": (ctypes.c_char_p, []),
+    "lars_option_count": (ctypes.c_int32, []),
+    "lars_option_info": (ctypes.c_int, [_I32, ctypes.POINTER(OptionInfo)]),
+    "lars_options_size": (ctypes.c_int64, []),
     "lars_options_default": (ctypes.c_int, [ctypes.POINTER(Options)]),
     "lars_create": (ctypes.c_int, [ctypes.POINTER(Options), ctypes.POINTER(_P)]),
     "lars_destroy": (ctypes.c_int, [_P]),
@@ -179,6 +176,60 @@ def _load():
 
 
 lib = _load()
+
+# --- The option table (lars_option_info): names, types, defaults, enum values ------------
+OPTION_FLOAT64, OPTION_INT32, OPTION_INT64, OPTION_BOOL, OPTION_ENUM = range(5)
+
+
+class Option:
+    """One option of the library's table (lars/options.inc)."""
+
+    def __init__(self, info):
+        self.name = info.name.decode()
+        self.type = info.type
+        self.values = info.values.decode().split(",") if info.values else []
+        self.expected = info.expected.decode()
+        self.doc = info.doc.decode()
+        self.offset = info.offset
+        d = info.default_value
+        if self.type == OPTION_ENUM:
+            self.default = self.values[int(d)]
+        elif self.type == OPTION_BOOL:
+            self.default = bool(d)
+        elif self.type in (OPTION_INT32, OPTION_INT64):
+            self.default = int(d)
+        else:
+            self.default = None if math.isnan(d) else d
+
+    @property
+    def is_text(self):
+        """Set by name ("clip", "norms_first", ...) through the _str calls."""
+        return self.type == OPTION_ENUM
+
+    def __repr__(self):
+        return f"Option({self.name!r}, default={self.default!r}, expected {self.expected!r})"
+
+
+def _option_table():
+    table = {}
+    for i in range(lib.lars_option_count()):
+        info = OptionInfo()
+        if lib.lars_option_info(i, ctypes.byref(info)) != 0:
+            raise ImportError(f"lars_option_info({i}): {lib.lars_last_error().decode()}")
+        table[info.name.decode()] = Option(info)
+    return table
+
+
+OPTIONS = _option_table()
+"""name -> Option, in the library's order (lars_set_group_option, checkpoints)."""
+
+_CTYPES = {OPTION_FLOAT64: ctypes.c_double, OPTION_INT32: ctypes.c_int32,
+           OPTION_INT64: ctypes.c_int64, OPTION_BOOL: ctypes.c_int32, OPTION_ENUM: ctypes.c_int32}
+Options._fields_ = [(o.name, _CTYPES[o.type]) for o in sorted(OPTIONS.values(), key=lambda o: o.offset)]
+if ctypes.sizeof(Options) != lib.lars_options_size() or any(
+        getattr(Options, o.name).offset != o.offset for o in OPTIONS.values()):
+    raise ImportError("lars_options_t: the option table's offsets do not match a C struct of its "
+                      "fields (a library built from different sources?)")
 
 
 def check(status):

@@ -4,27 +4,32 @@ import ctypes
 from . import _lib
 from ._lib import check, lib
 
-_OPTION_FIELDS = [name for name, _ in _lib.Options._fields_]
-_TEXT_OPTIONS = {"trust_mode", "step_order", "nonfinite"}
+
+def _by_name(key, value):
+    """Whether option `key` is set through the _str calls (enum options; unknown keys given text,
+    so that the library names the unknown key)."""
+    option = _lib.OPTIONS.get(key)
+    return option.is_text if option is not None else isinstance(value, str)
 
 
 def make_options(**kwargs):
+    """lars_options_t with the library's defaults and `kwargs` (None: keep the default)."""
     o = _lib.default_options()
     for key, value in kwargs.items():
-        if key not in _OPTION_FIELDS:
+        option = _lib.OPTIONS.get(key)
+        if option is None:
             raise TypeError(f"unknown option {key!r}")
-        if key == "trust_mode":
-            if value not in _lib.TRUST_MODES:
-                raise ValueError(f"trust_mode: {value!r}, expected 'clip', 'classic' or 'none'")
-            value = _lib.TRUST_MODES[value]
-        if key == "nonfinite":
-            if value not in _lib.NONFINITE:
-                raise ValueError(f"nonfinite: {value!r}, expected 'skip', 'error' or 'propagate'")
-            value = _lib.NONFINITE[value]
         if value is None:
             continue
-        field_type = dict(_lib.Options._fields_)[key]
-        setattr(o, key, field_type(value).value if field_type is not ctypes.c_double else float(value))
+        if option.is_text:
+            if value not in option.values:
+                raise ValueError(f"{key}: {value!r}, expected {option.expected}")
+            value = option.values.index(value)
+        elif option.type == _lib.OPTION_FLOAT64:
+            value = float(value)
+        else:
+            value = int(value)
+        setattr(o, key, value)
     return o
 
 
@@ -52,7 +57,7 @@ class Optimizer:
         return g.value
 
     def set_group_option(self, group, key, value):
-        if key in _TEXT_OPTIONS:
+        if _by_name(key, value):
             check(lib.lars_set_group_option_str(self._handle, group, key.encode(), str(value).encode()))
         else:
             check(lib.lars_set_group_option(self._handle, group, key.encode(), float(value)))
@@ -66,7 +71,7 @@ class Optimizer:
                                 ctypes.byref(grad) if grad is not None else None))
 
     def override(self, name, key, value):
-        if key in _TEXT_OPTIONS:
+        if _by_name(key, value):
             check(lib.lars_override_str(self._handle, name.encode(), key.encode(), str(value).encode()))
         else:
             check(lib.lars_override(self._handle, name.encode(), key.encode(), float(value)))
@@ -88,7 +93,7 @@ class Optimizer:
         return list(c_offsets)[:n], total.value
 
     def add_flat_params(self, params, grads, names, offsets, numels, groups=None):
-        """Flat ("arena") parameters: tensor i is elements [offsets[i], offsets[i] + numels[i])
+        """Flat parameters: tensor i is elements [offsets[i], offsets[i] + numels[i])
         of the flat DLTensors params and grads (see lars_add_flat_params)."""
         n = len(names)
         c_names = (ctypes.c_char_p * n)(*[x.encode() for x in names])

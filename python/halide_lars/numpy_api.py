@@ -13,18 +13,12 @@ class NumpyLARS:
         opt.step({"w": gw, "b": gb})        # arrays missing from the dict are skipped
     """
 
-    def __init__(self, params, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
-                 optim_bits=32, min_8bit_size=4096, percentile_clipping=100, max_unorm=0.02,
-                 trust_mode="clip", trust_coefficient=1e-3, eps=1e-8, block_wise=True,
-                 block_size=256):
+    def __init__(self, params, lr, **options):
+        """`options`: any option of the library's table (halide_lars._lib.OPTIONS: bitsandbytes'
+        momentum, weight_decay, ... and ours), with its defaults; unknown names raise TypeError."""
         if not isinstance(params, dict):
             raise TypeError("params: expected a dict of name -> numpy array")
-        self._opt = Optimizer(lr=lr, momentum=momentum, dampening=dampening,
-                              weight_decay=weight_decay, nesterov=nesterov, optim_bits=optim_bits,
-                              min_8bit_size=min_8bit_size, percentile_clipping=percentile_clipping,
-                              max_unorm=max_unorm, trust_mode=trust_mode,
-                              trust_coefficient=trust_coefficient, eps=eps, block_wise=block_wise,
-                              block_size=block_size)
+        self._opt = Optimizer(lr=lr, **options)
         self._params = dict(params)
         for name, a in self._params.items():
             if not a.flags.c_contiguous:

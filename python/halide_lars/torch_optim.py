@@ -2,13 +2,17 @@
 
 import torch
 
+from . import _lib
 from .core import Optimizer
 from . import bnb_state
 from .dlpack import from_torch, managed_to_torch
 
-_GROUP_KEYS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "optim_bits",
-               "min_8bit_size", "percentile_clipping", "max_unorm", "trust_mode",
-               "trust_coefficient", "eps", "block_wise", "block_size", "nonfinite")
+# Every option of the library's table (lars/options.inc via lars_option_info), in its order:
+# the keys of each param group.
+_GROUP_KEYS = tuple(_lib.OPTIONS)
+# bitsandbytes' positional options (after params); the rest are keyword-only extras.
+_BNB_KEYS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "optim_bits",
+             "min_8bit_size", "percentile_clipping", "max_unorm")
 
 
 class LARS(torch.optim.Optimizer):
@@ -22,9 +26,10 @@ class LARS(torch.optim.Optimizer):
     load_state_dict() use bitsandbytes' layout (ours and bitsandbytes' 0.49/0.50 load both
     ways); add_param_group() works at any time.
 
-    Extra keyword options (ours): trust_mode ('clip' | 'classic' | 'none'), trust_coefficient,
-    eps, block_wise, block_size, nonfinite ('skip' | 'error' | 'propagate': what a NaN/Inf
-    gradient does; 'skip' leaves that parameter and its state untouched). Per-parameter overrides: override_config(param, key, value).
+    Extra keyword options (ours; listed with their defaults at the end of this docstring, from
+    the library's option table): trust_mode, trust_coefficient, eps, block_wise, block_size,
+    step_order, nonfinite ('skip' leaves a parameter with a NaN/Inf gradient and its state
+    untouched). Per-parameter overrides: override_config(param, key, value).
 
     Sharded parameters (ZeRO, FSDP flat-parameter shards): pass process_group (a
     torch.distributed group, or torch.distributed.group.WORLD) and shards, a dict mapping every
@@ -44,23 +49,22 @@ class LARS(torch.optim.Optimizer):
     pipelines per buffer instead of two per tensor, with results bit-identical to flat=False
     with step_order="norms_first". Backward accumulates into the views in place; a gradient
     that is not the view (zero_grad(set_to_none=True) then backward) is copied into it at the
-    next step. fp32 and blockwise 8-bit state (one arena per state kind); no percentile
+    next step. fp32 and blockwise 8-bit state (one flat set per state kind); no percentile
     clipping, not with process_group.
     """
 
     def __init__(self, params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False,
                  optim_bits=32, args=None, min_8bit_size=4096, percentile_clipping=100,
-                 max_unorm=0.02, trust_mode="clip", trust_coefficient=1e-3, eps=1e-8,
-                 block_wise=True, block_size=256, nonfinite="skip", process_group=None,
-                 shards=None, flat=False):
+                 max_unorm=0.02, process_group=None, shards=None, flat=False, **options):
         if momentum == 0:
             raise NotImplementedError("LARS without momentum is not supported")
-        defaults = dict(lr=lr, momentum=momentum, dampening=dampening,
-                        weight_decay=weight_decay, nesterov=nesterov, optim_bits=optim_bits,
-                        min_8bit_size=min_8bit_size, percentile_clipping=percentile_clipping,
-                        max_unorm=max_unorm, trust_mode=trust_mode,
-                        trust_coefficient=trust_coefficient, eps=eps, block_wise=block_wise,
-                        block_size=block_size, nonfinite=nonfinite)
+        for k in options:
+            if k not in _GROUP_KEYS or k in _BNB_KEYS:
+                raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument {k!r}")
+        defaults = {k: o.default for k, o in _lib.OPTIONS.items()}
+        defaults.update(lr=lr, momentum=momentum, dampening=dampening, weight_decay=weight_decay,
+                        nesterov=nesterov, optim_bits=optim_bits, min_8bit_size=min_8bit_size,
+                        percentile_clipping=percentile_clipping, max_unorm=max_unorm, **options)
         if args is not None:  # bitsandbytes' config object overrides the keyword options
             for k in _GROUP_KEYS:
                 if hasattr(args, k):
@@ -167,7 +171,7 @@ class LARS(torch.optim.Optimizer):
         """One flat parameter buffer and one flat gradient buffer for `members`; the parameters
         become views into the first and their .grad views into the second."""
         # The optimizer's own layout (Lars::PlanFlatParams): 8-bit-state tensors side by side,
-        # then the fp32 ones, offsets on the block size, so an arena's state spans its tensors.
+        # then the fp32 ones, offsets on the block size, so a flat set's state spans its tensors.
         offsets, total = self._opt.plan_flat([p.numel() for p, _, _ in members],
                                              [cg for _, _, cg in members])
         first = members[0][0]
@@ -412,3 +416,12 @@ class LARS32bit(LARS):
                  args=None, min_8bit_size=4096, percentile_clipping=100, max_unorm=0.02, **kw):
         super().__init__(params, lr, momentum, dampening, weight_decay, nesterov, 32, args,
                          min_8bit_size, percentile_clipping, max_unorm, **kw)
+
+
+def _options_doc():
+    rows = [f"    {o.name} = {o.default!r}: {o.doc}" for o in _lib.OPTIONS.values()
+            if o.name not in _BNB_KEYS]
+    return "\n\n    Keyword options (the library's option table):\n" + "\n".join(rows) + "\n"
+
+
+LARS.__doc__ += _options_doc()

@@ -2,7 +2,7 @@
 parametrized over shapes and gtypes, state compared against a torch reference every step, 8-bit
 codes dequantized with qmap1/absmax1).
 
-State dicts "written by bitsandbytes" are built here from its layout (../shared/lars_spec.md,
+State dicts "written by bitsandbytes" are built here from its layout (docs/spec.md,
 bitsandbytes 0.49 / 0.50 Optimizer1State.init_state and Optimizer8bit.state_dict): 0.49 LARS8bit
 keeps per-tensor 8-bit state (state1 uint8, qmap1, max1, new_max1), 0.50 blockwise (state1,
 qmap1, absmax1 per 256 elements) nested under '__bnb_optimizer_quant_state__'; groups hold lr,
@@ -269,7 +269,7 @@ def test_live_tensors_outlive_conversions_and_the_optimizer():
     assert torch.equal(m, saved)
 
 
-def test_flat_parameters_state_views_their_arena():
+def test_flat_parameters_state_views_their_flat():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(96, 64), torch.nn.Linear(64, 3))
     opt = halide_lars.LARS8bit(model.parameters(), lr=0.1, momentum=0.9, flat=True)

@@ -1,5 +1,5 @@
 """halide_lars from Python (ctypes over libhalide_lars.so), against a float64 reference of
-../shared/lars_spec.md written here in numpy."""
+docs/spec.md written here in numpy."""
 import math
 import os
 import sys
@@ -27,7 +27,7 @@ def reference_step(p, g, m, step, lr, momentum, dampening=0.0, weight_decay=0.0,
 
 def test_interpreter_and_library():
     assert sys.executable.startswith("/usr/bin/python3"), sys.executable
-    assert halide_lars.ABI_VERSION == 1
+    assert halide_lars.ABI_VERSION == 2
     assert "halide_lars" in halide_lars.__version__
 
 
@@ -137,7 +137,7 @@ def test_flat_parameters_train_bit_identically_with_two_pipelines():
     assert opts[0].last_step_pipelines() == 2 * 6  # norms + update per tensor
 
 def test_flat_parameters_with_8bit_state():
-    """LARS8bit(flat=True): the big layer gets blockwise 8-bit state, the rest fp32 (two arenas,
+    """LARS8bit(flat=True): the big layer gets blockwise 8-bit state, the rest fp32 (two flat sets,
     four pipelines); the trajectory equals flat=False bit for bit."""
     x, y = make_data(seed=6)
     models, opts = [], []
@@ -155,12 +155,12 @@ def test_flat_parameters_with_8bit_state():
             opt.step()
         for a, b in zip(models[0].parameters(), models[1].parameters()):
             assert torch.equal(a.detach(), b.detach()), step
-    assert opts[1].last_step_pipelines() == 4  # fp32 arena + 8-bit arena, norms + update each
+    assert opts[1].last_step_pipelines() == 4  # fp32 flat set + 8-bit flat set, norms + update each
 
 
 def test_flat_8bit_tensors_are_laid_out_first():
     """LARS8bit(flat=True) puts the 8-bit-state tensors side by side at the start of the flat
-    buffer and the fp32 ones after them, so each arena's state covers its own tensors only."""
+    buffer and the fp32 ones after them, so each flat set's state covers its own tensors only."""
     torch.manual_seed(3)
     model = torch.nn.Sequential(torch.nn.Linear(8, 4), torch.nn.Linear(4, 2048),
                                 torch.nn.Linear(2048, 3))
@@ -330,3 +330,35 @@ def test_numpy_api():
     opt.load_state_dict(blob)
     with pytest.raises(TypeError):
         halide_lars.NumpyLARS({"w": w.astype(np.float64)}, lr=0.1, momentum=0.9)
+
+
+def test_options_come_from_the_library_table():
+    """The bindings take their option list from lars_option_info: every option of the table is
+    a keyword of LARS and NumpyLARS (step_order included), its default is the library's, and a
+    name outside the table is refused."""
+    from halide_lars import _lib
+    table = _lib.OPTIONS
+    assert list(table)[:9] == ["lr", "momentum", "dampening", "weight_decay", "nesterov",
+                               "optim_bits", "min_8bit_size", "percentile_clipping", "max_unorm"]
+    assert {"trust_mode", "step_order", "nonfinite", "block_size"} <= set(table)
+    assert table["step_order"].values == ["auto", "norms_first", "momentum_first"]
+    assert table["step_order"].default == "auto" and table["lr"].default is None
+    assert table["max_unorm"].default == 0.02 and table["block_wise"].default is True
+    w = torch.nn.Parameter(torch.ones(300))
+    opt = halide_lars.LARS([w], lr=0.1, momentum=0.9, step_order="norms_first")
+    assert opt.param_groups[0]["step_order"] == "norms_first"
+    assert set(opt.param_groups[0]) >= set(table)
+    assert "step_order = 'auto'" in halide_lars.LARS.__doc__
+    w.grad = torch.full((300,), 0.5)
+    opt.step()
+    assert not torch.equal(w.detach(), torch.ones(300))
+    with pytest.raises(TypeError, match="step_ordr"):
+        halide_lars.LARS([w], lr=0.1, momentum=0.9, step_ordr="auto")
+    with pytest.raises(ValueError, match="step_order"):
+        halide_lars.LARS([w], lr=0.1, momentum=0.9, step_order="sideways")
+    a = np.ones(100, np.float32)
+    with pytest.raises(TypeError, match="unknown option"):
+        halide_lars.NumpyLARS({"a": a}, lr=0.1, momentum=0.9, trust_modee="clip")
+    np_opt = halide_lars.NumpyLARS({"a": a}, lr=0.1, momentum=0.9, step_order="momentum_first")
+    np_opt.step({"a": np.full(100, 0.5, np.float32)})
+    assert a[0] != 1.0

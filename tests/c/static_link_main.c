@@ -59,7 +59,7 @@ int main(void) {
     double pn = 0, un = 0, scale;
     for (i = 0; i < N; ++i) g[i] = (float)(cos(0.003 * i * step) * 0.5);
     check(lars_step(opt, NULL), "lars_step");
-    /* float64 reference of the same step (../shared/lars_spec.md). */
+    /* float64 reference of the same step (docs/spec.md). */
     for (i = 0; i < N; ++i) {
       double d = (double)g[i] + wd * rp[i];
       rm[i] = step == 1 ? d : mom * rm[i] + d;

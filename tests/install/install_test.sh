@@ -8,6 +8,7 @@ root="$PWD"
 prefix="$TEST_TMPDIR/prefix"
 INSTALL_RUNFILES="$root" tools/install/install.sh "$prefix"
 for f in include/halide_lars/lars_c.h include/halide_lars/lars.h include/halide_lars/options.h \
+         include/halide_lars/options.inc \
          include/halide_lars/types.h include/dlpack/dlpack.h lib/libhalide_lars.a \
          lib/libhalide_lars.so lib/pkgconfig/halide_lars.pc \
          lib/cmake/halide_lars/halide_larsConfig.cmake; do

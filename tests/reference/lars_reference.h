@@ -1,4 +1,4 @@
-// The float64 scalar reference of one LARS step (../shared/lars_spec.md), used by every LARS
+// The float64 scalar reference of one LARS step (docs/spec.md), used by every LARS
 // test. Nothing else outside generators/ writes this math down.
 #ifndef HALIDE_LARS_TESTS_REFERENCE_LARS_REFERENCE_H_
 #define HALIDE_LARS_TESTS_REFERENCE_LARS_REFERENCE_H_

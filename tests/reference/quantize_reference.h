@@ -10,7 +10,7 @@
 namespace halide_lars {
 namespace reference {
 
-// The codebook computed here from the formula in ../shared/lars_spec.md (float64, rounded once).
+// The codebook computed here from the formula in docs/spec.md (float64, rounded once).
 std::array<float, 256> DynamicCodebookRef();
 
 // Code of one normalized value v (fp32): the lowest index whose upper midpoint (fp32

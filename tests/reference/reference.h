@@ -1,5 +1,5 @@
 // The float64 scalar reference every test compares against. The only place besides the Halide
-// generators where halide_lars math is written down (see ../shared/lars_spec.md).
+// generators where halide_lars math is written down (see docs/spec.md).
 #ifndef HALIDE_LARS_TESTS_REFERENCE_REFERENCE_H_
 #define HALIDE_LARS_TESTS_REFERENCE_REFERENCE_H_
 

@@ -22,9 +22,9 @@ One family, your own grid:
 Families: norms_f32, lars_norms_f32, lars_update_f32, lars_momentum_f32, lars_apply_f32,
 lars8bit_norms_f32, lars8bit_update_f32 (CPU; 8-bit at block 256).
 A family's winner applies to every dtype of its op (the schedules are dtype-independent); the
-winner of lars_norms also goes to lars_arena_norms (their shared reduction tree keeps the arena
-step bit-identical to the per-tensor one), lars_update's to lars_arena_update, and the 8-bit
-families' to their arena kernels likewise. One size
+winner of lars_norms also goes to lars_flat_norms (their shared reduction tree keeps the flat-set
+step bit-identical to the per-tensor one), lars_update's to lars_flat_update, and the 8-bit
+families' to their flat-set kernels likewise. One size
 bucket: sweeps at 64K and 1M elements gave the same winners within 3 % on this machine, so the
 runtime does not dispatch by size (revisit with a GPU). --backend=cuda needs a CUDA device
 (GPU schedules cannot be timed without one) and says so.
@@ -139,7 +139,7 @@ SPACES = {
     # specialize_steady: a select-free copy of the loop for !first_step && !nesterov.
     "lars_update_f32": {"chunk": ["16384", "65536"], "vector_width": ["8", "16"],
                         "tasks": ["16", "64", "4096"], "specialize_steady": ["false", "true"]},
-    # lars_norms' chunk is part of the arena ABI (kArenaChunk); its lanes are tunable.
+    # lars_norms' chunk is part of the flat set ABI (kFlatChunk); its lanes are tunable.
     "lars_norms_f32": {"vector_width": ["8", "16"], "tasks": ["16", "64", "4096"],
                        "specialize_steady": ["false", "true"]},
     "lars_momentum_f32": {"chunk": ["16384", "65536"], "vector_width": ["8", "16"],
@@ -149,7 +149,7 @@ SPACES = {
     "norms_f32": {"chunk": ["32768", "131072"], "vector_width": ["8", "16"],
                   "tasks": ["16", "64", "4096"]},
     # 8-bit state (block 256); lars8bit_norms' lanes are its reduction tree (shared with the
-    # arena kernel). blocks_per_task (the least per task) is left alone: tasks groups blocks.
+    # flat set kernel). blocks_per_task (the least per task) is left alone: tasks groups blocks.
     "lars8bit_norms_f32": {"vector_width": ["8", "16"], "tasks": ["16", "64", "4096"],
                            "specialize_steady": ["false", "true"]},
     "lars8bit_update_f32": {"vector_width": ["16", "32"], "tasks": ["16", "64", "4096"],
@@ -160,8 +160,8 @@ TABLE_HEADER = '''"""Tuned GeneratorParams per (op, backend), written by tools/a
 rerun `bazel run //tools/autotune -- --backend=cpu --budget=10` on the target machine).
 
 generators/kernels.bzl applies TUNING["<op>/<backend>"] to every dtype of that op, and
-lars_norms' entry also to lars_arena_norms (their reduction trees must stay identical),
-lars_update's to lars_arena_update.
+lars_norms' entry also to lars_flat_norms (their reduction trees must stay identical),
+lars_update's to lars_flat_update.
 """
 
 '''

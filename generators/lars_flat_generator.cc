@@ -1,21 +1,21 @@
-// The multi-tensor ("arena") fp32-state LARS step: every tensor of one (dtype, device) group in
+// The multi-tensor fp32-state LARS step: every tensor of one (dtype, device) group in
 // one flat buffer, stepped by TWO pipelines per call whatever the tensor count (the per-tensor
-// path runs two per tensor). Tables: generators/arena_abi.h.
-//   lars_arena_norms_<dtype>:  per-tensor {Σp², Σu², Σg²} by a segmented reduction: chunk c
+// path runs two per tensor). Tables: runtime/flat_abi.h.
+//   lars_flat_norms_<dtype>:  per-tensor {Σp², Σu², Σg²} by a segmented reduction: chunk c
 //       (of one tensor) is reduced into `lanes` lane partials, those are added in lane order,
 //       and a tensor's chunk partials in chunk order -- exactly the tree lars_norms builds for
-//       one tensor with the same chunk and lane count, so the arena step is bit-identical to
+//       one tensor with the same chunk and lane count, so the flat set step is bit-identical to
 //       the per-tensor one.
-//   lars_arena_update_<dtype>: p and m in place (one loop nest, Tuple output); row x/64 of the
-//       arena names the tensor, whose per-tensor coefficients (trust ratio, lr * trust scale,
+//   lars_flat_update_<dtype>: p and m in place (one loop nest, Tuple output); row x/64 of the
+//       flat set names the tensor, whose per-tensor coefficients (trust ratio, lr * trust scale,
 //       whether it is stepped) are computed once per tensor and gathered per row.
 // Both take crops: the norms of tensors [t0, t1) from chunks [c0, c1) (out and chunks with
 // mins 3*t0 and 3*c0), the update of elements [64*base_row, 64*base_row + extent) (p, g, m
 // and out are that slice, indexed from 0: a known-aligned origin keeps the row lookup one
-// scalar load per vector), so the CPU runtime can step an arena segment by segment while each
+// scalar load per vector), so the CPU runtime can step a flat set segment by segment while each
 // segment is still in cache.
 // The same LarsStepElement / trust expressions as lars_update: identical per-element rounding.
-#include "generators/arena_common.h"
+#include "generators/flat_common.h"
 
 namespace halide_lars {
 namespace generators {
@@ -24,13 +24,13 @@ namespace {
 using namespace Halide;
 
 template <DType D>
-class LarsArenaNorms : public Generator<LarsArenaNorms<D>> {
+class LarsFlatNorms : public Generator<LarsFlatNorms<D>> {
  public:
-  LARS_GENERATOR_ALIASES(LarsArenaNorms<D>);
+  LARS_GENERATOR_ALIASES(LarsFlatNorms<D>);
   using T = typename Storage<D>::type;
 
   // Must equal lars_norms' (the reduction tree is defined by them); the chunk is the runtime's
-  // kArenaChunk (its chunk tables), not a GeneratorParam.
+  // kFlatChunk (its chunk tables), not a GeneratorParam.
   GeneratorParam<int> vector_width{"vector_width", kNormsCpuLanes};
   GeneratorParam<int> gpu_threads{"gpu_threads", kNormsGpuLanes};
   GeneratorParam<int> tasks{"tasks", kDefaultTasks};  // CPU: see UnitsPerTask
@@ -46,25 +46,25 @@ class LarsArenaNorms : public Generator<LarsArenaNorms<D>> {
 
   void generate() {
     const int lanes = get_target().has_gpu_feature() ? int(gpu_threads) : int(vector_width);
-    DefineArenaNorms<D>(f_, out, p, g, [&](const Expr& x) { return m(x); }, opts, tensors, chunks,
+    DefineFlatNorms<D>(f_, out, p, g, [&](const Expr& x) { return m(x); }, opts, tensors, chunks,
                         max_chunks, lanes);
   }
 
   void schedule() {
     ConstrainSameLength(p, g, m);
-    ConstrainArenaNormsTables(opts, tensors, chunks, out, max_chunks);
+    ConstrainFlatNormsTables(opts, tensors, chunks, out, max_chunks);
     if (auto_schedule) return;
-    ScheduleArenaNorms(f_, out, get_target().has_gpu_feature(), tasks);
+    ScheduleFlatNorms(f_, out, get_target().has_gpu_feature(), tasks);
   }
 
  private:
-  ArenaNormsFuncs f_;
+  FlatNormsFuncs f_;
 };
 
 template <DType D>
-class LarsArenaUpdate : public Generator<LarsArenaUpdate<D>> {
+class LarsFlatUpdate : public Generator<LarsFlatUpdate<D>> {
  public:
-  LARS_GENERATOR_ALIASES(LarsArenaUpdate<D>);
+  LARS_GENERATOR_ALIASES(LarsFlatUpdate<D>);
   using T = typename Storage<D>::type;
 
   GeneratorParam<int> chunk{"chunk", 1 << 14};
@@ -78,20 +78,20 @@ class LarsArenaUpdate : public Generator<LarsArenaUpdate<D>> {
   Input<Buffer<float, 1>> opts{"opts"};
   Input<Buffer<int32_t, 1>> tensors{"tensors"};
   Input<Buffer<int32_t, 1>> rows{"rows"};
-  Input<Buffer<float, 1>> norms{"norms"};  // [3T] from lars_arena_norms
-  Input<int32_t> base_row{"base_row"};      // element 0 of p, g, m is arena element 64*base_row
+  Input<Buffer<float, 1>> norms{"norms"};  // [3T] from lars_flat_norms
+  Input<int32_t> base_row{"base_row"};      // element 0 of p, g, m is flat set element 64*base_row
   Output<Func> out{"out", {type_of<T>(), Float(32)}, 1};  // {p', m'}, in place over {p, m}
 
   void generate() {
     Var x("x"), t("t");
-    Expr ntensors = opts.dim(0).extent() / kArenaOpts;
-    DefineArenaCoefficients(coef_, opts, norms);
-    Expr row_t = rows(clamp(base_row + x / kArenaAlign, 0, rows.dim(0).extent() - 1));
+    Expr ntensors = opts.dim(0).extent() / kFlatOpts;
+    DefineFlatCoefficients(coef_, opts, norms);
+    Expr row_t = rows(clamp(base_row + x / kFlatAlign, 0, rows.dim(0).extent() - 1));
     Expr tx = clamp(row_t, 0, ntensors - 1);
-    ArenaTensorOptions o = LoadOptions(opts, tx);
-    Expr offset = tensors(kArenaTensorCols * tx + kArenaOffset);
-    Expr numel = tensors(kArenaTensorCols * tx + kArenaNumel);
-    Expr ax = base_row * kArenaAlign + x;  // the arena index
+    FlatTensorOptions o = LoadOptions(opts, tx);
+    Expr offset = tensors(kFlatTensorCols * tx + kFlatOffset);
+    Expr numel = tensors(kFlatTensorCols * tx + kFlatNumel);
+    Expr ax = base_row * kFlatAlign + x;  // the flat set index
     Expr valid = row_t >= 0 && ax >= offset && ax < offset + numel && coef_(2, tx) == 1.0f;
     Expr pv = ToF32(D, p(x));
     LarsElement e = LarsStepElement({o.momentum, o.dampening, o.weight_decay, o.nesterov,
@@ -114,9 +114,9 @@ class LarsArenaUpdate : public Generator<LarsArenaUpdate<D>> {
     norms.dim(0).set_min(0).set_stride(1);
     out.set_estimates({{0, 1 << 24}});
     base_row.set_estimate(0);
-    opts.set_estimates({{0, kArenaOpts * 200}});
-    tensors.set_estimates({{0, kArenaTensorCols * 200}});
-    rows.set_estimates({{0, (1 << 24) / kArenaAlign}});
+    opts.set_estimates({{0, kFlatOpts * 200}});
+    tensors.set_estimates({{0, kFlatTensorCols * 200}});
+    rows.set_estimates({{0, (1 << 24) / kFlatAlign}});
     norms.set_estimates({{0, 600}});
     if (auto_schedule) return;
     const bool gpu = get_target().has_gpu_feature();
@@ -134,16 +134,16 @@ class LarsArenaUpdate : public Generator<LarsArenaUpdate<D>> {
 };
 
 
-// Blockwise 8-bit state in an arena: tensor offsets are multiples of the block size B, so
+// Blockwise 8-bit state in a flat set: tensor offsets are multiples of the block size B, so
 // quantization blocks never straddle tensors. Norms: the same segmented tree with m dequantized
-// from codes and absmax (block x / B of the arena). Update: lars8bit_update's per-block loop,
+// from codes and absmax (block x / B of the flat set). Update: lars8bit_update's per-block loop,
 // with the block's tensor, options and coefficients from the tables; elements of a tensor's last
 // block past its end count as p = g = 0 and the zero code (as lars8bit_update's boundary), and
 // are not written; blocks of tensors not stepped keep p, codes and absmax.
 template <DType D>
-class Lars8bitArenaNorms : public Generator<Lars8bitArenaNorms<D>> {
+class Lars8bitFlatNorms : public Generator<Lars8bitFlatNorms<D>> {
  public:
-  LARS_GENERATOR_ALIASES(Lars8bitArenaNorms<D>);
+  LARS_GENERATOR_ALIASES(Lars8bitFlatNorms<D>);
   // CPU: decode codes arithmetically (no gather; faster than the table); GPUs read the table.
   GeneratorParam<bool> decode_table_free{"decode_table_free", true};
   using T = typename Storage<D>::type;
@@ -169,7 +169,7 @@ class Lars8bitArenaNorms : public Generator<Lars8bitArenaNorms<D>> {
     const bool tf = TableFree(get_target(), decode_table_free);
     const int lanes = get_target().has_gpu_feature() ? int(gpu_threads) : int(vector_width);
     const int B = block;
-    DefineArenaNorms<D>(
+    DefineFlatNorms<D>(
         f_, out, p, g,
         [&](const Expr& x) { return DecodeCode(codes(x), code, tf) * absmax(x / B); }, opts,
         tensors, chunks, max_chunks, lanes);
@@ -179,19 +179,19 @@ class Lars8bitArenaNorms : public Generator<Lars8bitArenaNorms<D>> {
     ConstrainBlockState(p, g, codes, absmax, block);
     code.dim(0).set_bounds(0, 256);
     code.set_estimates({{0, 256}});
-    ConstrainArenaNormsTables(opts, tensors, chunks, out, max_chunks);
+    ConstrainFlatNormsTables(opts, tensors, chunks, out, max_chunks);
     if (auto_schedule) return;
-    ScheduleArenaNorms(f_, out, get_target().has_gpu_feature(), tasks);
+    ScheduleFlatNorms(f_, out, get_target().has_gpu_feature(), tasks);
   }
 
  private:
-  ArenaNormsFuncs f_;
+  FlatNormsFuncs f_;
 };
 
 template <DType D>
-class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
+class Lars8bitFlatUpdate : public Generator<Lars8bitFlatUpdate<D>> {
  public:
-  LARS_GENERATOR_ALIASES(Lars8bitArenaUpdate<D>);
+  LARS_GENERATOR_ALIASES(Lars8bitFlatUpdate<D>);
   // CPU: decode codes arithmetically (no gather; faster), quantize through the bucket table
   // (the exact table-free quantizer is bit-identical but slower here: common.h); GPUs read tables.
   GeneratorParam<bool> decode_table_free{"decode_table_free", true};
@@ -215,7 +215,7 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
   Input<Buffer<int32_t, 1>> tensors{"tensors"};
   Input<Buffer<int32_t, 1>> rows{"rows"};
   Input<Buffer<float, 1>> norms{"norms"};
-  Input<int32_t> base_row{"base_row"};  // element 0 of p, g, codes is arena element 64*base_row
+  Input<int32_t> base_row{"base_row"};  // element 0 of p, g, codes is flat set element 64*base_row
   Output<Func> out{"out", {type_of<T>(), UInt(8)}, 1};  // {p', codes'} in place over {p, codes}
   Output<Buffer<float, 1>> absmax_out{"absmax_out"};     // in place over absmax
 
@@ -224,14 +224,14 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
     const bool tq = TableFree(get_target(), quantize_table_free);
     const int B = block;
     Var i("i"), b("b");
-    DefineArenaCoefficients(coef_, opts, norms);
-    Expr ntensors = opts.dim(0).extent() / kArenaOpts;
+    DefineFlatCoefficients(coef_, opts, norms);
+    Expr ntensors = opts.dim(0).extent() / kFlatOpts;
     auto tensor_of = [&](const Expr& x) {  // the table row of local element x (-1: none)
-      return rows(clamp(base_row + x / kArenaAlign, 0, rows.dim(0).extent() - 1));
+      return rows(clamp(base_row + x / kFlatAlign, 0, rows.dim(0).extent() - 1));
     };
     // A block is one tensor's (offsets are multiples of B): its table row, once per block.
     blk_(b) = tensor_of(b * B);
-    // Element x of the arena slice with its block's tensor, options and coefficients; written
+    // Element x of the flat set slice with its block's tensor, options and coefficients; written
     // over (j, b) for the step values, so the per-block lookups are invariant in the j loop.
     struct Element {
       Expr tx, inside, live;
@@ -244,10 +244,10 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
       Element el;
       Expr row_t = blk_(blk);
       el.tx = clamp(row_t, 0, ntensors - 1);
-      ArenaTensorOptions o = LoadOptions(opts, el.tx);
-      Expr offset = tensors(kArenaTensorCols * el.tx + kArenaOffset);
-      Expr numel = tensors(kArenaTensorCols * el.tx + kArenaNumel);
-      Expr ax = base_row * kArenaAlign + x;
+      FlatTensorOptions o = LoadOptions(opts, el.tx);
+      Expr offset = tensors(kFlatTensorCols * el.tx + kFlatOffset);
+      Expr numel = tensors(kFlatTensorCols * el.tx + kFlatNumel);
+      Expr ax = base_row * kFlatAlign + x;
       el.inside = row_t >= 0 && ax >= offset && ax < offset + numel;
       el.live = el.inside && coef_(2, el.tx) == 1.0f;
       Expr cin = select(el.inside, cb(x), cast<uint8_t>(127));
@@ -289,9 +289,9 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
     tensors.dim(0).set_min(0).set_stride(1);
     rows.dim(0).set_min(0).set_stride(1);
     norms.dim(0).set_min(0).set_stride(1);
-    opts.set_estimates({{0, kArenaOpts * 200}});
-    tensors.set_estimates({{0, kArenaTensorCols * 200}});
-    rows.set_estimates({{0, (1 << 24) / kArenaAlign}});
+    opts.set_estimates({{0, kFlatOpts * 200}});
+    tensors.set_estimates({{0, kFlatTensorCols * 200}});
+    rows.set_estimates({{0, (1 << 24) / kFlatAlign}});
     norms.set_estimates({{0, 600}});
     base_row.set_estimate(0);
     Func out_func = out;
@@ -321,15 +321,15 @@ class Lars8bitArenaUpdate : public Generator<Lars8bitArenaUpdate<D>> {
 }  // namespace halide_lars
 
 using halide_lars::generators::DType;
-HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsArenaNorms<DType::kF32>, lars_arena_norms_f32)
-HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsArenaNorms<DType::kF16>, lars_arena_norms_f16)
-HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsArenaNorms<DType::kBF16>, lars_arena_norms_bf16)
-HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsArenaUpdate<DType::kF32>, lars_arena_update_f32)
-HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsArenaUpdate<DType::kF16>, lars_arena_update_f16)
-HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsArenaUpdate<DType::kBF16>, lars_arena_update_bf16)
-HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitArenaNorms<DType::kF32>, lars8bit_arena_norms_f32)
-HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitArenaNorms<DType::kF16>, lars8bit_arena_norms_f16)
-HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitArenaNorms<DType::kBF16>, lars8bit_arena_norms_bf16)
-HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitArenaUpdate<DType::kF32>, lars8bit_arena_update_f32)
-HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitArenaUpdate<DType::kF16>, lars8bit_arena_update_f16)
-HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitArenaUpdate<DType::kBF16>, lars8bit_arena_update_bf16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsFlatNorms<DType::kF32>, lars_flat_norms_f32)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsFlatNorms<DType::kF16>, lars_flat_norms_f16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsFlatNorms<DType::kBF16>, lars_flat_norms_bf16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsFlatUpdate<DType::kF32>, lars_flat_update_f32)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsFlatUpdate<DType::kF16>, lars_flat_update_f16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::LarsFlatUpdate<DType::kBF16>, lars_flat_update_bf16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitFlatNorms<DType::kF32>, lars8bit_flat_norms_f32)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitFlatNorms<DType::kF16>, lars8bit_flat_norms_f16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitFlatNorms<DType::kBF16>, lars8bit_flat_norms_bf16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitFlatUpdate<DType::kF32>, lars8bit_flat_update_f32)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitFlatUpdate<DType::kF16>, lars8bit_flat_update_f16)
+HALIDE_REGISTER_GENERATOR(halide_lars::generators::Lars8bitFlatUpdate<DType::kBF16>, lars8bit_flat_update_bf16)

@@ -1,4 +1,4 @@
-// Flat ("arena") parameters: AddFlatParams / AllocateFlatParams step a whole tensor set with two
+// Flat parameters: AddFlatParams / AllocateFlatParams step a whole tensor set with two
 // pipelines, bit-identical to registering every tensor with AddParam (step_order norms_first),
 // over multi-step trajectories with per-tensor options, groups, lr schedules, tensors without a
 // gradient and non-finite gradients; elements between tensors are never written; checkpoints
@@ -34,7 +34,7 @@ LarsOptions Defaults() {
 
 // Sizes around every boundary the kernels have: 0, 1, a vector, a row (64), a reduction chunk
 // (2^15), several chunks with a tail; and one tensor past the CPU segment size (2^20 elements,
-// lars/arena.h), so the CPU steps the set in two segments (t0-t7, t8-t13).
+// lars/flat set.h), so the CPU steps the set in two segments (t0-t7, t8-t13).
 const std::vector<int64_t> kSizes = {7, 0, 1, 64, 65, 63, 32767, (1 << 20) + 3, 32768, 32769,
                                      3 * 32768 + 5, 1000, 4096, 17};
 
@@ -61,7 +61,7 @@ struct Config {
   DType dtype;
 };
 
-// The same tensors twice: in one flat arena (with gaps holding sentinels) and one buffer each,
+// The same tensors twice: in one flat set (with gaps holding sentinels) and one buffer each,
 // on the device under test.
 struct Pair {
   Device device;
@@ -71,7 +71,7 @@ struct Pair {
   std::vector<uint8_t> host_g;  // the flat gradient as uploaded
   DeviceBuffer flat_p, flat_g;
   std::vector<DeviceBuffer> p, g;
-  Lars per_tensor, arena;
+  Lars per_tensor, flat_set;
 
   static Pair Make(const Config& c, const LarsOptions& o, int64_t gap = 0,
                    int64_t alignment = kFlatAlignment) {
@@ -110,7 +110,7 @@ struct Pair {
       ASSERT_TRUE(per_tensor.AddParam(tensors[i].name, p[i].view(), g[i].view(), tensors[i].group)
                       .ok());
     }
-    absl::Status s = arena.AddFlatParams(flat_p.view(), flat_g.view(), tensors);
+    absl::Status s = flat_set.AddFlatParams(flat_p.view(), flat_g.view(), tensors);
     ASSERT_TRUE(s.ok()) << s;
   }
 
@@ -131,7 +131,7 @@ struct Pair {
 
   void Step() {
     ASSERT_TRUE(per_tensor.Step().ok());
-    absl::Status s = arena.Step();
+    absl::Status s = flat_set.Step();
     ASSERT_TRUE(s.ok()) << s;
   }
 
@@ -144,7 +144,7 @@ struct Pair {
       const std::vector<uint8_t> mine = Download(p[i]);
       ASSERT_TRUE(std::equal(mine.begin(), mine.end(), flat.begin() + t.offset * es))
           << when << ": param " << t.name << " (" << t.numel << " elements)";
-      auto a = per_tensor.GetState(t.name), b = arena.GetState(t.name);
+      auto a = per_tensor.GetState(t.name), b = flat_set.GetState(t.name);
       ASSERT_TRUE(a.ok() && b.ok());
       ASSERT_EQ(a->step, b->step) << when << ": " << t.name;
       ASSERT_EQ(a->skipped_steps, b->skipped_steps) << when << ": " << t.name;
@@ -170,15 +170,15 @@ struct Pair {
   }
 };
 
-class ArenaTest : public ::testing::TestWithParam<Config> {
+class FlatTest : public ::testing::TestWithParam<Config> {
  protected:
   void SetUp() override { LARS_REQUIRE_DEVICE(GetParam().device); }
 };
 
 // Per-tensor options of every kind, a second group with its own lr schedule, 30 steps.
-TEST_P(ArenaTest, TrajectoryIsBitIdenticalToPerTensorSteps) {
+TEST_P(FlatTest, TrajectoryIsBitIdenticalToPerTensorSteps) {
   Pair s = Pair::Make(GetParam(), Defaults(), /*gap=*/1);
-  for (Lars* opt : {&s.per_tensor, &s.arena}) {
+  for (Lars* opt : {&s.per_tensor, &s.flat_set}) {
     ASSERT_EQ(*opt->AddParamGroup({{"nesterov", true}, {"lr", 0.05}}), 1);
   }
   s.Register(/*group_of_odd=*/1);
@@ -189,60 +189,60 @@ TEST_P(ArenaTest, TrajectoryIsBitIdenticalToPerTensorSteps) {
       {"t10", {"max_unorm", 1e-3}},          {"t12", {"momentum", 0.5}},
       {"t6", {"dampening", 0.1}},            {"t6", {"nesterov", false}}};
   for (const auto& [name, kv] : overrides) {
-    for (Lars* opt : {&s.per_tensor, &s.arena}) {
+    for (Lars* opt : {&s.per_tensor, &s.flat_set}) {
       ASSERT_TRUE(opt->OverrideConfig(name, kv.first, kv.second).ok()) << name;
     }
   }
   for (int step = 1; step <= 30; ++step) {
-    for (Lars* opt : {&s.per_tensor, &s.arena}) {  // an lr schedule in group 1
+    for (Lars* opt : {&s.per_tensor, &s.flat_set}) {  // an lr schedule in group 1
       ASSERT_TRUE(opt->SetGroupOption(1, "lr", 0.05 * std::cos(step * 0.05)).ok());
     }
     s.SetGradients(step);
     s.Step();
     s.ExpectIdentical(absl::StrCat("step ", step));
     // One norms and one update pipeline per segment: two segments on the CPU, one on GPUs.
-    EXPECT_EQ(s.arena.LastStepPipelines(), GetParam().device == DeviceType::kCPU ? 4 : 2);
+    EXPECT_EQ(s.flat_set.LastStepPipelines(), GetParam().device == DeviceType::kCPU ? 4 : 2);
   }
   EXPECT_GE(s.per_tensor.LastStepPipelines(), 2 * 12);  // two per non-empty tensor
   s.ExpectGapsUntouched();
 }
 
 // LARS8bit: tensors of >= 4096 elements get blockwise 8-bit state, the others fp32 -- two
-// arenas (two state kinds), four pipelines per step on GPUs; bit-identical to per-tensor steps
+// flat sets (two state kinds), four pipelines per step on GPUs; bit-identical to per-tensor steps
 // for blocks of 256 and 2048, with a tensor without gradient and a NaN gradient on the way.
-TEST_P(ArenaTest, EightBitStateIsBitIdenticalToPerTensorSteps) {
+TEST_P(FlatTest, EightBitStateIsBitIdenticalToPerTensorSteps) {
   for (int block : {256, 2048}) {
     LarsOptions o = Defaults();
     o.optim_bits = 8;
     o.block_size = block;
     Pair s = Pair::Make(GetParam(), o, /*gap=*/0, /*alignment=*/block);
     s.Register();
-    for (Lars* opt : {&s.per_tensor, &s.arena}) {
+    for (Lars* opt : {&s.per_tensor, &s.flat_set}) {
       ASSERT_TRUE(opt->OverrideConfig("t9", "trust_mode", "classic").ok());
       ASSERT_TRUE(opt->OverrideConfig("t10", "nesterov", true).ok());
     }
-    ASSERT_EQ(s.arena.GetState("t7")->kind, StateKind::kBlockwise8);
-    ASSERT_EQ(s.arena.GetState("t2")->kind, StateKind::kFp32);
+    ASSERT_EQ(s.flat_set.GetState("t7")->kind, StateKind::kBlockwise8);
+    ASSERT_EQ(s.flat_set.GetState("t2")->kind, StateKind::kFp32);
     const int steps = GetParam().device == DeviceType::kCPU ? 12 : 5;  // pocl is slow at 8-bit
     for (int step = 1; step <= steps; ++step) {
       s.SetGradients(step, step == 3 ? 8 : -1);
       const TensorView none{nullptr, s.dtype, 0, s.device};
       const bool no_grad = step == 4;
       ASSERT_TRUE(s.per_tensor.SetGrad("t10", no_grad ? none : s.g[10].view()).ok());
-      ASSERT_TRUE(s.arena.SetGrad("t10", no_grad ? none : s.GradSlice(10)).ok());
+      ASSERT_TRUE(s.flat_set.SetGrad("t10", no_grad ? none : s.GradSlice(10)).ok());
       s.Step();
       s.ExpectIdentical(absl::StrCat("block ", block, " step ", step));
       for (const FlatParam& t : s.tensors) {
-        auto a = s.per_tensor.GetState(t.name), b = s.arena.GetState(t.name);
+        auto a = s.per_tensor.GetState(t.name), b = s.flat_set.GetState(t.name);
         ASSERT_EQ(a->codes, b->codes) << t.name << " step " << step;
         ASSERT_EQ(a->absmax, b->absmax) << t.name << " step " << step;
       }
     }
-    EXPECT_EQ(s.arena.LastStepPipelines(), GetParam().device == DeviceType::kCPU ? 6 : 4)
-        << "2 per arena (fp32, 8-bit), 2 per CPU segment";
-    EXPECT_EQ(s.arena.GetState("t8")->skipped_steps, 1);
+    EXPECT_EQ(s.flat_set.LastStepPipelines(), GetParam().device == DeviceType::kCPU ? 6 : 4)
+        << "2 per flat set (fp32, 8-bit), 2 per CPU segment";
+    EXPECT_EQ(s.flat_set.GetState("t8")->skipped_steps, 1);
     // A checkpoint continues bit for bit in a fresh optimizer.
-    absl::StatusOr<std::string> saved = s.arena.SaveState();
+    absl::StatusOr<std::string> saved = s.flat_set.SaveState();
     ASSERT_TRUE(saved.ok()) << saved.status();
     DeviceBuffer p2 = Upload(Download(s.flat_p), s.dtype, s.device);
     DeviceBuffer g2 = Upload(s.host_g, s.dtype, s.device);
@@ -257,20 +257,20 @@ TEST_P(ArenaTest, EightBitStateIsBitIdenticalToPerTensorSteps) {
     ASSERT_TRUE(load.ok()) << load;
     s.SetGradients(steps + 1);
     ASSERT_TRUE(g2.CopyFromHost(s.host_g.data()).ok());
-    ASSERT_TRUE(s.arena.Step().ok());
+    ASSERT_TRUE(s.flat_set.Step().ok());
     ASSERT_TRUE(resumed.Step().ok());
     EXPECT_EQ(Download(p2), Download(s.flat_p)) << "block " << block;
     // The state kind is fixed once added: an override that would change it is refused.
-    EXPECT_EQ(s.arena.OverrideConfig("t7", "optim_bits", 32).code(),
+    EXPECT_EQ(s.flat_set.OverrideConfig("t7", "optim_bits", 32).code(),
               absl::StatusCode::kUnimplemented);
   }
 }
 
-TEST_P(ArenaTest, TensorsWithoutGradientAndNonfiniteGradients) {
+TEST_P(FlatTest, TensorsWithoutGradientAndNonfiniteGradients) {
   LarsOptions o = Defaults();
   Pair s = Pair::Make(GetParam(), o);
   s.Register();
-  for (Lars* opt : {&s.per_tensor, &s.arena}) {
+  for (Lars* opt : {&s.per_tensor, &s.flat_set}) {
     ASSERT_TRUE(opt->OverrideConfig("t5", "nonfinite", "propagate").ok());
   }
   for (int step = 1; step <= 8; ++step) {
@@ -280,47 +280,47 @@ TEST_P(ArenaTest, TensorsWithoutGradientAndNonfiniteGradients) {
     s.SetGradients(step, step == 3 ? 7 : step == 5 ? 5 : -1);
     const TensorView none{nullptr, s.dtype, 0, s.device};
     ASSERT_TRUE(s.per_tensor.SetGrad("t4", no_grad ? none : s.g[4].view()).ok());
-    absl::Status set = s.arena.SetGrad("t4", no_grad ? none : s.GradSlice(4));
+    absl::Status set = s.flat_set.SetGrad("t4", no_grad ? none : s.GradSlice(4));
     ASSERT_TRUE(set.ok()) << set;
     s.Step();
     s.ExpectIdentical(absl::StrCat("step ", step));
   }
-  EXPECT_EQ(s.arena.GetState("t4")->step, 6);
-  EXPECT_EQ(s.arena.GetState("t7")->skipped_steps, 1);
-  EXPECT_EQ(s.arena.SkippedSteps(), 1);
+  EXPECT_EQ(s.flat_set.GetState("t4")->step, 6);
+  EXPECT_EQ(s.flat_set.GetState("t7")->skipped_steps, 1);
+  EXPECT_EQ(s.flat_set.SkippedSteps(), 1);
 }
 
-TEST_P(ArenaTest, NonfiniteErrorChangesNothingAnywhere) {
+TEST_P(FlatTest, NonfiniteErrorChangesNothingAnywhere) {
   LarsOptions o = Defaults();
   o.nonfinite = Nonfinite::kError;
   Pair s = Pair::Make(GetParam(), o);
-  // One more tensor registered per tensor in the arena optimizer: it must not move either.
+  // One more tensor registered per tensor in the flat set optimizer: it must not move either.
   DeviceBuffer extra_p = Upload(RandomTensor(s.dtype, 100, 7).bytes, s.dtype, s.device);
   DeviceBuffer extra_g = Upload(RandomTensor(s.dtype, 100, 8).bytes, s.dtype, s.device);
   s.Register();
-  ASSERT_TRUE(s.arena.AddParam("extra", extra_p.view(), extra_g.view()).ok());
+  ASSERT_TRUE(s.flat_set.AddParam("extra", extra_p.view(), extra_g.view()).ok());
   s.SetGradients(1);
-  ASSERT_TRUE(s.arena.Step().ok());
+  ASSERT_TRUE(s.flat_set.Step().ok());
   s.SetGradients(2, /*nan_tensor=*/9);
   const std::vector<uint8_t> before = Download(s.flat_p), extra_before = Download(extra_p);
-  const std::vector<float> m_before = s.arena.GetState("t8")->momentum;
-  absl::Status st = s.arena.Step();
+  const std::vector<float> m_before = s.flat_set.GetState("t8")->momentum;
+  absl::Status st = s.flat_set.Step();
   EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(std::string(st.message()).find("t9: gradient has NaN or Inf"), std::string::npos) << st;
   EXPECT_EQ(Download(s.flat_p), before);
   EXPECT_EQ(Download(extra_p), extra_before);
-  EXPECT_EQ(s.arena.GetState("t8")->momentum, m_before);
-  EXPECT_EQ(s.arena.GetState("t8")->step, 1);
+  EXPECT_EQ(s.flat_set.GetState("t8")->momentum, m_before);
+  EXPECT_EQ(s.flat_set.GetState("t8")->step, 1);
 }
 
-TEST_P(ArenaTest, CheckpointContinuesBitForBit) {
+TEST_P(FlatTest, CheckpointContinuesBitForBit) {
   Pair s = Pair::Make(GetParam(), Defaults());
   s.Register();
   for (int step = 1; step <= 37; ++step) {
     s.SetGradients(step);
-    ASSERT_TRUE(s.arena.Step().ok());
+    ASSERT_TRUE(s.flat_set.Step().ok());
   }
-  absl::StatusOr<std::string> saved = s.arena.SaveState();
+  absl::StatusOr<std::string> saved = s.flat_set.SaveState();
   ASSERT_TRUE(saved.ok()) << saved.status();
   // A fresh optimizer over a copy of the parameters, loading the checkpoint.
   DeviceBuffer p2 = Upload(Download(s.flat_p), s.dtype, s.device);
@@ -332,19 +332,19 @@ TEST_P(ArenaTest, CheckpointContinuesBitForBit) {
   for (int step = 38; step <= 45; ++step) {
     s.SetGradients(step);
     ASSERT_TRUE(g2.CopyFromHost(s.host_g.data()).ok());
-    ASSERT_TRUE(s.arena.Step().ok());
+    ASSERT_TRUE(s.flat_set.Step().ok());
     ASSERT_TRUE(resumed.Step().ok());
     ASSERT_EQ(Download(p2), Download(s.flat_p)) << "step " << step;
   }
   for (const FlatParam& t : s.tensors) {
-    EXPECT_EQ(resumed.GetState(t.name)->momentum, s.arena.GetState(t.name)->momentum) << t.name;
+    EXPECT_EQ(resumed.GetState(t.name)->momentum, s.flat_set.GetState(t.name)->momentum) << t.name;
     EXPECT_EQ(resumed.GetState(t.name)->step, 45) << t.name;
   }
 }
 
-// The same 10-step arena trajectory with 1, 2 and 3 Halide threads and the default: identical
+// The same 10-step flat set trajectory with 1, 2 and 3 Halide threads and the default: identical
 // bits (fixed reduction trees, no atomics; segments run in a fixed order).
-TEST_P(ArenaTest, BitIdenticalAcrossThreadCounts) {
+TEST_P(FlatTest, BitIdenticalAcrossThreadCounts) {
   std::vector<uint8_t> first;
   for (int threads : {1, 2, 3, 0}) {  // 0 restores Halide's default
     halide_set_num_threads(threads);
@@ -352,11 +352,11 @@ TEST_P(ArenaTest, BitIdenticalAcrossThreadCounts) {
     s.Register();
     for (int step = 1; step <= 10; ++step) {
       s.SetGradients(step);
-      ASSERT_TRUE(s.arena.Step().ok());
+      ASSERT_TRUE(s.flat_set.Step().ok());
     }
     std::vector<uint8_t> bits = Download(s.flat_p);
     for (const FlatParam& t : s.tensors) {
-      const std::vector<float> m = s.arena.GetState(t.name)->momentum;
+      const std::vector<float> m = s.flat_set.GetState(t.name)->momentum;
       const auto* b = reinterpret_cast<const uint8_t*>(m.data());
       bits.insert(bits.end(), b, b + 4 * m.size());
     }
@@ -373,13 +373,13 @@ std::vector<Config> AllConfigs() {
   return all;
 }
 
-INSTANTIATE_TEST_SUITE_P(All, ArenaTest, ::testing::ValuesIn(AllConfigs()),
+INSTANTIATE_TEST_SUITE_P(All, FlatTest, ::testing::ValuesIn(AllConfigs()),
                          [](const ::testing::TestParamInfo<Config>& i) {
                            return absl::StrCat(DeviceTypeName(i.param.device), "_",
                                                DTypeName(i.param.dtype));
                          });
 
-TEST(ArenaApi, AllocateFlatParamsOwnsAlignedBuffers) {
+TEST(FlatApi, AllocateFlatParamsOwnsAlignedBuffers) {
   Lars opt = *Lars::Create(Defaults());
   std::vector<FlatParam> tensors = {{"w", 1000}, {"b", 10}, {"bn", 3}};
   absl::StatusOr<FlatBuffers> flat = opt.AllocateFlatParams(Device::Cpu(), DType::kF32, &tensors);
@@ -403,9 +403,9 @@ TEST(ArenaApi, AllocateFlatParamsOwnsAlignedBuffers) {
 }
 
 // LARS8bit: AllocateFlatParams puts the 8-bit tensors side by side, then the fp32 ones (each
-// kind in the caller's order), so each arena's buffers span its own tensors; StateBytes counts
-// the arenas' real buffers.
-TEST(ArenaApi, AllocateFlatParamsGroupsStateKinds) {
+// kind in the caller's order), so each flat set's buffers span its own tensors; StateBytes counts
+// the flat sets' real buffers.
+TEST(FlatApi, AllocateFlatParamsGroupsStateKinds) {
   LarsOptions o = Defaults();
   o.optim_bits = 8;  // block 256, min_8bit_size 4096
   Lars opt = *Lars::Create(o);
@@ -438,7 +438,7 @@ TEST(ArenaApi, AllocateFlatParamsGroupsStateKinds) {
   }
 }
 
-TEST(ArenaApi, BadInputIsRejectedAndRegistersNothing) {
+TEST(FlatApi, BadInputIsRejectedAndRegistersNothing) {
   std::vector<uint8_t> p(4 * 1024), g(4 * 1024), g16(2 * 1024);
   const TensorView pv = View(&p, DType::kF32, 0, 1024), gv = View(&g, DType::kF32, 0, 1024);
   struct Case {
@@ -475,7 +475,7 @@ TEST(ArenaApi, BadInputIsRejectedAndRegistersNothing) {
   }
 }
 
-TEST(ArenaApi, UnsupportedOptionsAndOperationsAreNamed) {
+TEST(FlatApi, UnsupportedOptionsAndOperationsAreNamed) {
   std::vector<uint8_t> p(4 * 8192), g(4 * 8192);
   const TensorView pv = View(&p, DType::kF32, 0, 8192), gv = View(&g, DType::kF32, 0, 8192);
   {

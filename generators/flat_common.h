@@ -1,12 +1,12 @@
-// Halide helpers shared by the arena (flat-parameter) generators: the per-tensor option table,
+// Halide helpers shared by the flat set (flat-parameter) generators: the per-tensor option table,
 // the segmented norms reduction (lars_norms' tree), and the per-tensor coefficients.
-#ifndef HALIDE_LARS_GENERATORS_ARENA_COMMON_H_
-#define HALIDE_LARS_GENERATORS_ARENA_COMMON_H_
+#ifndef HALIDE_LARS_GENERATORS_FLAT_COMMON_H_
+#define HALIDE_LARS_GENERATORS_FLAT_COMMON_H_
 
 #include <functional>
 #include <vector>
 
-#include "generators/arena_abi.h"
+#include "runtime/flat_abi.h"
 #include "generators/common.h"
 #include "generators/lars_math.h"
 
@@ -16,44 +16,44 @@ namespace generators {
 using namespace Halide;  // NOLINT: a generator helper header, included only by generators
 
 // Per-tensor options of tensor `t` from the opts table.
-struct ArenaTensorOptions {
+struct FlatTensorOptions {
   Expr lr, momentum, dampening, weight_decay, nesterov, first_step, trust_mode, max_unorm,
       trust_coefficient, eps, gscale, active, skip_nonfinite;
 };
 
 template <typename OptsBuffer>
-ArenaTensorOptions LoadOptions(const OptsBuffer& opts, const Expr& t) {
-  auto o = [&](int k) { return opts(k + kArenaOpts * t); };
-  return {o(kArenaLr),          o(kArenaMomentum),        o(kArenaDampening),
-          o(kArenaWeightDecay), o(kArenaNesterov) > 0.5f, o(kArenaFirstStep) > 0.5f,
-          cast<int32_t>(o(kArenaTrustMode)), o(kArenaMaxUnorm), o(kArenaTrustCoefficient),
-          o(kArenaEps),         o(kArenaGradScale),       o(kArenaActive) > 0.5f,
-          o(kArenaSkipNonfinite) > 0.5f};
+FlatTensorOptions LoadOptions(const OptsBuffer& opts, const Expr& t) {
+  auto o = [&](int k) { return opts(k + kFlatOpts * t); };
+  return {o(kFlatLr),          o(kFlatMomentum),        o(kFlatDampening),
+          o(kFlatWeightDecay), o(kFlatNesterov) > 0.5f, o(kFlatFirstStep) > 0.5f,
+          cast<int32_t>(o(kFlatTrustMode)), o(kFlatMaxUnorm), o(kFlatTrustCoefficient),
+          o(kFlatEps),         o(kFlatGradScale),       o(kFlatActive) > 0.5f,
+          o(kFlatSkipNonfinite) > 0.5f};
 }
 
-// The arena norms reduction (see LarsArenaNorms) into lane -> chunk_sums -> tensor_sums -> out,
-// with the momentum of arena element x given by `momentum(x)` (fp32 state, or 8-bit codes).
-struct ArenaNormsFuncs {
+// The flat set norms reduction (see LarsFlatNorms) into lane -> chunk_sums -> tensor_sums -> out,
+// with the momentum of flat set element x given by `momentum(x)` (fp32 state, or 8-bit codes).
+struct FlatNormsFuncs {
   Func lane{"lane"}, chunk_sums{"chunk_sums"}, tensor_sums{"tensor_sums"};
   Expr chunk_rows;  // how many chunk-table rows this call reduces (the table crop's)
 };
 
 template <DType D, typename PBuf, typename OBuf, typename IBuf>
-void DefineArenaNorms(ArenaNormsFuncs& f, Func out, const PBuf& p, const PBuf& g,
+void DefineFlatNorms(FlatNormsFuncs& f, Func out, const PBuf& p, const PBuf& g,
                       const std::function<Expr(const Expr&)>& momentum, const OBuf& opts,
                       const IBuf& tensors, const IBuf& chunks, const Expr& max_chunks, int lanes) {
   Func lane_ = f.lane, chunk_ = f.chunk_sums, tensor_ = f.tensor_sums;
   Var l("l"), c("c"), t("t"), i("i");
-  Expr c_lo = chunks.dim(0).min() / kArenaChunkCols;
-  Expr c_hi = (chunks.dim(0).min() + chunks.dim(0).extent()) / kArenaChunkCols - 1;
-  f.chunk_rows = chunks.dim(0).extent() / kArenaChunkCols;
-  // Chunk starts are tensor offsets (multiples of kArenaAlign) plus multiples of kArenaChunk:
+  Expr c_lo = chunks.dim(0).min() / kFlatChunkCols;
+  Expr c_hi = (chunks.dim(0).min() + chunks.dim(0).extent()) / kFlatChunkCols - 1;
+  f.chunk_rows = chunks.dim(0).extent() / kFlatChunkCols;
+  // Chunk starts are tensor offsets (multiples of kFlatAlign) plus multiples of kFlatChunk:
   // saying so lets Halide prove a vector never crosses a row or an 8-bit block (aligned loads,
   // one absmax per vector instead of a gather). The value is unchanged.
-  Expr start = (chunks(kArenaChunkCols * c + kArenaChunkStart) / kArenaAlign) * kArenaAlign;
-  Expr len = chunks(kArenaChunkCols * c + kArenaChunkLength);
-  Expr tc = clamp(chunks(kArenaChunkCols * c + kArenaChunkTensor), 0, opts.dim(0).extent() / kArenaOpts - 1);
-  ArenaTensorOptions o = LoadOptions(opts, tc);
+  Expr start = (chunks(kFlatChunkCols * c + kFlatChunkStart) / kFlatAlign) * kFlatAlign;
+  Expr len = chunks(kFlatChunkCols * c + kFlatChunkLength);
+  Expr tc = clamp(chunks(kFlatChunkCols * c + kFlatChunkTensor), 0, opts.dim(0).extent() / kFlatOpts - 1);
+  FlatTensorOptions o = LoadOptions(opts, tc);
   const LarsScalars ks{o.momentum, o.dampening, o.weight_decay, o.nesterov, o.first_step};
   auto add_terms = [&](const Expr& pv, const Expr& gv, const Expr& mv) {
     LarsElement e = LarsStepElement(ks, pv, gv, mv, o.gscale, 1.0f);
@@ -65,7 +65,7 @@ void DefineArenaNorms(ArenaNormsFuncs& f, Func out, const PBuf& p, const PBuf& g
   lane_(l, c) = Tuple(0.0f, 0.0f, 0.0f);
   // Element j of the chunk goes to lane j % lanes, in order. Full rows of `lanes` elements
   // first, with plain loads (they lie inside the tensor, so inside the buffer)...
-  RDom rj(0, kArenaChunk / lanes, "rj");
+  RDom rj(0, kFlatChunk / lanes, "rj");
   rj.where(rj < len / lanes);
   Expr x = unsafe_promise_clamped(start + rj * lanes + l, 0, p.dim(0).extent() - 1);
   add_terms(ToF32(D, p(x)), ToF32(D, g(x)), momentum(x));
@@ -81,8 +81,8 @@ void DefineArenaNorms(ArenaNormsFuncs& f, Func out, const PBuf& p, const PBuf& g
   chunk_(c) = Tuple(chunk_(c)[0] + lane_(rl, c)[0], chunk_(c)[1] + lane_(rl, c)[1],
                     chunk_(c)[2] + lane_(rl, c)[2]);
   RDom rc(0, max_chunks, "rc");
-  rc.where(rc < tensors(kArenaTensorCols * t + kArenaChunkCount));
-  Expr cc = clamp(tensors(kArenaTensorCols * t + kArenaFirstChunk) + rc, c_lo, c_hi);
+  rc.where(rc < tensors(kFlatTensorCols * t + kFlatChunkCount));
+  Expr cc = clamp(tensors(kFlatTensorCols * t + kFlatFirstChunk) + rc, c_lo, c_hi);
   tensor_(t) = Tuple(0.0f, 0.0f, 0.0f);
   tensor_(t) = Tuple(tensor_(t)[0] + chunk_(cc)[0], tensor_(t)[1] + chunk_(cc)[1],
                      tensor_(t)[2] + chunk_(cc)[2]);
@@ -90,23 +90,23 @@ void DefineArenaNorms(ArenaNormsFuncs& f, Func out, const PBuf& p, const PBuf& g
   out(i) = select(k == 0, tensor_(ti)[0], k == 1, tensor_(ti)[1], tensor_(ti)[2]);
 }
 
-// Buffer constraints and estimates of the arena norms' tables (before the auto_schedule check).
+// Buffer constraints and estimates of the flat set norms' tables (before the auto_schedule check).
 template <typename OBuf, typename IBuf, typename Out, typename Scalar>
-void ConstrainArenaNormsTables(OBuf& opts, IBuf& tensors, IBuf& chunks, Out& out,
+void ConstrainFlatNormsTables(OBuf& opts, IBuf& tensors, IBuf& chunks, Out& out,
                                Scalar& max_chunks) {
   opts.dim(0).set_min(0).set_stride(1);
   tensors.dim(0).set_min(0).set_stride(1);
   chunks.dim(0).set_stride(1);  // a crop: chunks [c0, c1) of the table
   out.dim(0).set_stride(1);     // a crop: tensors [t0, t1) of the norms
-  opts.set_estimates({{0, kArenaOpts * 200}});
-  tensors.set_estimates({{0, kArenaTensorCols * 200}});
-  chunks.set_estimates({{0, kArenaChunkCols * 1000}});
+  opts.set_estimates({{0, kFlatOpts * 200}});
+  tensors.set_estimates({{0, kFlatTensorCols * 200}});
+  chunks.set_estimates({{0, kFlatChunkCols * 1000}});
   out.set_estimates({{0, 600}});
   max_chunks.set_estimate(64);
 }
 
 // CPU: the chunks of this call in contiguous groups (UnitsPerTask).
-inline void ScheduleArenaNorms(ArenaNormsFuncs& f, Func out, bool gpu, int tasks) {
+inline void ScheduleFlatNorms(FlatNormsFuncs& f, Func out, bool gpu, int tasks) {
   Func lane_ = f.lane, chunk_ = f.chunk_sums, tensor_ = f.tensor_sums;
   Var l = lane_.args()[0], c = chunk_.args()[0], i = out.args()[0], io("io"), ii("ii");
   Var co("co"), ci("ci");
@@ -134,9 +134,9 @@ inline void ScheduleArenaNorms(ArenaNormsFuncs& f, Func out, bool gpu, int tasks
 // stepped this call (active and, with skip_nonfinite, a finite Σg²) else 0 (2) -- the same strict fp32 expressions as
 // lars_update / lars8bit_update, so the products round alike.
 template <typename OBuf, typename NBuf>
-void DefineArenaCoefficients(Func coef, const OBuf& opts, const NBuf& norms) {
+void DefineFlatCoefficients(Func coef, const OBuf& opts, const NBuf& norms) {
   Var t("t");
-  ArenaTensorOptions o = LoadOptions(opts, t);
+  FlatTensorOptions o = LoadOptions(opts, t);
   Expr n0 = norms(3 * t), n1 = norms(3 * t + 1), n2 = norms(3 * t + 2);
   Expr pnorm = sqrt(n0), unorm = sqrt(n1), gnorm = o.gscale * sqrt(n2);
   Expr ratio = select(o.trust_mode == kTrustClassic,
@@ -152,4 +152,4 @@ void DefineArenaCoefficients(Func coef, const OBuf& opts, const NBuf& norms) {
 }  // namespace generators
 }  // namespace halide_lars
 
-#endif  // HALIDE_LARS_GENERATORS_ARENA_COMMON_H_
+#endif  // HALIDE_LARS_GENERATORS_FLAT_COMMON_H_

@@ -1,4 +1,4 @@
-#include "lars/arena.h"
+#include "lars/flat_set.h"
 
 #include <algorithm>
 #include <map>
@@ -8,7 +8,7 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "generators/arena_abi.h"
+#include "runtime/flat_abi.h"
 #include "runtime/halide_call.h"
 #include "runtime/quantize.h"
 #include "runtime/registry.h"
@@ -17,7 +17,7 @@
 
 namespace halide_lars {
 
-static_assert(kFlatAlignment == kArenaAlign, "lars.h and generators/arena_abi.h disagree");
+static_assert(kFlatAlignment == kFlatAlign, "lars.h and runtime/flat_abi.h disagree");
 
 int64_t LayoutFlatParams(std::vector<FlatParam>* params, int64_t alignment) {
   alignment = std::max<int64_t>(alignment, kFlatAlignment);
@@ -53,7 +53,7 @@ absl::Status CheckFlatSupported(const ParamSlot& slot, const LarsOptions& o) {
   };
   const StateKind want = DesiredKind(o, slot.param.numel);
   if (want == StateKind::kTensor8) return unimplemented("per-tensor 8-bit state (block_wise=false)");
-  if (slot.arena != nullptr &&
+  if (slot.flat_set != nullptr &&
       (want != slot.kind || (want == StateKind::kBlockwise8 && o.block_size != slot.block_size))) {
     return unimplemented("changing the state kind (fp32, 8-bit, block size) after AddFlatParams");
   }
@@ -61,8 +61,8 @@ absl::Status CheckFlatSupported(const ParamSlot& slot, const LarsOptions& o) {
   if (o.step_order == StepOrder::kMomentumFirst) return unimplemented("step_order momentum_first");
   const bool eight = want == StateKind::kBlockwise8;
   const char* variant = eight ? QuantBlockVariant(o.block_size) : "";
-  for (Op op : eight ? std::vector<Op>{Op::kLars8bitArenaNorms, Op::kLars8bitArenaUpdate}
-                     : std::vector<Op>{Op::kLarsArenaNorms, Op::kLarsArenaUpdate}) {
+  for (Op op : eight ? std::vector<Op>{Op::kLars8bitFlatNorms, Op::kLars8bitFlatUpdate}
+                     : std::vector<Op>{Op::kLarsFlatNorms, Op::kLarsFlatUpdate}) {
     LARS_RETURN_IF_ERROR(
         FindKernelInfo(op, slot.param.dtype, slot.param.device.type, variant).status());
   }
@@ -71,78 +71,78 @@ absl::Status CheckFlatSupported(const ParamSlot& slot, const LarsOptions& o) {
 
 namespace {
 
-// One arena over `params`/`grads` (already the group's element range; tensor offsets local to
+// One flat set over `params`/`grads` (already the group's element range; tensor offsets local to
 // it) for the tensors idx of `tensors`, all of state `kind` (block size `block` for 8-bit).
 // Their slots go to (*slots)[i] for tensor i.
-absl::StatusOr<std::unique_ptr<Arena>> BuildOneArena(
+absl::StatusOr<std::unique_ptr<FlatSet>> BuildOneFlat(
     const TensorView& params, const TensorView& grads, const std::vector<FlatParam>& tensors,
     const std::vector<LarsOptions>& options, const std::vector<size_t>& idx, StateKind kind,
     int block, std::vector<std::unique_ptr<ParamSlot>>* slots) {
   std::vector<size_t> order = idx;
   std::sort(order.begin(), order.end(),
             [&](size_t a, size_t b) { return tensors[a].offset < tensors[b].offset; });
-  auto arena = std::make_unique<Arena>();
-  arena->params = params;
-  arena->grads = grads;
-  arena->kind = kind;
-  arena->block = block;
+  auto flat_set = std::make_unique<FlatSet>();
+  flat_set->params = params;
+  flat_set->grads = grads;
+  flat_set->kind = kind;
+  flat_set->block = block;
   const Device& d = params.device;
   const int64_t n = params.numel;
   const int64_t num_t = static_cast<int64_t>(order.size());
   // Table index = rank by offset, so a segment's tensors, chunks and elements are contiguous.
-  std::vector<int32_t> ttab(kArenaTensorCols * num_t), ctab, rtab((n + kArenaAlign - 1) / kArenaAlign, -1);
+  std::vector<int32_t> ttab(kFlatTensorCols * num_t), ctab, rtab((n + kFlatAlign - 1) / kFlatAlign, -1);
   const bool segmented = d.type == DeviceType::kCPU;
   int64_t seg_elems = 0;
   for (int64_t t = 0; t < num_t; ++t) {
     const FlatParam& f = tensors[order[t]];
-    const int64_t nchunks = (f.numel + kArenaChunk - 1) / kArenaChunk;
-    const int32_t c_first = static_cast<int32_t>(ctab.size() / kArenaChunkCols);
-    ttab[kArenaTensorCols * t + kArenaOffset] = static_cast<int32_t>(f.offset);
-    ttab[kArenaTensorCols * t + kArenaNumel] = static_cast<int32_t>(f.numel);
-    ttab[kArenaTensorCols * t + kArenaFirstChunk] = c_first;
-    ttab[kArenaTensorCols * t + kArenaChunkCount] = static_cast<int32_t>(nchunks);
+    const int64_t nchunks = (f.numel + kFlatChunk - 1) / kFlatChunk;
+    const int32_t c_first = static_cast<int32_t>(ctab.size() / kFlatChunkCols);
+    ttab[kFlatTensorCols * t + kFlatOffset] = static_cast<int32_t>(f.offset);
+    ttab[kFlatTensorCols * t + kFlatNumel] = static_cast<int32_t>(f.numel);
+    ttab[kFlatTensorCols * t + kFlatFirstChunk] = c_first;
+    ttab[kFlatTensorCols * t + kFlatChunkCount] = static_cast<int32_t>(nchunks);
     for (int64_t k = 0; k < nchunks; ++k) {
-      ctab.push_back(static_cast<int32_t>(f.offset + k * kArenaChunk));
-      ctab.push_back(static_cast<int32_t>(std::min<int64_t>(kArenaChunk, f.numel - k * kArenaChunk)));
+      ctab.push_back(static_cast<int32_t>(f.offset + k * kFlatChunk));
+      ctab.push_back(static_cast<int32_t>(std::min<int64_t>(kFlatChunk, f.numel - k * kFlatChunk)));
       ctab.push_back(static_cast<int32_t>(t));
     }
-    arena->max_chunks = std::max<int32_t>(arena->max_chunks, static_cast<int32_t>(nchunks));
-    for (int64_t r = f.offset / kArenaAlign; r < (f.offset + f.numel + kArenaAlign - 1) / kArenaAlign; ++r) {
+    flat_set->max_chunks = std::max<int32_t>(flat_set->max_chunks, static_cast<int32_t>(nchunks));
+    for (int64_t r = f.offset / kFlatAlign; r < (f.offset + f.numel + kFlatAlign - 1) / kFlatAlign; ++r) {
       rtab[r] = static_cast<int32_t>(t);
     }
-    // Segments: whole tensors, about kArenaSegment elements each on the CPU; one on GPUs.
-    if (arena->segments.empty() || (segmented && seg_elems >= kArenaSegment)) {
-      arena->segments.push_back({static_cast<int32_t>(t), static_cast<int32_t>(t), c_first,
+    // Segments: whole tensors, about kFlatSegment elements each on the CPU; one on GPUs.
+    if (flat_set->segments.empty() || (segmented && seg_elems >= kFlatSegment)) {
+      flat_set->segments.push_back({static_cast<int32_t>(t), static_cast<int32_t>(t), c_first,
                                  c_first, f.offset, f.offset});
       seg_elems = 0;
     }
-    ArenaSegment& seg = arena->segments.back();
+    FlatSegment& seg = flat_set->segments.back();
     seg.t1 = static_cast<int32_t>(t + 1);
-    seg.c1 = static_cast<int32_t>(ctab.size() / kArenaChunkCols);
+    seg.c1 = static_cast<int32_t>(ctab.size() / kFlatChunkCols);
     seg.x1 = std::max(seg.x1, f.offset + f.numel);
     seg_elems += f.numel;
   }
   if (ctab.empty()) ctab = {0, 0, 0};  // every tensor empty: one empty chunk (no table is empty)
   if (!segmented) {  // one segment: the whole tables and flat buffers (no crops on OpenCL)
-    ArenaSegment& all = arena->segments.back();
-    all.c1 = static_cast<int32_t>(ctab.size() / kArenaChunkCols);
+    FlatSegment& all = flat_set->segments.back();
+    all.c1 = static_cast<int32_t>(ctab.size() / kFlatChunkCols);
     all.x0 = 0;
     all.x1 = n;
   }
-  LARS_ASSIGN_OR_RETURN(arena->tensors, UploadI32(d, ttab));
-  LARS_ASSIGN_OR_RETURN(arena->chunks, UploadI32(d, ctab));
-  LARS_ASSIGN_OR_RETURN(arena->rows, UploadI32(d, rtab));
-  LARS_ASSIGN_OR_RETURN(arena->opts, DeviceBuffer::Allocate(d, DType::kF32, kArenaOpts * num_t));
-  LARS_ASSIGN_OR_RETURN(arena->norms, AllocFilled(d, 3 * num_t, 0.0f));
+  LARS_ASSIGN_OR_RETURN(flat_set->tensors, UploadI32(d, ttab));
+  LARS_ASSIGN_OR_RETURN(flat_set->chunks, UploadI32(d, ctab));
+  LARS_ASSIGN_OR_RETURN(flat_set->rows, UploadI32(d, rtab));
+  LARS_ASSIGN_OR_RETURN(flat_set->opts, DeviceBuffer::Allocate(d, DType::kF32, kFlatOpts * num_t));
+  LARS_ASSIGN_OR_RETURN(flat_set->norms, AllocFilled(d, 3 * num_t, 0.0f));
   if (kind == StateKind::kBlockwise8) {
-    LARS_RETURN_IF_ERROR(AllocZero8bit(d, n, block, &arena->codes, &arena->absmax));
+    LARS_RETURN_IF_ERROR(AllocZero8bit(d, n, block, &flat_set->codes, &flat_set->absmax));
   } else {
-    LARS_ASSIGN_OR_RETURN(arena->momentum, AllocFilled(d, n, 0.0f));
+    LARS_ASSIGN_OR_RETURN(flat_set->momentum, AllocFilled(d, n, 0.0f));
   }
-  arena->table_bytes = 4 * static_cast<int64_t>(ttab.size() + ctab.size() + rtab.size()) +
-                       4 * kArenaOpts * num_t;
+  flat_set->table_bytes = 4 * static_cast<int64_t>(ttab.size() + ctab.size() + rtab.size()) +
+                       4 * kFlatOpts * num_t;
 
-  arena->members.assign(num_t, nullptr);
+  flat_set->members.assign(num_t, nullptr);
   for (int64_t t = 0; t < num_t; ++t) {
     const size_t i = order[t];
     const FlatParam& f = tensors[i];
@@ -151,30 +151,30 @@ absl::StatusOr<std::unique_ptr<Arena>> BuildOneArena(
     slot->group = f.group;
     slot->param = SliceView(params, f.offset, f.numel);
     slot->grad = SliceView(grads, f.offset, f.numel);
-    slot->arena_grad = slot->grad;
+    slot->flat_grad = slot->grad;
     LARS_RETURN_IF_ERROR(CheckSupported(*slot, options[i]));
     LARS_RETURN_IF_ERROR(CheckFlatSupported(*slot, options[i]));
     LARS_RETURN_IF_ERROR(AllocateScalarState(slot.get(), options[i]));
-    // The state and last norms live in the arena: the slot borrows its slices.
+    // The state and last norms live in the flat set: the slot borrows its slices.
     if (kind == StateKind::kBlockwise8) {
-      slot->codes = DeviceBuffer::Borrow(arena->codes.view(), f.offset, f.numel);
-      slot->absmax = DeviceBuffer::Borrow(arena->absmax.view(), f.offset / block,
+      slot->codes = DeviceBuffer::Borrow(flat_set->codes.view(), f.offset, f.numel);
+      slot->absmax = DeviceBuffer::Borrow(flat_set->absmax.view(), f.offset / block,
                                           (f.numel + block - 1) / block);
     } else {
-      slot->momentum = DeviceBuffer::Borrow(arena->momentum.view(), f.offset, f.numel);
+      slot->momentum = DeviceBuffer::Borrow(flat_set->momentum.view(), f.offset, f.numel);
     }
-    slot->norms = DeviceBuffer::Borrow(arena->norms.view(), 3 * t, 3);
-    slot->arena = arena.get();
-    slot->arena_index = static_cast<int>(t);
-    arena->members[t] = slot.get();
+    slot->norms = DeviceBuffer::Borrow(flat_set->norms.view(), 3 * t, 3);
+    slot->flat_set = flat_set.get();
+    slot->flat_index = static_cast<int>(t);
+    flat_set->members[t] = slot.get();
     (*slots)[i] = std::move(slot);
   }
-  return arena;
+  return flat_set;
 }
 
 }  // namespace
 
-absl::StatusOr<std::vector<std::unique_ptr<Arena>>> BuildArenas(
+absl::StatusOr<std::vector<std::unique_ptr<FlatSet>>> BuildFlatSets(
     const TensorView& params, const TensorView& grads, const std::vector<FlatParam>& tensors,
     const std::vector<LarsOptions>& options, std::vector<std::unique_ptr<ParamSlot>>* slots) {
   LARS_RETURN_IF_ERROR(ValidateTensor("params", params));
@@ -216,7 +216,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Arena>>> BuildArenas(
     }
   }
 
-  // One arena per state kind (fp32 / blockwise 8-bit per block size), over its tensors'
+  // One flat set per state kind (fp32 / blockwise 8-bit per block size), over its tensors'
   // element range (on OpenCL, whose cl_mem cannot be sliced, the whole buffer).
   std::map<std::pair<int, int>, std::vector<size_t>> groups;
   for (size_t i = 0; i < tensors.size(); ++i) {
@@ -234,7 +234,7 @@ absl::StatusOr<std::vector<std::unique_ptr<Arena>>> BuildArenas(
     groups[{static_cast<int>(kind), block}].push_back(i);
   }
   std::vector<std::unique_ptr<ParamSlot>> by_index(tensors.size());
-  std::vector<std::unique_ptr<Arena>> arenas;
+  std::vector<std::unique_ptr<FlatSet>> flat_sets;
   for (const auto& [key, idx] : groups) {
     int64_t x0 = 0, x1 = params.numel;
     if (params.device.type != DeviceType::kOpenCL) {
@@ -246,19 +246,19 @@ absl::StatusOr<std::vector<std::unique_ptr<Arena>>> BuildArenas(
       }
       if (x1 <= x0) {  // only empty tensors: a token range (no row of it is theirs)
         x0 = 0;
-        x1 = std::min<int64_t>(params.numel, kArenaAlign);
+        x1 = std::min<int64_t>(params.numel, kFlatAlign);
       }
     }
     std::vector<FlatParam> local = tensors;
     for (size_t i : idx) local[i].offset -= x0;
     LARS_ASSIGN_OR_RETURN(
-        std::unique_ptr<Arena> arena,
-        BuildOneArena(SliceView(params, x0, x1 - x0), SliceView(grads, x0, x1 - x0), local,
+        std::unique_ptr<FlatSet> flat_set,
+        BuildOneFlat(SliceView(params, x0, x1 - x0), SliceView(grads, x0, x1 - x0), local,
                       options, idx, static_cast<StateKind>(key.first), key.second, &by_index));
-    arenas.push_back(std::move(arena));
+    flat_sets.push_back(std::move(flat_set));
   }
   for (auto& slot : by_index) slots->push_back(std::move(slot));  // registration order
-  return arenas;
+  return flat_sets;
 }
 
 namespace {
@@ -269,83 +269,83 @@ bool NeedsNormsPass(const LarsOptions& o) { return ChecksNonfinite(o) || NeedsNo
 
 }  // namespace
 
-absl::StatusOr<ArenaPlan> ArenaBegin(Arena* arena, const std::vector<LarsOptions>& options) {
-  const size_t num_t = arena->members.size();
-  std::vector<float> opts(kArenaOpts * num_t, 0.0f);
-  ArenaPlan plan;
+absl::StatusOr<FlatPlan> FlatBegin(FlatSet* flat_set, const std::vector<LarsOptions>& options) {
+  const size_t num_t = flat_set->members.size();
+  std::vector<float> opts(kFlatOpts * num_t, 0.0f);
+  FlatPlan plan;
   for (size_t t = 0; t < num_t; ++t) {
-    const ParamSlot& s = *arena->members[t];
+    const ParamSlot& s = *flat_set->members[t];
     const LarsOptions& o = options[t];
-    float* row = &opts[kArenaOpts * t];
-    row[kArenaLr] = static_cast<float>(*o.lr);
-    row[kArenaMomentum] = static_cast<float>(o.momentum);
-    row[kArenaDampening] = static_cast<float>(o.dampening);
-    row[kArenaWeightDecay] = static_cast<float>(o.weight_decay);
-    row[kArenaNesterov] = o.nesterov ? 1.0f : 0.0f;
-    row[kArenaFirstStep] = s.step == 0 ? 1.0f : 0.0f;
-    row[kArenaTrustMode] = static_cast<float>(static_cast<int>(o.trust_mode));
-    row[kArenaMaxUnorm] = static_cast<float>(o.max_unorm);
-    row[kArenaTrustCoefficient] = static_cast<float>(o.trust_coefficient);
-    row[kArenaEps] = static_cast<float>(o.eps);
-    row[kArenaGradScale] = 1.0f;
-    row[kArenaActive] = s.HasGrad() ? 1.0f : 0.0f;
-    row[kArenaSkipNonfinite] = o.nonfinite == Nonfinite::kSkip ? 1.0f : 0.0f;
+    float* row = &opts[kFlatOpts * t];
+    row[kFlatLr] = static_cast<float>(*o.lr);
+    row[kFlatMomentum] = static_cast<float>(o.momentum);
+    row[kFlatDampening] = static_cast<float>(o.dampening);
+    row[kFlatWeightDecay] = static_cast<float>(o.weight_decay);
+    row[kFlatNesterov] = o.nesterov ? 1.0f : 0.0f;
+    row[kFlatFirstStep] = s.step == 0 ? 1.0f : 0.0f;
+    row[kFlatTrustMode] = static_cast<float>(static_cast<int>(o.trust_mode));
+    row[kFlatMaxUnorm] = static_cast<float>(o.max_unorm);
+    row[kFlatTrustCoefficient] = static_cast<float>(o.trust_coefficient);
+    row[kFlatEps] = static_cast<float>(o.eps);
+    row[kFlatGradScale] = 1.0f;
+    row[kFlatActive] = s.HasGrad() ? 1.0f : 0.0f;
+    row[kFlatSkipNonfinite] = o.nonfinite == Nonfinite::kSkip ? 1.0f : 0.0f;
     if (s.HasGrad()) {
       plan.norms_pass |= NeedsNormsPass(o);
       plan.check |= ChecksNonfinite(o);
     }
   }
-  LARS_RETURN_IF_ERROR(arena->opts.CopyFromHost(opts.data()));
+  LARS_RETURN_IF_ERROR(flat_set->opts.CopyFromHost(opts.data()));
   return plan;
 }
 
-absl::Status ArenaNorms(Arena* arena, const ArenaPlan& plan, const ArenaSegment& seg,
+absl::Status FlatNorms(FlatSet* flat_set, const FlatPlan& plan, const FlatSegment& seg,
                         const std::vector<LarsOptions>& options, const ExecContext& exec,
                         std::vector<bool>* finite) {
   if (!plan.norms_pass || seg.t0 == seg.t1) return absl::OkStatus();
-  const DType dtype = arena->params.dtype;
-  const DeviceType dev = arena->params.device.type;
+  const DType dtype = flat_set->params.dtype;
+  const DeviceType dev = flat_set->params.device.type;
   const int64_t nt = seg.t1 - seg.t0;
   if (seg.c0 == seg.c1) {  // only empty tensors (CPU segments only: GPUs have one segment)
     std::vector<float> zeros(3 * nt, 0.0f);
-    return DeviceBuffer::Borrow(arena->norms.view(), 3 * int64_t{seg.t0}, 3 * nt)
+    return DeviceBuffer::Borrow(flat_set->norms.view(), 3 * int64_t{seg.t0}, 3 * nt)
         .CopyFromHost(zeros.data());
   }
   CallContext ctx;
-  LARS_RETURN_IF_ERROR(MakeCallContext(arena->params.device, exec, &ctx));
-  BufferView p(arena->params, &ctx), g(arena->grads, &ctx);
-  BufferView o(arena->opts.view(), &ctx), tensors(arena->tensors.view(), &ctx, kI32);
-  BufferView chunks(BufferView::kCrop, arena->chunks.view(), kArenaChunkCols * int64_t{seg.c0},
-                    kArenaChunkCols * int64_t{seg.c1 - seg.c0}, &ctx, kI32);
-  BufferView out(BufferView::kCrop, arena->norms.view(), 3 * int64_t{seg.t0}, 3 * nt, &ctx,
+  LARS_RETURN_IF_ERROR(MakeCallContext(flat_set->params.device, exec, &ctx));
+  BufferView p(flat_set->params, &ctx), g(flat_set->grads, &ctx);
+  BufferView o(flat_set->opts.view(), &ctx), tensors(flat_set->tensors.view(), &ctx, kI32);
+  BufferView chunks(BufferView::kCrop, flat_set->chunks.view(), kFlatChunkCols * int64_t{seg.c0},
+                    kFlatChunkCols * int64_t{seg.c1 - seg.c0}, &ctx, kI32);
+  BufferView out(BufferView::kCrop, flat_set->norms.view(), 3 * int64_t{seg.t0}, 3 * nt, &ctx,
                  HalideType(DType::kF32));
   for (BufferView* b : {&p, &g, &o, &out, &tensors, &chunks}) LARS_RETURN_IF_ERROR(b->status());
   const std::string suffix = absl::StrCat("_", DTypeName(dtype), "_", DeviceTypeName(dev));
-  if (arena->kind == StateKind::kBlockwise8) {
-    const char* variant = QuantBlockVariant(arena->block);
-    LARS_ASSIGN_OR_RETURN(DeviceCodebook book, GetDeviceCodebook(arena->params.device));
-    BufferView codes(arena->codes.view(), &ctx), absmax(arena->absmax.view(), &ctx);
+  if (flat_set->kind == StateKind::kBlockwise8) {
+    const char* variant = QuantBlockVariant(flat_set->block);
+    LARS_ASSIGN_OR_RETURN(DeviceCodebook book, GetDeviceCodebook(flat_set->params.device));
+    BufferView codes(flat_set->codes.view(), &ctx), absmax(flat_set->absmax.view(), &ctx);
     BufferView code(book.code, &ctx);
     for (BufferView* b : {&codes, &absmax, &code}) LARS_RETURN_IF_ERROR(b->status());
-    LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLars8bitArenaNorms>(dtype, dev, variant));
+    LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLars8bitFlatNorms>(dtype, dev, variant));
     LARS_RETURN_IF_ERROR(PipelineStatus(
-        absl::StrCat("lars8bit_arena_norms", suffix, variant[0] ? "_" : "", variant),
+        absl::StrCat("lars8bit_flat_norms", suffix, variant[0] ? "_" : "", variant),
         kernel(&ctx, p.raw(), g.raw(), codes.raw(), absmax.raw(), code.raw(), o.raw(),
-               tensors.raw(), chunks.raw(), arena->max_chunks, out.raw()),
+               tensors.raw(), chunks.raw(), flat_set->max_chunks, out.raw()),
         ctx));
   } else {
-    BufferView m(arena->momentum.view(), &ctx);
+    BufferView m(flat_set->momentum.view(), &ctx);
     LARS_RETURN_IF_ERROR(m.status());
-    LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLarsArenaNorms>(dtype, dev));
+    LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLarsFlatNorms>(dtype, dev));
     LARS_RETURN_IF_ERROR(PipelineStatus(
-        absl::StrCat("lars_arena_norms", suffix),
+        absl::StrCat("lars_flat_norms", suffix),
         kernel(&ctx, p.raw(), g.raw(), m.raw(), o.raw(), tensors.raw(), chunks.raw(),
-               arena->max_chunks, out.raw()),
+               flat_set->max_chunks, out.raw()),
         ctx));
   }
   if (!plan.check) return absl::OkStatus();
   std::vector<float> norms(3 * nt);
-  LARS_RETURN_IF_ERROR(DeviceBuffer::Borrow(arena->norms.view(), 3 * int64_t{seg.t0}, 3 * nt)
+  LARS_RETURN_IF_ERROR(DeviceBuffer::Borrow(flat_set->norms.view(), 3 * int64_t{seg.t0}, 3 * nt)
                            .CopyToHost(norms.data()));  // synchronizes a CUDA stream
   for (int64_t i = 0; i < nt; ++i) {
     const int64_t t = seg.t0 + i;
@@ -354,60 +354,60 @@ absl::Status ArenaNorms(Arena* arena, const ArenaPlan& plan, const ArenaSegment&
   return absl::OkStatus();
 }
 
-absl::Status ArenaUpdate(Arena* arena, const ArenaSegment& seg, const ExecContext& exec) {
+absl::Status FlatUpdate(FlatSet* flat_set, const FlatSegment& seg, const ExecContext& exec) {
   bool any = false;
-  for (int32_t t = seg.t0; t < seg.t1; ++t) any |= arena->members[t]->HasGrad();
+  for (int32_t t = seg.t0; t < seg.t1; ++t) any |= flat_set->members[t]->HasGrad();
   if (!any || seg.x0 == seg.x1) return absl::OkStatus();
-  const DType dtype = arena->params.dtype;
-  const DeviceType dev = arena->params.device.type;
+  const DType dtype = flat_set->params.dtype;
+  const DeviceType dev = flat_set->params.device.type;
   const int64_t x0 = seg.x0, nx = seg.x1 - seg.x0;
   CallContext ctx;
-  LARS_RETURN_IF_ERROR(MakeCallContext(arena->params.device, exec, &ctx));
-  // The segment's slice, indexed from 0 (x0 is a tensor offset, a multiple of kArenaAlign and,
-  // for 8-bit state, of the block size; 0 for a whole arena).
+  LARS_RETURN_IF_ERROR(MakeCallContext(flat_set->params.device, exec, &ctx));
+  // The segment's slice, indexed from 0 (x0 is a tensor offset, a multiple of kFlatAlign and,
+  // for 8-bit state, of the block size; 0 for a whole flat set).
   auto slice = [&](const TensorView& t) { return SliceView(t, x0, nx); };
-  BufferView p(slice(arena->params), &ctx), g(slice(arena->grads), &ctx);
-  BufferView p_out(slice(arena->params), &ctx);
-  BufferView o(arena->opts.view(), &ctx), norms(arena->norms.view(), &ctx);
-  BufferView tensors(arena->tensors.view(), &ctx, kI32), rows(arena->rows.view(), &ctx, kI32);
+  BufferView p(slice(flat_set->params), &ctx), g(slice(flat_set->grads), &ctx);
+  BufferView p_out(slice(flat_set->params), &ctx);
+  BufferView o(flat_set->opts.view(), &ctx), norms(flat_set->norms.view(), &ctx);
+  BufferView tensors(flat_set->tensors.view(), &ctx, kI32), rows(flat_set->rows.view(), &ctx, kI32);
   for (BufferView* b : {&p, &g, &o, &norms, &tensors, &rows, &p_out}) {
     LARS_RETURN_IF_ERROR(b->status());
   }
-  const int32_t base_row = static_cast<int32_t>(x0 / kArenaAlign);
+  const int32_t base_row = static_cast<int32_t>(x0 / kFlatAlign);
   const std::string suffix = absl::StrCat("_", DTypeName(dtype), "_", DeviceTypeName(dev));
-  if (arena->kind == StateKind::kBlockwise8) {
-    const int64_t b0 = x0 / arena->block, nb = (nx + arena->block - 1) / arena->block;
-    const char* variant = QuantBlockVariant(arena->block);
-    LARS_ASSIGN_OR_RETURN(DeviceCodebook book, GetDeviceCodebook(arena->params.device));
-    BufferView codes(slice(arena->codes.view()), &ctx), codes_out(slice(arena->codes.view()), &ctx);
-    BufferView absmax(SliceView(arena->absmax.view(), b0, nb), &ctx);
-    BufferView absmax_out(SliceView(arena->absmax.view(), b0, nb), &ctx);
+  if (flat_set->kind == StateKind::kBlockwise8) {
+    const int64_t b0 = x0 / flat_set->block, nb = (nx + flat_set->block - 1) / flat_set->block;
+    const char* variant = QuantBlockVariant(flat_set->block);
+    LARS_ASSIGN_OR_RETURN(DeviceCodebook book, GetDeviceCodebook(flat_set->params.device));
+    BufferView codes(slice(flat_set->codes.view()), &ctx), codes_out(slice(flat_set->codes.view()), &ctx);
+    BufferView absmax(SliceView(flat_set->absmax.view(), b0, nb), &ctx);
+    BufferView absmax_out(SliceView(flat_set->absmax.view(), b0, nb), &ctx);
     BufferView code(book.code, &ctx), mids(book.mids, &ctx), lut(book.lut, &ctx, kLutType);
     for (BufferView* b : {&codes, &codes_out, &absmax, &absmax_out, &code, &mids, &lut}) {
       LARS_RETURN_IF_ERROR(b->status());
     }
-    LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLars8bitArenaUpdate>(dtype, dev, variant));
+    LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLars8bitFlatUpdate>(dtype, dev, variant));
     return PipelineStatus(
-        absl::StrCat("lars8bit_arena_update", suffix, variant[0] ? "_" : "", variant),
+        absl::StrCat("lars8bit_flat_update", suffix, variant[0] ? "_" : "", variant),
         kernel(&ctx, p.raw(), g.raw(), codes.raw(), absmax.raw(), code.raw(), mids.raw(),
                lut.raw(), o.raw(), tensors.raw(), rows.raw(), norms.raw(), base_row, p_out.raw(),
                codes_out.raw(), absmax_out.raw()),
         ctx);
   }
-  BufferView m(slice(arena->momentum.view()), &ctx), m_out(slice(arena->momentum.view()), &ctx);
+  BufferView m(slice(flat_set->momentum.view()), &ctx), m_out(slice(flat_set->momentum.view()), &ctx);
   LARS_RETURN_IF_ERROR(m.status());
   LARS_RETURN_IF_ERROR(m_out.status());
-  LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLarsArenaUpdate>(dtype, dev));
+  LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLarsFlatUpdate>(dtype, dev));
   return PipelineStatus(
-      absl::StrCat("lars_arena_update", suffix),
+      absl::StrCat("lars_flat_update", suffix),
       kernel(&ctx, p.raw(), g.raw(), m.raw(), o.raw(), tensors.raw(), rows.raw(), norms.raw(),
              base_row, p_out.raw(), m_out.raw()),
       ctx);
 }
 
-void ArenaCount(Arena* arena, const std::vector<bool>& finite) {
-  for (size_t t = 0; t < arena->members.size(); ++t) {
-    ParamSlot* s = arena->members[t];
+void FlatCount(FlatSet* flat_set, const std::vector<bool>& finite) {
+  for (size_t t = 0; t < flat_set->members.size(); ++t) {
+    ParamSlot* s = flat_set->members[t];
     if (!s->HasGrad()) continue;
     if (finite[t]) {
       ++s->step;
