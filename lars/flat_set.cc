@@ -9,9 +9,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "runtime/flat_abi.h"
-#include "runtime/halide_call.h"
-#include "runtime/quantize.h"
-#include "runtime/registry.h"
+#include "runtime/lars_kernels.h"
 #include "runtime/status_macros.h"
 #include "runtime/validate.h"
 
@@ -41,8 +39,6 @@ absl::StatusOr<DeviceBuffer> UploadI32(const Device& d, const std::vector<int32_
   return b;
 }
 
-constexpr halide_type_t kI32{halide_type_int, 32, 1};
-
 }  // namespace
 
 absl::Status CheckFlatSupported(const ParamSlot& slot, const LarsOptions& o) {
@@ -59,14 +55,7 @@ absl::Status CheckFlatSupported(const ParamSlot& slot, const LarsOptions& o) {
   }
   if (o.percentile_clipping < 100) return unimplemented("percentile_clipping < 100");
   if (o.step_order == StepOrder::kMomentumFirst) return unimplemented("step_order momentum_first");
-  const bool eight = want == StateKind::kBlockwise8;
-  const char* variant = eight ? QuantBlockVariant(o.block_size) : "";
-  for (Op op : eight ? std::vector<Op>{Op::kLars8bitFlatNorms, Op::kLars8bitFlatUpdate}
-                     : std::vector<Op>{Op::kLarsFlatNorms, Op::kLarsFlatUpdate}) {
-    LARS_RETURN_IF_ERROR(
-        FindKernelInfo(op, slot.param.dtype, slot.param.device.type, variant).status());
-  }
-  return absl::OkStatus();
+  return SelectFlatKernels(o, want, slot.param.dtype, slot.param.device.type);
 }
 
 namespace {
@@ -269,6 +258,28 @@ bool NeedsNormsPass(const LarsOptions& o) { return ChecksNonfinite(o) || NeedsNo
 
 }  // namespace
 
+namespace {
+
+// The kernel arguments of a whole flat set.
+FlatSetArgs Args(const FlatSet& f) {
+  FlatSetArgs a;
+  a.params = f.params;
+  a.grads = f.grads;
+  a.state.kind = f.kind;
+  a.state.momentum = f.momentum.view();
+  a.state.codes = f.codes.view();
+  a.state.absmax = f.absmax.view();
+  a.state.block_size = f.block;
+  a.opts = f.opts.view();
+  a.tensors = f.tensors.view();
+  a.chunks = f.chunks.view();
+  a.rows = f.rows.view();
+  a.max_chunks = f.max_chunks;
+  return a;
+}
+
+}  // namespace
+
 absl::StatusOr<FlatPlan> FlatBegin(FlatSet* flat_set, const std::vector<LarsOptions>& options) {
   const size_t num_t = flat_set->members.size();
   std::vector<float> opts(kFlatOpts * num_t, 0.0f);
@@ -303,46 +314,14 @@ absl::Status FlatNorms(FlatSet* flat_set, const FlatPlan& plan, const FlatSegmen
                         const std::vector<LarsOptions>& options, const ExecContext& exec,
                         std::vector<bool>* finite) {
   if (!plan.norms_pass || seg.t0 == seg.t1) return absl::OkStatus();
-  const DType dtype = flat_set->params.dtype;
-  const DeviceType dev = flat_set->params.device.type;
   const int64_t nt = seg.t1 - seg.t0;
   if (seg.c0 == seg.c1) {  // only empty tensors (CPU segments only: GPUs have one segment)
     std::vector<float> zeros(3 * nt, 0.0f);
     return DeviceBuffer::Borrow(flat_set->norms.view(), 3 * int64_t{seg.t0}, 3 * nt)
         .CopyFromHost(zeros.data());
   }
-  CallContext ctx;
-  LARS_RETURN_IF_ERROR(MakeCallContext(flat_set->params.device, exec, &ctx));
-  BufferView p(flat_set->params, &ctx), g(flat_set->grads, &ctx);
-  BufferView o(flat_set->opts.view(), &ctx), tensors(flat_set->tensors.view(), &ctx, kI32);
-  BufferView chunks(BufferView::kCrop, flat_set->chunks.view(), kFlatChunkCols * int64_t{seg.c0},
-                    kFlatChunkCols * int64_t{seg.c1 - seg.c0}, &ctx, kI32);
-  BufferView out(BufferView::kCrop, flat_set->norms.view(), 3 * int64_t{seg.t0}, 3 * nt, &ctx,
-                 HalideType(DType::kF32));
-  for (BufferView* b : {&p, &g, &o, &out, &tensors, &chunks}) LARS_RETURN_IF_ERROR(b->status());
-  const std::string suffix = absl::StrCat("_", DTypeName(dtype), "_", DeviceTypeName(dev));
-  if (flat_set->kind == StateKind::kBlockwise8) {
-    const char* variant = QuantBlockVariant(flat_set->block);
-    LARS_ASSIGN_OR_RETURN(DeviceCodebook book, GetDeviceCodebook(flat_set->params.device));
-    BufferView codes(flat_set->codes.view(), &ctx), absmax(flat_set->absmax.view(), &ctx);
-    BufferView code(book.code, &ctx);
-    for (BufferView* b : {&codes, &absmax, &code}) LARS_RETURN_IF_ERROR(b->status());
-    LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLars8bitFlatNorms>(dtype, dev, variant));
-    LARS_RETURN_IF_ERROR(PipelineStatus(
-        absl::StrCat("lars8bit_flat_norms", suffix, variant[0] ? "_" : "", variant),
-        kernel(&ctx, p.raw(), g.raw(), codes.raw(), absmax.raw(), code.raw(), o.raw(),
-               tensors.raw(), chunks.raw(), flat_set->max_chunks, out.raw()),
-        ctx));
-  } else {
-    BufferView m(flat_set->momentum.view(), &ctx);
-    LARS_RETURN_IF_ERROR(m.status());
-    LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLarsFlatNorms>(dtype, dev));
-    LARS_RETURN_IF_ERROR(PipelineStatus(
-        absl::StrCat("lars_flat_norms", suffix),
-        kernel(&ctx, p.raw(), g.raw(), m.raw(), o.raw(), tensors.raw(), chunks.raw(),
-               flat_set->max_chunks, out.raw()),
-        ctx));
-  }
+  LARS_RETURN_IF_ERROR(RunLarsFlatNorms(Args(*flat_set), seg.t0, seg.t1, seg.c0, seg.c1,
+                                        flat_set->norms.view(), exec));
   if (!plan.check) return absl::OkStatus();
   std::vector<float> norms(3 * nt);
   LARS_RETURN_IF_ERROR(DeviceBuffer::Borrow(flat_set->norms.view(), 3 * int64_t{seg.t0}, 3 * nt)
@@ -358,51 +337,21 @@ absl::Status FlatUpdate(FlatSet* flat_set, const FlatSegment& seg, const ExecCon
   bool any = false;
   for (int32_t t = seg.t0; t < seg.t1; ++t) any |= flat_set->members[t]->HasGrad();
   if (!any || seg.x0 == seg.x1) return absl::OkStatus();
-  const DType dtype = flat_set->params.dtype;
-  const DeviceType dev = flat_set->params.device.type;
   const int64_t x0 = seg.x0, nx = seg.x1 - seg.x0;
-  CallContext ctx;
-  LARS_RETURN_IF_ERROR(MakeCallContext(flat_set->params.device, exec, &ctx));
   // The segment's slice, indexed from 0 (x0 is a tensor offset, a multiple of kFlatAlign and,
   // for 8-bit state, of the block size; 0 for a whole flat set).
   auto slice = [&](const TensorView& t) { return SliceView(t, x0, nx); };
-  BufferView p(slice(flat_set->params), &ctx), g(slice(flat_set->grads), &ctx);
-  BufferView p_out(slice(flat_set->params), &ctx);
-  BufferView o(flat_set->opts.view(), &ctx), norms(flat_set->norms.view(), &ctx);
-  BufferView tensors(flat_set->tensors.view(), &ctx, kI32), rows(flat_set->rows.view(), &ctx, kI32);
-  for (BufferView* b : {&p, &g, &o, &norms, &tensors, &rows, &p_out}) {
-    LARS_RETURN_IF_ERROR(b->status());
-  }
-  const int32_t base_row = static_cast<int32_t>(x0 / kFlatAlign);
-  const std::string suffix = absl::StrCat("_", DTypeName(dtype), "_", DeviceTypeName(dev));
+  FlatSetArgs a = Args(*flat_set);
+  a.params = slice(a.params);
+  a.grads = slice(a.grads);
   if (flat_set->kind == StateKind::kBlockwise8) {
     const int64_t b0 = x0 / flat_set->block, nb = (nx + flat_set->block - 1) / flat_set->block;
-    const char* variant = QuantBlockVariant(flat_set->block);
-    LARS_ASSIGN_OR_RETURN(DeviceCodebook book, GetDeviceCodebook(flat_set->params.device));
-    BufferView codes(slice(flat_set->codes.view()), &ctx), codes_out(slice(flat_set->codes.view()), &ctx);
-    BufferView absmax(SliceView(flat_set->absmax.view(), b0, nb), &ctx);
-    BufferView absmax_out(SliceView(flat_set->absmax.view(), b0, nb), &ctx);
-    BufferView code(book.code, &ctx), mids(book.mids, &ctx), lut(book.lut, &ctx, kLutType);
-    for (BufferView* b : {&codes, &codes_out, &absmax, &absmax_out, &code, &mids, &lut}) {
-      LARS_RETURN_IF_ERROR(b->status());
-    }
-    LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLars8bitFlatUpdate>(dtype, dev, variant));
-    return PipelineStatus(
-        absl::StrCat("lars8bit_flat_update", suffix, variant[0] ? "_" : "", variant),
-        kernel(&ctx, p.raw(), g.raw(), codes.raw(), absmax.raw(), code.raw(), mids.raw(),
-               lut.raw(), o.raw(), tensors.raw(), rows.raw(), norms.raw(), base_row, p_out.raw(),
-               codes_out.raw(), absmax_out.raw()),
-        ctx);
+    a.state.codes = slice(a.state.codes);
+    a.state.absmax = SliceView(a.state.absmax, b0, nb);
+  } else {
+    a.state.momentum = slice(a.state.momentum);
   }
-  BufferView m(slice(flat_set->momentum.view()), &ctx), m_out(slice(flat_set->momentum.view()), &ctx);
-  LARS_RETURN_IF_ERROR(m.status());
-  LARS_RETURN_IF_ERROR(m_out.status());
-  LARS_ASSIGN_OR_RETURN(auto kernel, FindKernel<Op::kLarsFlatUpdate>(dtype, dev));
-  return PipelineStatus(
-      absl::StrCat("lars_flat_update", suffix),
-      kernel(&ctx, p.raw(), g.raw(), m.raw(), o.raw(), tensors.raw(), rows.raw(), norms.raw(),
-             base_row, p_out.raw(), m_out.raw()),
-      ctx);
+  return RunLarsFlatUpdate(a, static_cast<int32_t>(x0 / kFlatAlign), flat_set->norms.view(), exec);
 }
 
 void FlatCount(FlatSet* flat_set, const std::vector<bool>& finite) {

@@ -30,12 +30,7 @@
 
 namespace halide_lars {
 
-// How a parameter's momentum is stored.
-enum class StateKind {
-  kFp32 = 0,       // fp32, 4 B/param (optim_bits 32, or a tensor below max(min_8bit_size, 4096))
-  kBlockwise8 = 1, // uint8 codes + one fp32 absmax per block: 1 + 4/B B/param
-  kTensor8 = 2,    // block_wise=false (bitsandbytes' LARS8bit): uint8 codes + one fp32 scale
-};
+// StateKind (how a parameter's momentum is stored): runtime/types.h.
 
 // A copy of one parameter's optimizer state, for inspection.
 struct ParamStateSnapshot {

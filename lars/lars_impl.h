@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "lars/flat_set.h"
 #include "lars/lars.h"
+#include "lars/sharding.h"
 #include "lars/step.h"
 #include "runtime/device_buffer.h"
 

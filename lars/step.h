@@ -1,64 +1,17 @@
-// Per-parameter state and the kernel sequence of one LARS step (internal to lars/).
+// The kernel sequence of one LARS step of a parameter (internal to lars/).
 #ifndef HALIDE_LARS_LARS_STEP_H_
 #define HALIDE_LARS_LARS_STEP_H_
 
 #include <cstdint>
-#include <string>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "lars/lars.h"
 #include "lars/options.h"
-#include "runtime/device_buffer.h"
+#include "lars/param_state.h"
 #include "runtime/types.h"
 
 namespace halide_lars {
 namespace internal {
-
-struct FlatSet;
-
-struct ParamSlot {
-  std::string name;
-  int group = 0;
-  TensorView param;
-  TensorView grad;  // data == nullptr (and numel > 0): no gradient
-  OptionOverrides overrides;
-  int64_t step = 0;
-  // State on param.device. Exactly one representation of the momentum is allocated.
-  StateKind kind = StateKind::kFp32;
-  int block_size = 0;     // 8-bit state
-  DeviceBuffer momentum;  // fp32: f32 x numel (state1)
-  DeviceBuffer codes;     // 8-bit: u8 x numel (state1)
-  DeviceBuffer absmax;    // 8-bit: f32 x ceil(numel / block_size) (absmax1)
-  DeviceBuffer norms;     // f32 x 3 ({Σp², Σu², Σg²} of the last step), x 4 for kTensor8 (+ max1)
-  DeviceBuffer scratch_norms;  // this step's norms until the update is done (then swapped)
-  int64_t skipped_steps = 0;
-  DeviceBuffer gscale;    // f32 x 1: percentile-clipping gradient scale (1 when off)
-  bool gscale_is_one = true;
-  DeviceBuffer gnorm;     // f32 x 2: {Σg², max|g|} (percentile clipping only)
-  DeviceBuffer ring;      // f32 x 100: gnorm_vec (percentile clipping only)
-
-  // Sharding (Lars::SetShard): this slot holds elements [shard_offset, shard_offset + numel) of
-  // a tensor of full_numel elements (-1: not sharded, the slot is the whole tensor).
-  int64_t shard_offset = 0;
-  int64_t full_numel = -1;
-
-  // Flat parameters (Lars::AddFlatParams): the flat set holding the tensor, its index there, and
-  // its slice of the flat gradient (what SetGrad may give back after an empty view).
-  FlatSet* flat_set = nullptr;
-  int flat_index = -1;
-  TensorView flat_grad;
-
-  bool HasGrad() const { return grad.data != nullptr || param.numel == 0; }
-};
-
-// Elements of the whole tensor (of which the slot may hold a shard).
-inline int64_t FullNumel(const ParamSlot& slot) {
-  return slot.full_numel >= 0 ? slot.full_numel : slot.param.numel;
-}
-
-// The state kind `options` ask for, for a tensor of `numel` elements.
-StateKind DesiredKind(const LarsOptions& options, int64_t numel);
 
 // `grad` against the parameter: same dtype, numel, device; not overlapping p. An empty view
 // (data == nullptr) is accepted as "no gradient".
@@ -67,28 +20,11 @@ absl::Status ValidateParamAndGrad(const ParamSlot& slot, const TensorView& grad)
 // Unimplemented when no kernel (or state kind) exists for this parameter and these options.
 absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options);
 
-// Allocates the momentum (fp32 zeros, or 8-bit zero codes) and per-tensor scalars.
-absl::Status AllocateState(ParamSlot* slot, const LarsOptions& options);
-// The same without the momentum itself: the state kind, block size and per-tensor scalars (for
-// flat parameters, whose momentum is a slice of their flat set's).
-absl::Status AllocateScalarState(ParamSlot* slot, const LarsOptions& options);
-
-// Buffers of `n` f32 equal to `value`; zero blockwise 8-bit momentum (the zero code, absmax 0).
-absl::StatusOr<DeviceBuffer> AllocFilled(const Device& d, int64_t n, float value);
-absl::Status AllocZero8bit(const Device& d, int64_t n, int block, DeviceBuffer* codes,
-                           DeviceBuffer* absmax);
-
 // Whether two tensors share memory (cl_mem handles on OpenCL: the same handle).
 bool Overlap(const TensorView& a, const TensorView& b);
 
 // The trust mode's norms pass is needed (classic: |p|, |g|; clip: |p|, |u|).
 bool NeedsNorms(const LarsOptions& o);
-
-// Makes the state match `options` before a step: allocates the percentile ring, resets the
-// gradient scale, converts the momentum between fp32 and blockwise 8-bit (or block sizes) when
-// an override changed the state kind (per-tensor 8-bit only before the first step). On error
-// the momentum keeps its previous representation.
-absl::Status PrepareStep(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec);
 
 // A step in two phases. CheckGradient modifies no state: it runs the passes that read the
 // gradient before anything is written (Σg² for percentile clipping, or the norms pass into
@@ -104,27 +40,14 @@ absl::StatusOr<bool> CheckGradient(ParamSlot* slot, const LarsOptions& options,
 absl::Status FinishStep(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec,
                         const StepPlan& plan);
 
-// Sharded steps. ShardPartials writes the local shard's {Σp², A, B, C, Σg²} (zeros for an
-// empty shard) and changes no state: the update u is linear in the percentile-clipping scale s
-// (u = a + s·b elementwise), so Σu²(s) = A + 2sB + s²C, and the three coefficients come from
-// norms passes at s = 0, 1, -1 before s is known (it needs the global Σg²). Without percentile
-// clipping: one pass at s = 1, A = Σu², B = C = 0. ShardFinish takes the reduced values: the
-// percentile pass on the global Σg², then Σu²(s), then the update.
-constexpr int kPartialsPerTensor = 5;
-// Whether the state `options` ask for (per-tensor 8-bit: no; blockwise: block-aligned shard)
-// can be stepped sharded. Judged before PrepareStep, which may convert the state.
-absl::Status CheckShardable(const ParamSlot& slot, const LarsOptions& options);
-absl::Status ShardPartials(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec,
-                           double out[kPartialsPerTensor]);
-absl::Status ShardFinish(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec,
-                         const double reduced[kPartialsPerTensor]);
-
-absl::StatusOr<ParamStateSnapshot> Snapshot(const ParamSlot& slot, const LarsOptions& options);
-
-// The slot's own buffers only (not momentum / codes / absmax / norms, which a flat tensor
-// borrows from its flat set).
-int64_t OwnStateBytes(const ParamSlot& slot);
-int64_t StateBytes(const ParamSlot& slot);
+// The passes a step is made of (also run by sharded steps): the state kind's norms pass into
+// slot->scratch_norms (no state is modified); the percentile ring and gradient scale of step
+// `step` from Σg² in slot->gnorm; whether the step runs a norms pass (the trust mode needs
+// norms, or per-tensor 8-bit state, whose pass makes the new scale).
+absl::Status NormsPass(ParamSlot* slot, const LarsOptions& o, const ExecContext& exec);
+absl::Status PercentilePass(ParamSlot* slot, const LarsOptions& o, const ExecContext& exec,
+                            int64_t step);
+bool RunsNormsPass(const ParamSlot& slot, const LarsOptions& o);
 
 }  // namespace internal
 }  // namespace halide_lars

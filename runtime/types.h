@@ -63,6 +63,13 @@ struct ExecContext {
   void* cuda_stream = nullptr;   // CUstream
 };
 
+// How a parameter's momentum is stored.
+enum class StateKind {
+  kFp32 = 0,       // fp32, 4 B/param (optim_bits 32, or a tensor below max(min_8bit_size, 4096))
+  kBlockwise8 = 1, // uint8 codes + one fp32 absmax per block: 1 + 4/B B/param
+  kTensor8 = 2,    // block_wise=false (bitsandbytes' LARS8bit): uint8 codes + one fp32 scale
+};
+
 }  // namespace halide_lars
 
 #endif  // HALIDE_LARS_RUNTIME_TYPES_H_

@@ -1,0 +1,273 @@
+#include "runtime/lars_kernels.h"
+
+#include <deque>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "runtime/devices.h"
+#include "runtime/flat_abi.h"
+#include "runtime/halide_call.h"
+#include "runtime/quantize.h"
+#include "runtime/registry.h"
+#include "runtime/status_macros.h"
+
+namespace halide_lars {
+namespace {
+
+using internal::BufferView;
+using internal::CallContext;
+
+constexpr halide_type_t kI32{halide_type_int, 32, 1};
+
+// The halide_buffer_t views of one kernel call, checked together before the launch.
+class Views {
+ public:
+  explicit Views(CallContext* ctx) : ctx_(ctx) {}
+  halide_buffer_t* operator()(const TensorView& t) { return views_.emplace_back(t, ctx_).raw(); }
+  halide_buffer_t* operator()(const TensorView& t, halide_type_t type) {
+    return views_.emplace_back(t, ctx_, type).raw();
+  }
+  // Elements [offset, offset + n) of `t` as a crop (indexed with t's coordinates).
+  halide_buffer_t* Crop(const TensorView& t, int64_t offset, int64_t n, halide_type_t type) {
+    return views_.emplace_back(BufferView::kCrop, t, offset, n, ctx_, type).raw();
+  }
+  absl::Status status() const {
+    for (const BufferView& v : views_) LARS_RETURN_IF_ERROR(v.status());
+    return absl::OkStatus();
+  }
+
+ private:
+  CallContext* ctx_;
+  std::deque<BufferView> views_;  // never moved: halide_buffer_t points into itself
+};
+
+// Runs kernel `op` for (dtype, device, variant) with `args` after the user context; errors
+// name the kernel (its registry name).
+template <Op op, typename... Args>
+absl::Status Launch(DType dtype, DeviceType device, const char* variant, CallContext* ctx,
+                    const Views& views, Args... args) {
+  LARS_ASSIGN_OR_RETURN(const KernelInfo* info, FindKernelInfo(op, dtype, device, variant));
+  LARS_RETURN_IF_ERROR(views.status());
+  auto kernel = reinterpret_cast<typename KernelSignature<op>::type>(info->fn);
+  return internal::PipelineStatus(info->name, kernel(ctx, args...), *ctx);
+}
+
+bool HasMomentumFirstKernels(DType dtype, DeviceType dev) {
+  return FindKernelInfo(Op::kLarsMomentum, dtype, dev).ok() &&
+         FindKernelInfo(Op::kLarsApply, dtype, dev).ok();
+}
+
+bool NeedsNorms(const LarsOptions& o) {
+  return o.trust_mode == TrustMode::kClassic ||
+         (o.trust_mode == TrustMode::kClip && o.max_unorm > 0.0);
+}
+
+}  // namespace
+
+absl::StatusOr<LarsKernelChoice> SelectLarsKernel(const LarsOptions& o, StateKind kind,
+                                                  DType dtype, DeviceType dev) {
+  LarsKernelChoice c;
+  c.kind = kind;
+  // Per-tensor 8-bit state always needs its norms pass (it produces the new scale).
+  c.norms_pass = kind == StateKind::kTensor8 || NeedsNorms(o);
+  if (kind == StateKind::kTensor8) {
+    for (Op op : {Op::kLars8bitTensorNorms, Op::kLars8bitTensorUpdate}) {
+      LARS_RETURN_IF_ERROR(FindKernelInfo(op, dtype, dev).status());
+    }
+  }
+  if (kind == StateKind::kBlockwise8) {
+    c.variant = internal::QuantBlockVariant(o.block_size);
+    for (Op op : {Op::kLars8bitNorms, Op::kLars8bitUpdate, Op::kQuantizeBlockwise}) {
+      LARS_RETURN_IF_ERROR(FindKernelInfo(op, dtype, dev, c.variant).status());
+    }
+    LARS_RETURN_IF_ERROR(
+        FindKernelInfo(Op::kDequantizeBlockwise, DType::kF32, dev, c.variant).status());
+  }
+  for (Op op : {Op::kLarsNorms, Op::kLarsUpdate}) {
+    LARS_RETURN_IF_ERROR(FindKernelInfo(op, dtype, dev).status());
+  }
+  LARS_RETURN_IF_ERROR(FindKernelInfo(Op::kPercentileClip, DType::kF32, dev).status());
+  const bool momentum_first_kernels = HasMomentumFirstKernels(dtype, dev);
+  if (o.step_order == StepOrder::kMomentumFirst && !momentum_first_kernels) {
+    return absl::UnimplementedError(absl::StrCat(
+        "step_order \"momentum_first\" has no kernels on ", DeviceTypeName(dev),
+        " (CPU only); use \"auto\" or \"norms_first\""));
+  }
+  LARS_RETURN_IF_ERROR(FindKernelInfo(Op::kNorms, dtype, dev).status());
+  // Momentum-first applies to the clip trust mode (classic needs |g| before the momentum).
+  c.momentum_first = kind == StateKind::kFp32 && o.trust_mode == TrustMode::kClip &&
+                     o.max_unorm > 0.0 && o.step_order != StepOrder::kNormsFirst &&
+                     momentum_first_kernels;
+  return c;
+}
+
+absl::Status SelectFlatKernels(const LarsOptions& o, StateKind kind, DType dtype, DeviceType dev) {
+  const bool eight = kind == StateKind::kBlockwise8;
+  const char* variant = eight ? internal::QuantBlockVariant(o.block_size) : "";
+  for (Op op : eight ? std::vector<Op>{Op::kLars8bitFlatNorms, Op::kLars8bitFlatUpdate}
+                     : std::vector<Op>{Op::kLarsFlatNorms, Op::kLarsFlatUpdate}) {
+    LARS_RETURN_IF_ERROR(FindKernelInfo(op, dtype, dev, variant).status());
+  }
+  return absl::OkStatus();
+}
+
+LarsHyper MakeLarsHyper(const LarsOptions& o, bool first_step) {
+  LarsHyper h;
+  h.lr = static_cast<float>(*o.lr);
+  h.momentum = static_cast<float>(o.momentum);
+  h.dampening = static_cast<float>(o.dampening);
+  h.weight_decay = static_cast<float>(o.weight_decay);
+  h.nesterov = o.nesterov;
+  h.first_step = first_step;
+  h.trust_mode = static_cast<int32_t>(o.trust_mode);
+  h.max_unorm = static_cast<float>(o.max_unorm);
+  h.trust_coefficient = static_cast<float>(o.trust_coefficient);
+  h.eps = static_cast<float>(o.eps);
+  return h;
+}
+
+absl::Status RunLarsNorms(const LarsTensorArgs& a, const TensorView& out, const ExecContext& exec) {
+  const DType dtype = a.param.dtype;
+  const DeviceType dev = a.param.device.type;
+  const LarsHyper& k = a.hyper;
+  const MomentumState& s = a.state;
+  CallContext ctx;
+  LARS_RETURN_IF_ERROR(internal::MakeCallContext(a.param.device, exec, &ctx));
+  Views v(&ctx);
+  halide_buffer_t *p = v(a.param), *g = v(a.grad), *gscale = v(a.gscale), *o = v(out);
+  if (s.kind == StateKind::kFp32) {
+    halide_buffer_t* m = v(s.momentum);
+    return Launch<Op::kLarsNorms>(dtype, dev, "", &ctx, v, p, g, m, gscale, k.momentum,
+                                  k.dampening, k.weight_decay, k.nesterov, k.first_step, o);
+  }
+  LARS_ASSIGN_OR_RETURN(internal::DeviceCodebook book, internal::GetDeviceCodebook(a.param.device));
+  halide_buffer_t *codes = v(s.codes), *code = v(book.code);
+  if (s.kind == StateKind::kTensor8) {
+    halide_buffer_t* prev = v(s.prev_norms);
+    return Launch<Op::kLars8bitTensorNorms>(dtype, dev, "", &ctx, v, p, g, codes, prev, code,
+                                            gscale, k.momentum, k.dampening, k.weight_decay,
+                                            k.nesterov, k.first_step, o);
+  }
+  halide_buffer_t* absmax = v(s.absmax);
+  return Launch<Op::kLars8bitNorms>(dtype, dev, internal::QuantBlockVariant(s.block_size), &ctx, v,
+                                    p, g, codes, absmax, code, gscale, k.momentum, k.dampening,
+                                    k.weight_decay, k.nesterov, k.first_step, o);
+}
+
+absl::Status RunLarsUpdate(const LarsTensorArgs& a, const TensorView& norms_view,
+                           const ExecContext& exec) {
+  const DType dtype = a.param.dtype;
+  const DeviceType dev = a.param.device.type;
+  const LarsHyper& k = a.hyper;
+  const MomentumState& s = a.state;
+  CallContext ctx;
+  LARS_RETURN_IF_ERROR(internal::MakeCallContext(a.param.device, exec, &ctx));
+  Views v(&ctx);
+  halide_buffer_t *p = v(a.param), *g = v(a.grad), *gscale = v(a.gscale), *norms = v(norms_view);
+  halide_buffer_t* p_out = v(a.param);
+  if (s.kind == StateKind::kFp32) {
+    halide_buffer_t *m = v(s.momentum), *m_out = v(s.momentum);
+    return Launch<Op::kLarsUpdate>(dtype, dev, "", &ctx, v, p, g, m, gscale, norms, k.lr,
+                                   k.momentum, k.dampening, k.weight_decay, k.nesterov,
+                                   k.first_step, k.trust_mode, k.max_unorm, k.trust_coefficient,
+                                   k.eps, p_out, m_out);
+  }
+  LARS_ASSIGN_OR_RETURN(internal::DeviceCodebook book, internal::GetDeviceCodebook(a.param.device));
+  halide_buffer_t *codes = v(s.codes), *codes_out = v(s.codes);
+  halide_buffer_t *code = v(book.code), *mids = v(book.mids), *lut = v(book.lut, internal::kLutType);
+  if (s.kind == StateKind::kTensor8) {
+    halide_buffer_t* prev = v(s.prev_norms);
+    return Launch<Op::kLars8bitTensorUpdate>(dtype, dev, "", &ctx, v, p, g, codes, prev, code,
+                                             mids, lut, gscale, norms, k.lr, k.momentum,
+                                             k.dampening, k.weight_decay, k.nesterov,
+                                             k.first_step, k.trust_mode, k.max_unorm, p_out,
+                                             codes_out);
+  }
+  halide_buffer_t *absmax = v(s.absmax), *absmax_out = v(s.absmax);
+  return Launch<Op::kLars8bitUpdate>(dtype, dev, internal::QuantBlockVariant(s.block_size), &ctx,
+                                     v, p, g, codes, absmax, code, mids, lut, gscale, norms, k.lr,
+                                     k.momentum, k.dampening, k.weight_decay, k.nesterov,
+                                     k.first_step, k.trust_mode, k.max_unorm, k.trust_coefficient,
+                                     k.eps, p_out, codes_out, absmax_out);
+}
+
+absl::Status RunLarsMomentumFirst(const LarsTensorArgs& a, const TensorView& norms_out,
+                                  const ExecContext& exec) {
+  const DType dtype = a.param.dtype;
+  const DeviceType dev = a.param.device.type;
+  const LarsHyper& k = a.hyper;
+  CallContext ctx;
+  LARS_RETURN_IF_ERROR(internal::MakeCallContext(a.param.device, exec, &ctx));
+  Views v(&ctx);
+  halide_buffer_t *p = v(a.param), *g = v(a.grad), *m = v(a.state.momentum);
+  halide_buffer_t *gscale = v(a.gscale), *norms = v(norms_out);
+  halide_buffer_t *m_out = v(a.state.momentum), *p_out = v(a.param);
+  LARS_RETURN_IF_ERROR(Launch<Op::kLarsMomentum>(dtype, dev, "", &ctx, v, p, g, m, gscale,
+                                                 k.momentum, k.dampening, k.weight_decay,
+                                                 k.nesterov, k.first_step, m_out, norms));
+  return Launch<Op::kLarsApply>(dtype, dev, "", &ctx, v, p, g, m, gscale, norms, k.lr, k.momentum,
+                                k.weight_decay, k.nesterov, k.max_unorm, p_out);
+}
+
+absl::Status RunPercentileClip(const PercentileArgs& a, const ExecContext& exec) {
+  const DeviceType dev = a.ring.device.type;
+  CallContext ctx;
+  LARS_RETURN_IF_ERROR(internal::MakeCallContext(a.ring.device, exec, &ctx));
+  Views v(&ctx);
+  halide_buffer_t *ring = v(a.ring), *gnorm = v(a.gnorm), *ring_out = v(a.ring);
+  halide_buffer_t* gscale = v(a.gscale);
+  return Launch<Op::kPercentileClip>(DType::kF32, dev, "", &ctx, v, ring, gnorm, a.ring_step,
+                                     a.percentile, ring_out, gscale);
+}
+
+absl::Status RunLarsFlatNorms(const FlatSetArgs& a, int32_t t0, int32_t t1, int32_t c0, int32_t c1,
+                              const TensorView& norms, const ExecContext& exec) {
+  const DType dtype = a.params.dtype;
+  const DeviceType dev = a.params.device.type;
+  CallContext ctx;
+  LARS_RETURN_IF_ERROR(internal::MakeCallContext(a.params.device, exec, &ctx));
+  Views v(&ctx);
+  halide_buffer_t *p = v(a.params), *g = v(a.grads), *opts = v(a.opts);
+  halide_buffer_t* tensors = v(a.tensors, kI32);
+  halide_buffer_t* chunks =
+      v.Crop(a.chunks, kFlatChunkCols * int64_t{c0}, kFlatChunkCols * int64_t{c1 - c0}, kI32);
+  halide_buffer_t* out =
+      v.Crop(norms, 3 * int64_t{t0}, 3 * int64_t{t1 - t0}, internal::HalideType(DType::kF32));
+  if (a.state.kind == StateKind::kBlockwise8) {
+    LARS_ASSIGN_OR_RETURN(internal::DeviceCodebook book, internal::GetDeviceCodebook(a.params.device));
+    halide_buffer_t *codes = v(a.state.codes), *absmax = v(a.state.absmax), *code = v(book.code);
+    return Launch<Op::kLars8bitFlatNorms>(dtype, dev, internal::QuantBlockVariant(a.state.block_size),
+                                          &ctx, v, p, g, codes, absmax, code, opts, tensors,
+                                          chunks, a.max_chunks, out);
+  }
+  halide_buffer_t* m = v(a.state.momentum);
+  return Launch<Op::kLarsFlatNorms>(dtype, dev, "", &ctx, v, p, g, m, opts, tensors, chunks,
+                                    a.max_chunks, out);
+}
+
+absl::Status RunLarsFlatUpdate(const FlatSetArgs& a, int32_t base_row, const TensorView& norms_view,
+                               const ExecContext& exec) {
+  const DType dtype = a.params.dtype;
+  const DeviceType dev = a.params.device.type;
+  CallContext ctx;
+  LARS_RETURN_IF_ERROR(internal::MakeCallContext(a.params.device, exec, &ctx));
+  Views v(&ctx);
+  halide_buffer_t *p = v(a.params), *g = v(a.grads), *p_out = v(a.params);
+  halide_buffer_t *opts = v(a.opts), *norms = v(norms_view);
+  halide_buffer_t *tensors = v(a.tensors, kI32), *rows = v(a.rows, kI32);
+  if (a.state.kind == StateKind::kBlockwise8) {
+    LARS_ASSIGN_OR_RETURN(internal::DeviceCodebook book, internal::GetDeviceCodebook(a.params.device));
+    halide_buffer_t *codes = v(a.state.codes), *codes_out = v(a.state.codes);
+    halide_buffer_t *absmax = v(a.state.absmax), *absmax_out = v(a.state.absmax);
+    halide_buffer_t *code = v(book.code), *mids = v(book.mids);
+    halide_buffer_t* lut = v(book.lut, internal::kLutType);
+    return Launch<Op::kLars8bitFlatUpdate>(
+        dtype, dev, internal::QuantBlockVariant(a.state.block_size), &ctx, v, p, g, codes, absmax,
+        code, mids, lut, opts, tensors, rows, norms, base_row, p_out, codes_out, absmax_out);
+  }
+  halide_buffer_t *m = v(a.state.momentum), *m_out = v(a.state.momentum);
+  return Launch<Op::kLarsFlatUpdate>(dtype, dev, "", &ctx, v, p, g, m, opts, tensors, rows, norms,
+                                     base_row, p_out, m_out);
+}
+
+}  // namespace halide_lars
