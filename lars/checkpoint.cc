@@ -563,11 +563,13 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
   }
   impl_->defaults = defaults;
   impl_->group_overrides = std::move(groups);
+  impl_->OptionsChanged();
   for (size_t i = 0; i < saved.size(); ++i) {
     ParamSlot* slot = targets[i];
     ParamSlot& s = staged[i];
     slot->group = saved[i].group;
     slot->overrides = saved[i].overrides;
+    slot->options_epoch = 0;  // resolved again at the next use
     slot->step = saved[i].step;
     slot->kind = s.kind;
     slot->block_size = s.block_size;

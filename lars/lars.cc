@@ -14,7 +14,6 @@
 #include "runtime/codebook.h"
 #include "runtime/device_buffer.h"
 #include "runtime/devices.h"
-#include "runtime/registry.h"
 #include "runtime/status_macros.h"
 #include "runtime/validate.h"
 
@@ -50,6 +49,7 @@ absl::StatusOr<int> Lars::AddParamGroup(const OptionOverrides& overrides) {
   LarsOptions o = impl_->defaults;
   LARS_RETURN_IF_ERROR(ApplyOverrides(overrides, &o));
   impl_->group_overrides.push_back(overrides);
+  impl_->OptionsChanged();
   return static_cast<int>(impl_->group_overrides.size()) - 1;
 }
 
@@ -74,6 +74,7 @@ absl::Status Lars::SetGroupOption(int group, absl::string_view key, const Option
     if (p->group == group) LARS_RETURN_IF_ERROR(impl_->ParamOptions(*p, &extra).status());
   }
   SetOverride(&impl_->group_overrides[group], extra[0]);
+  impl_->OptionsChanged();
   return absl::OkStatus();
 }
 
@@ -120,6 +121,7 @@ absl::Status Lars::OverrideConfig(absl::string_view name, absl::string_view key,
   LARS_RETURN_IF_ERROR(internal::CheckSupported(*slot, options));
   if (slot->flat_set != nullptr) LARS_RETURN_IF_ERROR(internal::CheckFlatSupported(*slot, options));
   SetOverride(&slot->overrides, extra[0]);
+  impl_->OptionsChanged();
   return absl::OkStatus();
 }
 

@@ -110,9 +110,18 @@ struct Lars::Impl {
     return o;
   }
 
+  // Every change of defaults, group_overrides or a slot's overrides calls this: the slots'
+  // cached options (ParamOptions) are valid while their epoch is the current one.
+  void OptionsChanged() { ++options_epoch; }
+  uint64_t options_epoch = 1;
+
+  // The options of `p` (defaults, its group's overrides, its own), with extra overrides to try
+  // before they are set. Without extras the result is cached in the slot until OptionsChanged.
   absl::StatusOr<LarsOptions> ParamOptions(const ParamSlot& p,
                                            const OptionOverrides* group_extra = nullptr,
                                            const OptionOverrides* param_extra = nullptr) const {
+    const bool plain = group_extra == nullptr && param_extra == nullptr;
+    if (plain && p.options_epoch == options_epoch) return p.options;
     LarsOptions o = defaults;
     OptionOverrides all = group_overrides[p.group];
     if (group_extra != nullptr) all.insert(all.end(), group_extra->begin(), group_extra->end());
@@ -120,6 +129,10 @@ struct Lars::Impl {
     if (param_extra != nullptr) all.insert(all.end(), param_extra->begin(), param_extra->end());
     absl::Status s = ApplyOverrides(all, &o);
     if (!s.ok()) return absl::Status(s.code(), absl::StrCat(p.name, ": ", s.message()));
+    if (plain) {
+      p.options = o;
+      p.options_epoch = options_epoch;
+    }
     return o;
   }
 

@@ -27,6 +27,10 @@ struct ParamSlot {
   TensorView param;
   TensorView grad;  // data == nullptr (and numel > 0): no gradient
   OptionOverrides overrides;
+  // Lars::Impl::ParamOptions' cache: the resolved options as of options epoch `options_epoch`
+  // (0: none yet). Options are resolved from override strings only when they change.
+  mutable uint64_t options_epoch = 0;
+  mutable LarsOptions options;
   int64_t step = 0;
   // State on param.device. Exactly one representation of the momentum is allocated.
   StateKind kind = StateKind::kFp32;

@@ -179,6 +179,38 @@ TEST_F(LarsApiTest, BadOverridesAndGradsChangeNothing) {
   EXPECT_NE(p_[0], 0.5f);
 }
 
+// Resolved options are cached per parameter; every way of changing options shows at once, in
+// EffectiveOptions and in the step (the lr of a schedule changes every step).
+TEST_F(LarsApiTest, CachedOptionsFollowEveryChange) {
+  auto eff = [&](const char* name = "w") { return *opt_->EffectiveOptions(name); };
+  EXPECT_EQ(*eff().lr, 0.1);
+  ASSERT_TRUE(opt_->SetGroupOption(0, "lr", 0.05).ok());
+  EXPECT_EQ(*eff().lr, 0.05);
+  ASSERT_TRUE(opt_->OverrideConfig("w", "weight_decay", 0.01).ok());
+  EXPECT_EQ(eff().weight_decay, 0.01);
+  absl::StatusOr<std::string> saved = opt_->SaveState();
+  ASSERT_TRUE(saved.ok());
+  ASSERT_TRUE(opt_->SetGroupOption(0, "lr", 0.2).ok());
+  ASSERT_TRUE(opt_->OverrideConfig("w", "weight_decay", 0.0).ok());
+  EXPECT_EQ(*eff().lr, 0.2);
+  ASSERT_TRUE(opt_->LoadState(*saved).ok());
+  EXPECT_EQ(*eff().lr, 0.05);
+  EXPECT_EQ(eff().weight_decay, 0.01);
+  absl::StatusOr<int> g1 = opt_->AddParamGroup({{"lr", 0.3}});
+  ASSERT_TRUE(g1.ok());
+  std::vector<float> p2(64, 0.5f), g2(64, 0.25f);
+  ASSERT_TRUE(opt_->AddParam("v", View(p2), View(g2), *g1).ok());
+  EXPECT_EQ(*eff("v").lr, 0.3);
+  EXPECT_EQ(*eff().lr, 0.05);
+  // The step uses the current lr: lr 0 leaves p alone, then a change of lr moves it.
+  ASSERT_TRUE(opt_->SetGroupOption(0, "lr", 0.0).ok());
+  ASSERT_TRUE(opt_->Step().ok());
+  for (float v : p_) EXPECT_EQ(v, 0.5f);
+  ASSERT_TRUE(opt_->SetGroupOption(0, "lr", 0.1).ok());
+  ASSERT_TRUE(opt_->Step().ok());
+  EXPECT_LT(p_[0], 0.5f);
+}
+
 TEST(LarsApi, Lars8bitAndLars32bitForceTheirStateWidth) {
   absl::StatusOr<Lars> opt = Lars8bit::Create(Valid());
   ASSERT_TRUE(opt.ok());
