@@ -182,6 +182,21 @@ def host_target():
     return isa + "-user_context-no_runtime-strict_float"
 
 
+# Halide's x86 ISA target features: what an "isa" value replaces (the rest of --target, e.g.
+# user_context-no_runtime-strict_float, is kept).
+X86_ISA_FEATURES = {"sse41", "avx", "avx2", "fma", "fma4", "f16c", "avx512", "avx512_knl",
+                    "avx512_skylake", "avx512_cannonlake", "avx512_sapphirerapids",
+                    "avx512_zen4", "avxvnni", "avx512_vnni", "avx512_bf16", "avx512_fp16"}
+
+
+def with_isa(target, isa):
+    """`target` with its arch-bits-os and ISA features replaced by `isa` (e.g.
+    x86-64-linux-avx2-fma): the host's ISA features of the default target do not leak into
+    the variant being compared."""
+    rest = [f for f in target.split("-")[3:] if f not in X86_ISA_FEATURES]
+    return "-".join([isa] + rest)
+
+
 def parse_args(argv):
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -235,10 +250,10 @@ class Tuner:
         # run, e.g. --param isa=x86-64-linux-avx2-fma,x86-64-linux-avx512_cannonlake).
         target = None
         if "isa" in params:
-            target = "-".join([params["isa"]] + self.args.target.split("-")[3:])
+            target = with_isa(self.args.target, params["isa"])
         fn = self.build(family, [f"{k}={v}" for k, v in params.items() if k != "isa"], target)
         return {"family": family, "kind": "ours", "label": json.dumps(params, sort_keys=True),
-                "params": params, "fn": fn}
+                "params": params, "fn": fn, "target": target or self.args.target}
 
     def baselines(self, family):
         """Halide's autoschedulers' versions of the family, built (or recorded as failed)."""

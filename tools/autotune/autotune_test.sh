@@ -27,6 +27,15 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 isas = sorted(x["params"]["isa"] for x in r["results"])
 assert isas == ["x86-64-linux", "x86-64-linux-avx2-fma"], isas
+# Each variant is built for its ISA only: none of the host's ISA features (e.g. avx512_skylake
+# of the default target on this CI machine) remain in its target.
+for x in r["results"]:
+    features = x["target"].split("-")
+    assert features[:3] == x["params"]["isa"].split("-")[:3], x["target"]
+    assert not any(f.startswith("avx512") for f in features), x["target"]
+    assert "strict_float" in features and "user_context" in features, x["target"]
+    if x["params"]["isa"] == "x86-64-linux":
+        assert "avx2" not in features and "fma" not in features, x["target"]
 assert all(x["gbps"] > 0 and x["triad_gbps"] > 0 for x in r["results"]), r
 print("autotune isa sweep OK:", [(x["params"]["isa"], round(x["gbps"], 1)) for x in r["results"]])
 PY
