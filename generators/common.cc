@@ -262,6 +262,13 @@ Expr NormalizeForQuantize(const Expr& x, const Expr& absmax) {
   return select(absmax >= 1.17549435e-38f, x * (1.0f / absmax), 0.0f);
 }
 
+void ScheduleNormsOutput(Func acc, const RDom& r, Func out, bool gpu, int vector_width,
+                         int gpu_threads, int tasks, const Expr& steady) {
+  ScheduleChunkLaneReduction(acc, r, gpu, kNormsChunk, gpu ? gpu_threads : vector_width, tasks,
+                             steady);
+  if (gpu) out.gpu_single_thread();
+}
+
 void ScheduleNormsKernel(Func acc, const RDom& r, Func out, bool gpu, int chunk, int lanes,
                          int gpu_threads, int gpu_items, int tasks) {
   if (gpu) {
@@ -315,6 +322,12 @@ void DefineSums(Func acc, const std::vector<Expr>& terms) {
   acc() = Tuple(zeros);
   for (size_t i = 0; i < terms.size(); ++i) updates.push_back(strict_float(acc()[i] + terms[i]));
   acc() = Tuple(updates);
+}
+
+void DefineLarsNorms(Func acc, Func out, const Expr& p, const Expr& g, const Expr& u) {
+  DefineSums(acc, {p * p, u * u, g * g});
+  Var c("c");
+  out(c) = select(c == 0, acc()[0], c == 1, acc()[1], acc()[2]);
 }
 
 Func ScheduleReductionCpu(Func acc, const RDom& r, int chunk, int lanes, int tasks,

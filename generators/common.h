@@ -56,6 +56,74 @@ void ConstrainBlockState(P& p, G& g, C& codes, A& absmax, int block) {
   absmax.set_estimates({{0, (1 << 24) / block}});
 }
 
+// A small input of exactly `count` elements from 0 (the gradient scale [s], a step's norms, the
+// 8-bit codebook tables), with the same estimate.
+template <typename Buf>
+void ConstrainFixedSize(Buf& buf, int count) {
+  buf.dim(0).set_bounds(0, count);
+  buf.set_estimates({{0, count}});
+}
+
+// The codebook inputs of the 8-bit kernels: `code` (256 sorted codes) and, for the kernels that
+// quantize, `mids` (256 midpoints) and `lut` (65536 packed entries: QuantizeIndex).
+template <typename Code>
+void ConstrainCodebook(Code& code) {
+  ConstrainFixedSize(code, 256);
+}
+template <typename Code, typename Mids, typename Lut>
+void ConstrainCodebook(Code& code, Mids& mids, Lut& lut) {
+  ConstrainFixedSize(code, 256);
+  ConstrainFixedSize(mids, 256);
+  ConstrainFixedSize(lut, 65536);
+}
+
+// The output of a norms kernel: `count` dense floats from 0 ([Σp², Σu², Σg²], ...).
+template <typename Out>
+void ConstrainNormsOutput(Out& out, int count) {
+  out.dim(0).set_bounds(0, count).set_stride(1);
+  out.set_estimates({{0, count}});
+}
+
+// The IO a LARS norms kernel (lars_norms, lars8bit_norms, lars8bit_tensor_norms, lars_momentum)
+// has besides its tensors: its output of `count` floats (ConstrainNormsOutput), the gradient
+// scale [s] and the estimates of the step's scalars.
+template <typename Out, typename GScale, typename... Scalars>
+void ConstrainNormsIO(Out& out, int count, GScale& gscale, Scalars&... scalars) {
+  ConstrainNormsOutput(out, count);
+  ConstrainFixedSize(gscale, 1);
+  EstimateScalars(scalars...);
+}
+
+// The other side, in an update kernel (lars_update, lars_apply, lars8bit_update,
+// lars8bit_tensor_update): the gradient scale [s] and the norms pass's `count` floats, read;
+// and the estimates of the step's scalars.
+template <typename GScale, typename Norms, typename... Scalars>
+void ConstrainNormsInputs(GScale& gscale, Norms& norms, int count, Scalars&... scalars) {
+  ConstrainFixedSize(gscale, 1);
+  ConstrainFixedSize(norms, count);
+  EstimateScalars(scalars...);
+}
+
+// A Tuple output written in place over same-length inputs ({p', m'} over {p, m}): its buffers
+// dense, the first from 0 with extent n (Halide checks that the others share the first's min and
+// extent); estimate 2^24.
+template <typename Out>
+void ConstrainInPlaceTupleOutput(Out& out, const Halide::Expr& n) {
+  Halide::Func out_func = out;
+  std::vector<Halide::OutputImageParam> outs = out_func.output_buffers();
+  outs[0].dim(0).set_min(0).set_extent(n);
+  for (Halide::OutputImageParam& o : outs) o.dim(0).set_stride(1);
+  out.set_estimates({{0, 1 << 24}});
+}
+
+// The absmax a blockwise update writes in place: dense from 0, as long as the `absmax` input
+// (one float per block of `block` elements).
+template <typename Out, typename In>
+void ConstrainAbsmaxOutput(Out& absmax_out, In& absmax, int block) {
+  absmax_out.dim(0).set_min(0).set_stride(1).set_extent(absmax.dim(0).extent());
+  absmax_out.set_estimates({{0, (1 << 24) / block}});
+}
+
 // Tensor element types. 16-bit floats travel as their uint16 bit patterns on every backend and
 // are converted with the exact integer helpers below: OpenCL devices without cl_khr_fp16 (pocl,
 // NVIDIA) cannot load `half`, and one storage type keeps the kernel ABI identical across CPU,
@@ -155,6 +223,12 @@ void ScheduleInPlaceElementwise(Halide::Func out, Halide::Func vals, bool gpu, i
 // acc() = {0...}; acc() = {acc()[i] + terms[i]}.
 void DefineSums(Halide::Func acc, const std::vector<Halide::Expr>& terms);
 
+// The norms of a LARS step from its per-element p, g and u (fp32): `acc` = {Σp², Σu², Σg²} as
+// DefineSums over the reduction the expressions use, and out(c) = acc()[c] (lars_norms,
+// lars8bit_norms).
+void DefineLarsNorms(Halide::Func acc, Halide::Func out, const Halide::Expr& p,
+                     const Halide::Expr& g, const Halide::Expr& u);
+
 // The reduction tree of lars_norms and lars_flat_norms (they must agree for the flat set step to
 // be bit-identical to the per-tensor one): chunks of kNormsChunk elements, each summed in
 // `lanes` interleaved lane partials (element j of a chunk goes to lane j % lanes), lanes added
@@ -172,6 +246,20 @@ constexpr int kNormsGpuLanes = 256;
 void ScheduleChunkLaneReduction(Halide::Func acc, const Halide::RDom& r, bool gpu, int chunk,
                                 int lanes, int tasks,
                                 const Halide::Expr& steady = Halide::Expr());
+
+// The `steady` condition of the CPU schedules below (GeneratorParam specialize_steady):
+// !first_step && !nesterov when `specialize` is on, else undefined (no specialized copy).
+inline Halide::Expr SteadyState(bool specialize, const Halide::Expr& first_step,
+                                const Halide::Expr& nesterov) {
+  return specialize ? !first_step && !nesterov : Halide::Expr();
+}
+
+// The schedule of a norms kernel on that tree (lars_norms, lars8bit_norms): `acc` reduced by
+// ScheduleChunkLaneReduction in chunks of kNormsChunk, with `vector_width` lanes on CPUs and
+// `gpu_threads` on GPUs, and its small output `out` (gathered from acc) on one GPU thread.
+void ScheduleNormsOutput(Halide::Func acc, const Halide::RDom& r, Halide::Func out, bool gpu,
+                         int vector_width, int gpu_threads, int tasks,
+                         const Halide::Expr& steady = Halide::Expr());
 
 // Deterministic two-level reduction schedules for a 0-d Tuple reduction `acc` over the
 // single-dimension RDom `r` (fixed-order combines, no atomics: results depend only on n).

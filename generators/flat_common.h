@@ -105,6 +105,22 @@ void ConstrainFlatNormsTables(OBuf& opts, IBuf& tensors, IBuf& chunks, Out& out,
   max_chunks.set_estimate(64);
 }
 
+// Buffer constraints and estimates of the flat set update's tables (lars_flat_update,
+// lars8bit_flat_update; before the auto_schedule check).
+template <typename OBuf, typename IBuf, typename NBuf, typename Scalar>
+void ConstrainFlatUpdateTables(OBuf& opts, IBuf& tensors, IBuf& rows, NBuf& norms,
+                               Scalar& base_row) {
+  opts.dim(0).set_min(0).set_stride(1);
+  tensors.dim(0).set_min(0).set_stride(1);
+  rows.dim(0).set_min(0).set_stride(1);
+  norms.dim(0).set_min(0).set_stride(1);
+  opts.set_estimates({{0, kFlatOpts * 200}});
+  tensors.set_estimates({{0, kFlatTensorCols * 200}});
+  rows.set_estimates({{0, (1 << 24) / kFlatAlign}});
+  norms.set_estimates({{0, 600}});
+  base_row.set_estimate(0);
+}
+
 // CPU: the chunks of this call in contiguous groups (UnitsPerTask).
 inline void ScheduleFlatNorms(FlatNormsFuncs& f, Func out, bool gpu, int tasks) {
   Func lane_ = f.lane, chunk_ = f.chunk_sums, tensor_ = f.tensor_sums;
@@ -138,14 +154,11 @@ void DefineFlatCoefficients(Func coef, const OBuf& opts, const NBuf& norms) {
   Var t("t");
   FlatTensorOptions o = LoadOptions(opts, t);
   Expr n0 = norms(3 * t), n1 = norms(3 * t + 1), n2 = norms(3 * t + 2);
-  Expr pnorm = sqrt(n0), unorm = sqrt(n1), gnorm = o.gscale * sqrt(n2);
-  Expr ratio = select(o.trust_mode == kTrustClassic,
-                      ClassicTrustRatio(pnorm, gnorm, o.weight_decay, o.trust_coefficient, o.eps),
-                      1.0f);
-  Expr scale = select(o.trust_mode == kTrustClip, ClipTrustScale(pnorm, unorm, o.max_unorm), 1.0f);
+  TrustFactors trust = TrustFromNorms(n0, n1, n2, o.gscale, o.trust_mode, o.weight_decay,
+                                      o.trust_coefficient, o.eps, o.max_unorm);
   Expr skipped = o.skip_nonfinite && !is_finite(n2);
   Var k("k");
-  coef(k, t) = select(k == 0, ratio, k == 1, StepSize(o.lr, scale),
+  coef(k, t) = select(k == 0, trust.ratio, k == 1, StepSize(o.lr, trust.scale),
                       select(o.active && !skipped, 1.0f, 0.0f));
 }
 

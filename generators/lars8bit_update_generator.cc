@@ -51,25 +51,16 @@ class Lars8bitNorms : public Generator<Lars8bitNorms<D>> {
     Expr m = DecodeCode(codes(r_), code, tf) * absmax(r_ / B);
     LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
                                     pv, gv, m, gscale(0), 1.0f);
-    DefineSums(acc_, {pv * pv, e.u * e.u, gv * gv});
-    Var c("c");
-    out(c) = select(c == 0, acc_()[0], c == 1, acc_()[1], acc_()[2]);
+    DefineLarsNorms(acc_, out, pv, gv, e.u);
   }
 
   void schedule() {
     ConstrainBlockState(p, g, codes, absmax, block);
-    code.dim(0).set_bounds(0, 256);
-    gscale.dim(0).set_bounds(0, 1);
-    out.dim(0).set_bounds(0, 3).set_stride(1);
-    code.set_estimates({{0, 256}});
-    gscale.set_estimates({{0, 1}});
-    out.set_estimates({{0, 3}});
-    EstimateScalars(momentum, dampening, weight_decay, nesterov, first_step);
+    ConstrainCodebook(code);
+    ConstrainNormsIO(out, 3, gscale, momentum, dampening, weight_decay, nesterov, first_step);
     if (auto_schedule) return;
-    const bool gpu = get_target().has_gpu_feature();
-    ScheduleChunkLaneReduction(acc_, r_, gpu, kNormsChunk, gpu ? gpu_threads : vector_width,
-                               tasks, specialize_steady ? !first_step && !nesterov : Expr());
-    if (gpu) out.gpu_single_thread();
+    ScheduleNormsOutput(acc_, r_, out, get_target().has_gpu_feature(), vector_width, gpu_threads,
+                        tasks, SteadyState(specialize_steady, first_step, nesterov));
   }
 
  private:
@@ -122,11 +113,8 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
     const int B = block;
     Var i("i");
     Expr s = gscale(0);
-    Expr pnorm = sqrt(norms(0)), unorm = sqrt(norms(1)), gnorm = s * sqrt(norms(2));
-    Expr ratio = select(trust_mode == kTrustClassic,
-                        ClassicTrustRatio(pnorm, gnorm, weight_decay, trust_coefficient, eps),
-                        1.0f);
-    Expr scale = select(trust_mode == kTrustClip, ClipTrustScale(pnorm, unorm, max_unorm), 1.0f);
+    TrustFactors trust = TrustFromNorms(norms(0), norms(1), norms(2), s, trust_mode, weight_decay,
+                                        trust_coefficient, eps, max_unorm);
     // Past the end of the tensor (the last block's padding): p = g = 0 and the zero code, so
     // the padding's new momentum is 0 and does not change the block's absmax.
     Func pb = BoundaryConditions::constant_exterior(p, cast<T>(0));
@@ -136,41 +124,28 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
     // absmax buffer; i / B is always in range for the elements that are stored.
     Expr m_old = DecodeCode(cb(i), code, tf) * absmax(clamp(i / B, 0, absmax.dim(0).extent() - 1));
     LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
-                                    ToF32(D, pb(i)), ToF32(D, gb(i)), m_old, s, ratio);
+                                    ToF32(D, pb(i)), ToF32(D, gb(i)), m_old, s, trust.ratio);
     step_(i) = Tuple(e.m_new, e.u);
     r_ = RDom(0, B, "r");
     amax_(i) = 0.0f;
     amax_(i) = max(amax_(i), abs(step_(i * B + r_)[0]));
     Expr q = QuantizeIndex(NormalizeForQuantize(step_(i)[0], amax_(i / B)), mids, code, lut, tq);
-    out(i) = Tuple(FromF32(D, ToF32(D, p(i)) - lr * scale * step_(i)[1]), q);
+    out(i) = Tuple(FromF32(D, ToF32(D, p(i)) - lr * trust.scale * step_(i)[1]), q);
     absmax_out(i) = amax_(i);
   }
 
   void schedule() {
     const int B = block;
     ConstrainBlockState(p, g, codes, absmax, B);
-    code.dim(0).set_bounds(0, 256);
-    mids.dim(0).set_bounds(0, 256);
-    lut.dim(0).set_bounds(0, 65536);
-    lut.set_estimates({{0, 65536}});
-    gscale.dim(0).set_bounds(0, 1);
-    norms.dim(0).set_bounds(0, 3);
-    Func out_func = out;
-    std::vector<OutputImageParam> outs = out_func.output_buffers();
-    outs[0].dim(0).set_min(0).set_extent(p.dim(0).extent());
-    for (OutputImageParam& o : outs) o.dim(0).set_stride(1);
-    absmax_out.dim(0).set_min(0).set_stride(1).set_extent(absmax.dim(0).extent());
-    for (auto* b : {&code, &mids}) b->set_estimates({{0, 256}});
-    gscale.set_estimates({{0, 1}});
-    norms.set_estimates({{0, 3}});
-    out.set_estimates({{0, 1 << 24}});
-    absmax_out.set_estimates({{0, (1 << 24) / B}});
-    EstimateScalars(lr, momentum, dampening, weight_decay, nesterov, first_step, trust_mode,
-                    max_unorm, trust_coefficient, eps);
+    ConstrainCodebook(code, mids, lut);
+    ConstrainInPlaceTupleOutput(out, p.dim(0).extent());
+    ConstrainAbsmaxOutput(absmax_out, absmax, B);
+    ConstrainNormsInputs(gscale, norms, 3, lr, momentum, dampening, weight_decay, nesterov,
+                         first_step, trust_mode, max_unorm, trust_coefficient, eps);
     if (auto_schedule) return;
     ScheduleBlockwiseUpdate(out, absmax_out, step_, amax_, r_, get_target().has_gpu_feature(), B,
                             gpu_threads, vector_width, blocks_per_task, absmax.dim(0).extent(),
-                            tasks, specialize_steady ? !first_step && !nesterov : Expr());
+                            tasks, SteadyState(specialize_steady, first_step, nesterov));
   }
 
  private:
@@ -226,15 +201,9 @@ class Lars8bitTensorNorms : public Generator<Lars8bitTensorNorms<D>> {
 
   void schedule() {
     ConstrainSameLength(p, g, codes);
-    scale.dim(0).set_bounds(0, 4);
-    code.dim(0).set_bounds(0, 256);
-    gscale.dim(0).set_bounds(0, 1);
-    out.dim(0).set_bounds(0, 4).set_stride(1);
-    scale.set_estimates({{0, 4}});
-    code.set_estimates({{0, 256}});
-    gscale.set_estimates({{0, 1}});
-    out.set_estimates({{0, 4}});
-    EstimateScalars(momentum, dampening, weight_decay, nesterov, first_step);
+    ConstrainFixedSize(scale, 4);
+    ConstrainCodebook(code);
+    ConstrainNormsIO(out, 4, gscale, momentum, dampening, weight_decay, nesterov, first_step);
     if (auto_schedule) return;
     ScheduleNormsKernel(acc_, r_, out, get_target().has_gpu_feature(), chunk, vector_width,
                         gpu_threads, gpu_items, tasks);
@@ -296,24 +265,11 @@ class Lars8bitTensorUpdate : public Generator<Lars8bitTensorUpdate<D>> {
 
   void schedule() {
     ConstrainSameLength(p, g, codes);
-    scale.dim(0).set_bounds(0, 4);
-    code.dim(0).set_bounds(0, 256);
-    mids.dim(0).set_bounds(0, 256);
-    lut.dim(0).set_bounds(0, 65536);
-    gscale.dim(0).set_bounds(0, 1);
-    norms.dim(0).set_bounds(0, 4);
-    Func out_func = out;
-    std::vector<OutputImageParam> outs = out_func.output_buffers();
-    outs[0].dim(0).set_min(0).set_extent(p.dim(0).extent());
-    for (OutputImageParam& o : outs) o.dim(0).set_stride(1);
-    for (auto* b : {&code, &mids}) b->set_estimates({{0, 256}});
-    lut.set_estimates({{0, 65536}});
-    scale.set_estimates({{0, 4}});
-    gscale.set_estimates({{0, 1}});
-    norms.set_estimates({{0, 4}});
-    out.set_estimates({{0, 1 << 24}});
-    EstimateScalars(lr, momentum, dampening, weight_decay, nesterov, first_step, trust_mode,
-                    max_unorm);
+    ConstrainFixedSize(scale, 4);
+    ConstrainCodebook(code, mids, lut);
+    ConstrainInPlaceTupleOutput(out, p.dim(0).extent());
+    ConstrainNormsInputs(gscale, norms, 4, lr, momentum, dampening, weight_decay, nesterov,
+                         first_step, trust_mode, max_unorm);
     if (auto_schedule) return;
     ScheduleInPlaceElementwise(out, vals_, get_target().has_gpu_feature(), chunk, vector_width,
                                gpu_threads, p.dim(0).extent(), tasks);

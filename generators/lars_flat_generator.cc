@@ -104,20 +104,8 @@ class LarsFlatUpdate : public Generator<LarsFlatUpdate<D>> {
 
   void schedule() {
     ConstrainSameLength(p, g, m);
-    Func out_func = out;
-    std::vector<OutputImageParam> outs = out_func.output_buffers();
-    outs[0].dim(0).set_min(0).set_extent(p.dim(0).extent());
-    for (OutputImageParam& b : outs) b.dim(0).set_stride(1);
-    opts.dim(0).set_min(0).set_stride(1);
-    tensors.dim(0).set_min(0).set_stride(1);
-    rows.dim(0).set_min(0).set_stride(1);
-    norms.dim(0).set_min(0).set_stride(1);
-    out.set_estimates({{0, 1 << 24}});
-    base_row.set_estimate(0);
-    opts.set_estimates({{0, kFlatOpts * 200}});
-    tensors.set_estimates({{0, kFlatTensorCols * 200}});
-    rows.set_estimates({{0, (1 << 24) / kFlatAlign}});
-    norms.set_estimates({{0, 600}});
+    ConstrainInPlaceTupleOutput(out, p.dim(0).extent());
+    ConstrainFlatUpdateTables(opts, tensors, rows, norms, base_row);
     if (auto_schedule) return;
     const bool gpu = get_target().has_gpu_feature();
     // CPU: the coefficients of all tensors first (a few hundred scalars); GPU: per thread, so
@@ -177,8 +165,7 @@ class Lars8bitFlatNorms : public Generator<Lars8bitFlatNorms<D>> {
 
   void schedule() {
     ConstrainBlockState(p, g, codes, absmax, block);
-    code.dim(0).set_bounds(0, 256);
-    code.set_estimates({{0, 256}});
+    ConstrainCodebook(code);
     ConstrainFlatNormsTables(opts, tensors, chunks, out, max_chunks);
     if (auto_schedule) return;
     ScheduleFlatNorms(f_, out, get_target().has_gpu_feature(), tasks);
@@ -280,27 +267,10 @@ class Lars8bitFlatUpdate : public Generator<Lars8bitFlatUpdate<D>> {
   void schedule() {
     const int B = block;
     ConstrainBlockState(p, g, codes, absmax, B);
-    code.dim(0).set_bounds(0, 256);
-    mids.dim(0).set_bounds(0, 256);
-    lut.dim(0).set_bounds(0, 65536);
-    lut.set_estimates({{0, 65536}});
-    for (auto* b : {&code, &mids}) b->set_estimates({{0, 256}});
-    opts.dim(0).set_min(0).set_stride(1);
-    tensors.dim(0).set_min(0).set_stride(1);
-    rows.dim(0).set_min(0).set_stride(1);
-    norms.dim(0).set_min(0).set_stride(1);
-    opts.set_estimates({{0, kFlatOpts * 200}});
-    tensors.set_estimates({{0, kFlatTensorCols * 200}});
-    rows.set_estimates({{0, (1 << 24) / kFlatAlign}});
-    norms.set_estimates({{0, 600}});
-    base_row.set_estimate(0);
-    Func out_func = out;
-    std::vector<OutputImageParam> outs = out_func.output_buffers();
-    outs[0].dim(0).set_min(0).set_extent(p.dim(0).extent());
-    for (OutputImageParam& ob : outs) ob.dim(0).set_stride(1);
-    absmax_out.dim(0).set_min(0).set_stride(1).set_extent(absmax.dim(0).extent());
-    out.set_estimates({{0, 1 << 24}});
-    absmax_out.set_estimates({{0, (1 << 24) / B}});
+    ConstrainCodebook(code, mids, lut);
+    ConstrainFlatUpdateTables(opts, tensors, rows, norms, base_row);
+    ConstrainInPlaceTupleOutput(out, p.dim(0).extent());
+    ConstrainAbsmaxOutput(absmax_out, absmax, B);
     if (auto_schedule) return;
     const bool gpu = get_target().has_gpu_feature();
     if (!gpu) {

@@ -34,5 +34,16 @@ Expr ClipTrustScale(const Expr& pnorm, const Expr& unorm, const Expr& max_unorm)
   return strict_float(select(max_unorm > 0.0f && unorm > limit, limit / max(unorm, 1e-30f), 1.0f));
 }
 
+TrustFactors TrustFromNorms(const Expr& n0, const Expr& n1, const Expr& n2, const Expr& s,
+                            const Expr& trust_mode, const Expr& weight_decay,
+                            const Expr& trust_coefficient, const Expr& eps, const Expr& max_unorm) {
+  Expr pnorm = sqrt(n0), unorm = sqrt(n1), gnorm = s * sqrt(n2);
+  TrustFactors f;
+  f.ratio = select(trust_mode == kTrustClassic,
+                   ClassicTrustRatio(pnorm, gnorm, weight_decay, trust_coefficient, eps), 1.0f);
+  f.scale = select(trust_mode == kTrustClip, ClipTrustScale(pnorm, unorm, max_unorm), 1.0f);
+  return f;
+}
+
 }  // namespace generators
 }  // namespace halide_lars

@@ -38,6 +38,17 @@ Halide::Expr ClassicTrustRatio(const Halide::Expr& pnorm, const Halide::Expr& gn
 Halide::Expr ClipTrustScale(const Halide::Expr& pnorm, const Halide::Expr& unorm,
                             const Halide::Expr& max_unorm);
 
+// The trust factors of a step from its norms n0 = Σp², n1 = Σu², n2 = Σg² and the gradient scale
+// s: `ratio` is ClassicTrustRatio in classic mode (else 1), `scale` ClipTrustScale in clip mode
+// (else 1). One expression for lars_update, lars8bit_update and the flat set coefficients.
+struct TrustFactors {
+  Halide::Expr ratio, scale;
+};
+TrustFactors TrustFromNorms(const Halide::Expr& n0, const Halide::Expr& n1, const Halide::Expr& n2,
+                            const Halide::Expr& s, const Halide::Expr& trust_mode,
+                            const Halide::Expr& weight_decay, const Halide::Expr& trust_coefficient,
+                            const Halide::Expr& eps, const Halide::Expr& max_unorm);
+
 // lr * trust scale, and p - step_size * u (fp32, unfused).
 Halide::Expr StepSize(const Halide::Expr& lr, const Halide::Expr& scale);
 Halide::Expr ApplyUpdate(const Halide::Expr& p, const Halide::Expr& step_size,

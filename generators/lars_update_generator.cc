@@ -17,7 +17,6 @@ namespace {
 
 using namespace Halide;
 
-
 template <DType D>
 class LarsNorms : public Generator<LarsNorms<D>> {
  public:
@@ -48,23 +47,15 @@ class LarsNorms : public Generator<LarsNorms<D>> {
     Expr pv = ToF32(D, p(r_)), gv = ToF32(D, g(r_));
     LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
                                     pv, gv, m(r_), gscale(0), 1.0f);
-    DefineSums(acc_, {pv * pv, e.u * e.u, gv * gv});
-    Var c("c");
-    out(c) = select(c == 0, acc_()[0], c == 1, acc_()[1], acc_()[2]);
+    DefineLarsNorms(acc_, out, pv, gv, e.u);
   }
 
   void schedule() {
     ConstrainSameLength(p, g, m);
-    gscale.dim(0).set_bounds(0, 1);
-    out.dim(0).set_bounds(0, 3).set_stride(1);
-    gscale.set_estimates({{0, 1}});
-    out.set_estimates({{0, 3}});
-    EstimateScalars(momentum, dampening, weight_decay, nesterov, first_step);
+    ConstrainNormsIO(out, 3, gscale, momentum, dampening, weight_decay, nesterov, first_step);
     if (auto_schedule) return;
-    const bool gpu = get_target().has_gpu_feature();
-    ScheduleChunkLaneReduction(acc_, r_, gpu, kNormsChunk, gpu ? gpu_threads : vector_width,
-                               tasks, specialize_steady ? !first_step && !nesterov : Expr());
-    if (gpu) out.gpu_single_thread();
+    ScheduleNormsOutput(acc_, r_, out, get_target().has_gpu_feature(), vector_width, gpu_threads,
+                        tasks, SteadyState(specialize_steady, first_step, nesterov));
   }
 
  private:
@@ -104,39 +95,27 @@ class LarsUpdate : public Generator<LarsUpdate<D>> {
   void generate() {
     Var x("x");
     Expr s = gscale(0);
-    Expr pnorm = sqrt(norms(0)), unorm = sqrt(norms(1)), gnorm = s * sqrt(norms(2));
-    Expr ratio = select(trust_mode == kTrustClassic,
-                        ClassicTrustRatio(pnorm, gnorm, weight_decay, trust_coefficient, eps),
-                        1.0f);
-    Expr scale = select(trust_mode == kTrustClip, ClipTrustScale(pnorm, unorm, max_unorm), 1.0f);
+    TrustFactors trust = TrustFromNorms(norms(0), norms(1), norms(2), s, trust_mode, weight_decay,
+                                        trust_coefficient, eps, max_unorm);
     Expr pv = ToF32(D, p(x));
     LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
-                                    pv, ToF32(D, g(x)), m(x), s, ratio);
-    vals_(x) = Tuple(FromF32(D, ApplyUpdate(pv, StepSize(lr, scale), e.u)), e.m_new);
+                                    pv, ToF32(D, g(x)), m(x), s, trust.ratio);
+    vals_(x) = Tuple(FromF32(D, ApplyUpdate(pv, StepSize(lr, trust.scale), e.u)), e.m_new);
     out(x) = Tuple(vals_(x)[0], vals_(x)[1]);
   }
 
   void schedule() {
     ConstrainSameLength(p, g, m);
-    gscale.dim(0).set_bounds(0, 1);
-    norms.dim(0).set_bounds(0, 3);
-    // Tuple outputs share the first buffer's min and extent (Halide checks the others).
-    Func out_func = out;
-    std::vector<OutputImageParam> outs = out_func.output_buffers();
-    outs[0].dim(0).set_min(0).set_extent(p.dim(0).extent());
-    for (OutputImageParam& o : outs) o.dim(0).set_stride(1);
-    out.set_estimates({{0, 1 << 24}});
-    gscale.set_estimates({{0, 1}});
-    norms.set_estimates({{0, 3}});
-    EstimateScalars(lr, momentum, dampening, weight_decay, nesterov, first_step, trust_mode,
-                    max_unorm, trust_coefficient, eps);
+    ConstrainInPlaceTupleOutput(out, p.dim(0).extent());
+    ConstrainNormsInputs(gscale, norms, 3, lr, momentum, dampening, weight_decay, nesterov,
+                         first_step, trust_mode, max_unorm, trust_coefficient, eps);
     if (auto_schedule) return;
     // In place: every element must be computed exactly once, so tails are GuardWithIf (never
     // ShiftInwards, which recomputes overlapping elements from already-updated inputs), and
     // every input is loaded before p' and m' are stored.
     ScheduleInPlaceElementwise(out, vals_, get_target().has_gpu_feature(), chunk, vector_width,
                                gpu_threads, p.dim(0).extent(), tasks,
-                               specialize_steady ? !first_step && !nesterov : Expr());
+                               SteadyState(specialize_steady, first_step, nesterov));
   }
 
  private:
@@ -218,11 +197,7 @@ class LarsMomentum : public Generator<LarsMomentum<D>> {
 
   void schedule() {
     ConstrainSameLength(p, g, m, m_out);
-    gscale.dim(0).set_bounds(0, 1);
-    norms.dim(0).set_bounds(0, 3).set_stride(1);
-    gscale.set_estimates({{0, 1}});
-    norms.set_estimates({{0, 3}});
-    EstimateScalars(momentum, dampening, weight_decay, nesterov, first_step);
+    ConstrainNormsIO(norms, 3, gscale, momentum, dampening, weight_decay, nesterov, first_step);
     if (auto_schedule) return;
     if (get_target().has_gpu_feature()) {
       throw std::invalid_argument(
@@ -288,11 +263,7 @@ class LarsApply : public Generator<LarsApply<D>> {
 
   void schedule() {
     ConstrainSameLength(p, g, m, p_out);
-    gscale.dim(0).set_bounds(0, 1);
-    norms.dim(0).set_bounds(0, 3);
-    gscale.set_estimates({{0, 1}});
-    norms.set_estimates({{0, 3}});
-    EstimateScalars(lr, momentum, weight_decay, nesterov, max_unorm);
+    ConstrainNormsInputs(gscale, norms, 3, lr, momentum, weight_decay, nesterov, max_unorm);
     if (auto_schedule) return;
     Var x = p_out.args()[0], xo("xo"), xi("xi"), xv("xv");
     if (get_target().has_gpu_feature()) {

@@ -44,9 +44,8 @@ class Norms : public Generator<Norms<D>> {
 
   void schedule() {
     x.dim(0).set_min(0).set_stride(1);
-    out.dim(0).set_bounds(0, 2).set_stride(1);
     x.set_estimates({{0, 1 << 24}});
-    out.set_estimates({{0, 2}});
+    ConstrainNormsOutput(out, 2);
     if (auto_schedule) return;
     ScheduleNormsKernel(acc_, r_, out, get_target().has_gpu_feature(), chunk, vector_width,
                         gpu_threads, gpu_items, tasks);
