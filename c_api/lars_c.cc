@@ -203,8 +203,7 @@ const COptionTable& OptionTableForC() {
 #include "lars/options.inc"
 #undef LARS_OPTION
     };
-    static_assert(sizeof(offsets) / sizeof(offsets[0]) > 0);
-    t->values.reserve(options.size());
+    t->values.reserve(options.size());  // never reallocated: infos point into it
     for (size_t i = 0; i < options.size(); ++i) {
       const halide_lars::OptionInfo& o = options[i];
       t->values.push_back(absl::StrJoin(o.values, ","));

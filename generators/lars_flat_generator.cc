@@ -121,7 +121,6 @@ class LarsFlatUpdate : public Generator<LarsFlatUpdate<D>> {
   Func vals_{"vals"}, coef_{"coef"};
 };
 
-
 // Blockwise 8-bit state in a flat set: tensor offsets are multiples of the block size B, so
 // quantization blocks never straddle tensors. Norms: the same segmented tree with m dequantized
 // from codes and absmax (block x / B of the flat set). Update: lars8bit_update's per-block loop,

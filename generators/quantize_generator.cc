@@ -51,13 +51,8 @@ class QuantizeBlockwise : public Generator<QuantizeBlockwise<D>> {
     x.dim(0).set_min(0).set_stride(1);
     q.dim(0).set_min(0).set_stride(1).set_extent(x.dim(0).extent());
     absmax.dim(0).set_min(0).set_stride(1);
-    code.dim(0).set_bounds(0, 256);
-    mids.dim(0).set_bounds(0, 256);
-    lut.dim(0).set_bounds(0, 65536);
-    lut.set_estimates({{0, 65536}});
+    ConstrainCodebook(code, mids, lut);
     x.set_estimates({{0, 1 << 24}});
-    code.set_estimates({{0, 256}});
-    mids.set_estimates({{0, 256}});
     q.set_estimates({{0, 1 << 24}});
     absmax.set_estimates({{0, (1 << 24) / B}});
     if (auto_schedule) return;
@@ -131,10 +126,9 @@ class DequantizeBlockwise : public Generator<DequantizeBlockwise<D>> {
     q.dim(0).set_min(0).set_stride(1);
     x.dim(0).set_min(0).set_stride(1).set_extent(q.dim(0).extent());
     absmax.dim(0).set_min(0).set_stride(1);
-    code.dim(0).set_bounds(0, 256);
+    ConstrainCodebook(code);
     q.set_estimates({{0, 1 << 24}});
     absmax.set_estimates({{0, 1 << 16}});
-    code.set_estimates({{0, 256}});
     x.set_estimates({{0, 1 << 24}});
     if (auto_schedule) return;
     Var i = x.args()[0], io("io"), ii("ii");

@@ -569,7 +569,6 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
     ParamSlot& s = staged[i];
     slot->group = saved[i].group;
     slot->overrides = saved[i].overrides;
-    slot->options_epoch = 0;  // resolved again at the next use
     slot->step = saved[i].step;
     slot->kind = s.kind;
     slot->block_size = s.block_size;

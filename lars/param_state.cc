@@ -23,7 +23,6 @@ absl::Status Fill(const DeviceBuffer& b, T value, const ExecContext& exec) {
   return CopyHostToTensor(host.data(), b.view(), &ctx);
 }
 
-
 }  // namespace
 
 absl::StatusOr<DeviceBuffer> AllocFilled(const Device& d, int64_t n, float value) {

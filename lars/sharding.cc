@@ -92,7 +92,7 @@ absl::Status ShardFinish(ParamSlot* slot, const LarsOptions& o, const ExecContex
     n[2] = static_cast<float>(reduced[4]);
     LARS_RETURN_IF_ERROR(slot->scratch_norms.CopyFromHost(n.data()));
   }
-  const bool norms_pass = RunsNormsPass(*slot, o);
+  const bool norms_pass = RunsNormsPass(o, slot->kind);
   LARS_RETURN_IF_ERROR(FinishStep(slot, o, exec, plan));
   // Without a norms pass FinishStep keeps the previous norms; the sharded ones are the truth.
   if (!norms_pass && slot->param.numel > 0) std::swap(slot->norms, slot->scratch_norms);

@@ -22,11 +22,6 @@ bool Overlap(const TensorView& a, const TensorView& b) {
   return a0 < b0 + b.bytes() && b0 < a0 + a.bytes();
 }
 
-bool NeedsNorms(const LarsOptions& o) {
-  return o.trust_mode == TrustMode::kClassic ||
-         (o.trust_mode == TrustMode::kClip && o.max_unorm > 0.0);
-}
-
 namespace {
 
 // 1-based step as the percentile kernel wants it: 1 only on the first step, and the same
@@ -133,11 +128,6 @@ absl::Status PercentilePass(ParamSlot* slot, const LarsOptions& o, const ExecCon
   return absl::OkStatus();
 }
 
-// Per-tensor 8-bit state always needs its norms pass (it produces the new scale).
-bool RunsNormsPass(const ParamSlot& slot, const LarsOptions& o) {
-  return slot.kind == StateKind::kTensor8 || NeedsNorms(o);
-}
-
 
 
 absl::StatusOr<bool> CheckGradient(ParamSlot* slot, const LarsOptions& o, const ExecContext& exec,
@@ -153,7 +143,7 @@ absl::StatusOr<bool> CheckGradient(ParamSlot* slot, const LarsOptions& o, const 
     return std::isfinite(gsq);
   }
   if (!check) return true;
-  if (RunsNormsPass(*slot, o)) {
+  if (RunsNormsPass(o, slot->kind)) {
     LARS_RETURN_IF_ERROR(NormsPass(slot, o, exec));
     plan->norms_done = true;
     LARS_ASSIGN_OR_RETURN(float gsq, ReadFloat(slot->scratch_norms, 2));
@@ -171,9 +161,9 @@ absl::Status FinishStep(ParamSlot* slot, const LarsOptions& o, const ExecContext
     slot->step = step;
     return absl::OkStatus();
   }
-  LARS_ASSIGN_OR_RETURN(
-      const LarsKernelChoice choice,
-      SelectLarsKernel(o, slot->kind, slot->param.dtype, slot->param.device.type));
+  // The kernels exist (CheckSupported ran before the step).
+  const LarsKernelChoice choice =
+      ChooseLarsKernel(o, slot->kind, slot->param.dtype, slot->param.device.type);
 
   // 1. Percentile clipping: the ring and the gradient scale, on the device (Σg² is in gnorm).
   if (o.percentile_clipping < 100 && !plan.clip_done) {
@@ -191,7 +181,7 @@ absl::Status FinishStep(ParamSlot* slot, const LarsOptions& o, const ExecContext
 
   // 3. The norms pass (unless CheckGradient ran it), then the update reading scratch_norms.
   // Without a norms pass the update reads the previous norms (unused by its trust mode).
-  const bool norms_pass = RunsNormsPass(*slot, o);
+  const bool norms_pass = choice.norms_pass;
   if (norms_pass && !plan.norms_done) LARS_RETURN_IF_ERROR(NormsPass(slot, o, exec));
   LARS_RETURN_IF_ERROR(RunLarsUpdate(TensorArgs(*slot, o, step),
                                      (norms_pass ? slot->scratch_norms : slot->norms).view(), exec));

@@ -8,6 +8,7 @@
 #include "absl/status/statusor.h"
 #include "lars/options.h"
 #include "lars/param_state.h"
+#include "runtime/lars_kernels.h"
 #include "runtime/types.h"
 
 namespace halide_lars {
@@ -22,9 +23,6 @@ absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options);
 
 // Whether two tensors share memory (cl_mem handles on OpenCL: the same handle).
 bool Overlap(const TensorView& a, const TensorView& b);
-
-// The trust mode's norms pass is needed (classic: |p|, |g|; clip: |p|, |u|).
-bool NeedsNorms(const LarsOptions& o);
 
 // A step in two phases. CheckGradient modifies no state: it runs the passes that read the
 // gradient before anything is written (Σg² for percentile clipping, or the norms pass into
@@ -42,12 +40,11 @@ absl::Status FinishStep(ParamSlot* slot, const LarsOptions& options, const ExecC
 
 // The passes a step is made of (also run by sharded steps): the state kind's norms pass into
 // slot->scratch_norms (no state is modified); the percentile ring and gradient scale of step
-// `step` from Σg² in slot->gnorm; whether the step runs a norms pass (the trust mode needs
-// norms, or per-tensor 8-bit state, whose pass makes the new scale).
+// `step` from Σg² in slot->gnorm. Whether a step runs the norms pass: RunsNormsPass
+// (runtime/lars_kernels.h).
 absl::Status NormsPass(ParamSlot* slot, const LarsOptions& o, const ExecContext& exec);
 absl::Status PercentilePass(ParamSlot* slot, const LarsOptions& o, const ExecContext& exec,
                             int64_t step);
-bool RunsNormsPass(const ParamSlot& slot, const LarsOptions& o);
 
 }  // namespace internal
 }  // namespace halide_lars

@@ -64,48 +64,54 @@ bool HasMomentumFirstKernels(DType dtype, DeviceType dev) {
          FindKernelInfo(Op::kLarsApply, dtype, dev).ok();
 }
 
+}  // namespace
+
 bool NeedsNorms(const LarsOptions& o) {
   return o.trust_mode == TrustMode::kClassic ||
          (o.trust_mode == TrustMode::kClip && o.max_unorm > 0.0);
 }
 
-}  // namespace
+bool RunsNormsPass(const LarsOptions& o, StateKind kind) {
+  return kind == StateKind::kTensor8 || NeedsNorms(o);
+}
+
+LarsKernelChoice ChooseLarsKernel(const LarsOptions& o, StateKind kind, DType dtype,
+                                  DeviceType dev) {
+  LarsKernelChoice c;
+  c.norms_pass = RunsNormsPass(o, kind);
+  // Momentum-first applies to the clip trust mode (classic needs |g| before the momentum).
+  c.momentum_first = kind == StateKind::kFp32 && o.trust_mode == TrustMode::kClip &&
+                     o.max_unorm > 0.0 && o.step_order != StepOrder::kNormsFirst &&
+                     HasMomentumFirstKernels(dtype, dev);
+  return c;
+}
 
 absl::StatusOr<LarsKernelChoice> SelectLarsKernel(const LarsOptions& o, StateKind kind,
                                                   DType dtype, DeviceType dev) {
-  LarsKernelChoice c;
-  c.kind = kind;
-  // Per-tensor 8-bit state always needs its norms pass (it produces the new scale).
-  c.norms_pass = kind == StateKind::kTensor8 || NeedsNorms(o);
   if (kind == StateKind::kTensor8) {
     for (Op op : {Op::kLars8bitTensorNorms, Op::kLars8bitTensorUpdate}) {
       LARS_RETURN_IF_ERROR(FindKernelInfo(op, dtype, dev).status());
     }
   }
   if (kind == StateKind::kBlockwise8) {
-    c.variant = internal::QuantBlockVariant(o.block_size);
+    const char* variant = internal::QuantBlockVariant(o.block_size);
     for (Op op : {Op::kLars8bitNorms, Op::kLars8bitUpdate, Op::kQuantizeBlockwise}) {
-      LARS_RETURN_IF_ERROR(FindKernelInfo(op, dtype, dev, c.variant).status());
+      LARS_RETURN_IF_ERROR(FindKernelInfo(op, dtype, dev, variant).status());
     }
     LARS_RETURN_IF_ERROR(
-        FindKernelInfo(Op::kDequantizeBlockwise, DType::kF32, dev, c.variant).status());
+        FindKernelInfo(Op::kDequantizeBlockwise, DType::kF32, dev, variant).status());
   }
   for (Op op : {Op::kLarsNorms, Op::kLarsUpdate}) {
     LARS_RETURN_IF_ERROR(FindKernelInfo(op, dtype, dev).status());
   }
   LARS_RETURN_IF_ERROR(FindKernelInfo(Op::kPercentileClip, DType::kF32, dev).status());
-  const bool momentum_first_kernels = HasMomentumFirstKernels(dtype, dev);
-  if (o.step_order == StepOrder::kMomentumFirst && !momentum_first_kernels) {
+  if (o.step_order == StepOrder::kMomentumFirst && !HasMomentumFirstKernels(dtype, dev)) {
     return absl::UnimplementedError(absl::StrCat(
         "step_order \"momentum_first\" has no kernels on ", DeviceTypeName(dev),
         " (CPU only); use \"auto\" or \"norms_first\""));
   }
   LARS_RETURN_IF_ERROR(FindKernelInfo(Op::kNorms, dtype, dev).status());
-  // Momentum-first applies to the clip trust mode (classic needs |g| before the momentum).
-  c.momentum_first = kind == StateKind::kFp32 && o.trust_mode == TrustMode::kClip &&
-                     o.max_unorm > 0.0 && o.step_order != StepOrder::kNormsFirst &&
-                     momentum_first_kernels;
-  return c;
+  return ChooseLarsKernel(o, kind, dtype, dev);
 }
 
 absl::Status SelectFlatKernels(const LarsOptions& o, StateKind kind, DType dtype, DeviceType dev) {

@@ -15,16 +15,25 @@
 
 namespace halide_lars {
 
-// Which kernels a tensor's step runs, from its options, state kind, dtype and device.
+// The trust mode reads this step's norms (classic: |p|, |g|; clip: |p|, |u|).
+bool NeedsNorms(const LarsOptions& options);
+// A step of a state of `kind` runs the norms pass: the trust mode needs norms, or the state is
+// per-tensor 8-bit (its norms pass makes the new scale).
+bool RunsNormsPass(const LarsOptions& options, StateKind kind);
+
+// Which kernels a tensor's step runs, from its options, state kind, dtype and device. The
+// variant of blockwise 8-bit state follows its block size (the Run* calls pick it).
 struct LarsKernelChoice {
-  StateKind kind = StateKind::kFp32;
-  const char* variant = "";     // blockwise 8-bit: the block-size variant ("" or "b2048")
   bool momentum_first = false;  // fp32, clip mode, CPU: lars_momentum + lars_apply
-  bool norms_pass = false;      // the trust mode reads this step's norms (or per-tensor 8-bit)
+  bool norms_pass = false;      // RunsNormsPass
 };
 
-// The choice for `options` and a state of `kind` (DesiredKind), or Unimplemented naming the
-// missing kernel (or the step order without kernels on this device).
+// The choice for `options` and a state of `kind` (DesiredKind). Only momentum-first's kernels
+// are looked up (it is taken where they exist): cheap enough for every step.
+LarsKernelChoice ChooseLarsKernel(const LarsOptions& options, StateKind kind, DType dtype,
+                                  DeviceType device);
+// The same after checking that every kernel such a step may run exists: Unimplemented naming the
+// missing kernel (or momentum_first asked for on a device without its kernels).
 absl::StatusOr<LarsKernelChoice> SelectLarsKernel(const LarsOptions& options, StateKind kind,
                                                   DType dtype, DeviceType device);
 
