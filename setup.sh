@@ -1,17 +1,17 @@
 #!/bin/bash
-# Installs every Debian package halide_lars needs to build, test and benchmark (offline-capable
-# Debian 12 mirrors only: no PyPI, no downloads at build time). Idempotent: installs only what is
-# missing, runs `apt-get update` at most once, and fails naming any package it cannot install.
+# Installs everything halide_lars needs to build, test and benchmark: Debian packages (apt) for
+# the build, and the project's Python environment .venv/ from PyPI with the pinned versions of
+# python/requirements.txt (torch 2.x, numpy, pytest, jax/jaxlib + optax, timm, bitsandbytes,
+# matplotlib), which the Python tests, demo scripts and benchmarks run in. Nothing is downloaded
+# at build time. Idempotent: installs only what is missing (apt-get update at most once; pip
+# only when .venv was not made from exactly python/requirements.txt), and fails naming any
+# package it cannot install.
 #   ./setup.sh            # then: bazel test //...
-#   ./setup.sh --peers    # also: the peers virtualenv .peers/ (bitsandbytes 0.50, torch 2.x,
-#                         # jax + optax, timm from PyPI) for bench/peers.py and the tests that
-#                         # compare against real bitsandbytes (they skip, saying so, without it)
 set -euo pipefail
-PEERS=0
 for arg in "$@"; do
   case "$arg" in
-    --peers) PEERS=1 ;;
-    *) echo "usage: ./setup.sh [--peers]" >&2; exit 2 ;;
+    --peers) ;;  # the peers are part of .venv now; the flag is accepted for old scripts
+    *) echo "usage: ./setup.sh" >&2; exit 2 ;;
   esac
 done
 
@@ -30,15 +30,10 @@ PACKAGES=(
   ocl-icd-opencl-dev      # libOpenCL.so (the unversioned name Halide's runtime dlopens)
   pocl-opencl-icd         # CPU OpenCL: runs the GPU schedules on every test run
   clinfo                  # to inspect OpenCL platforms
-  python3-numpy           # Python tests and torch baselines run on /usr/bin/python3
-  python3-torch
-  python3-pytest
-  python3-venv            # //python:wheel_test installs the wheel into a fresh virtualenv
+  python3-venv            # .venv (below) and //python:wheel_test's fresh virtualenv
+  python3-pip
   dataset-fashion-mnist   # the demo's data (examples/demo.cc): nothing downloaded at run time
 )
-if [[ $PEERS -eq 1 ]]; then
-  PACKAGES+=(python3-pip)  # the peers virtualenv
-fi
 
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then
@@ -73,32 +68,30 @@ for f in /usr/include/halide14/Halide.h /usr/src/halide14/GenGen.cpp /usr/includ
          /usr/lib/x86_64-linux-gnu/libOpenCL.so; do
   [[ -e "$f" ]] || { echo "setup.sh: expected $f after installing packages" >&2; exit 1; }
 done
-/usr/bin/python3 -c "import numpy, torch, pytest" ||
-  { echo "setup.sh: /usr/bin/python3 cannot import numpy, torch and pytest" >&2; exit 1; }
 if [[ -x /usr/local/cuda/bin/ptxas ]]; then
   echo "setup.sh: CUDA toolkit found (ptxas checks the CUDA kernels' PTX)"
 else
   echo "setup.sh: no CUDA toolkit at /usr/local/cuda: CUDA kernels still build; the PTX check skips"
 fi
-if [[ $PEERS -eq 1 ]]; then
-  # PyPI only here (the build and the two README commands never need it). Idempotent: pip runs
-  # only when an import or a version is missing.
-  here="$(cd "$(dirname "$0")" && pwd)"
-  venv="$here/.peers"
-  [[ -x "$venv/bin/python" ]] || /usr/bin/python3 -m venv "$venv"
-  check='import bitsandbytes, torch, jax, optax, timm, numpy, pytest
-assert bitsandbytes.__version__.startswith("0.50"), bitsandbytes.__version__
-assert int(torch.__version__.split(".")[0]) >= 2, torch.__version__'
-  if ! "$venv/bin/python" -c "$check" 2>/dev/null; then
-    echo "setup.sh: installing the peers into $venv (PyPI; torch brings its CUDA wheels: ~5 GB)"
-    "$venv/bin/python" -m pip install -q --upgrade pip
-    "$venv/bin/python" -m pip install -q "bitsandbytes>=0.50,<0.51" "torch>=2.3" jax optax \
-      timm numpy pytest
-    "$venv/bin/python" -c "$check" ||
-      { echo "setup.sh: the peers virtualenv $venv is incomplete" >&2; exit 1; }
-  fi
-  "$venv/bin/python" -c 'import bitsandbytes, torch, jax, optax, timm
-print("setup.sh: peers: bitsandbytes", bitsandbytes.__version__, "torch", torch.__version__,
-      "jax", jax.__version__, "optax", optax.__version__, "timm", timm.__version__)'
+# The project's Python environment (PyPI, pinned). .venv/requirements.txt records what it was
+# made from: pip runs only when that differs from python/requirements.txt or an import fails.
+here="$(cd "$(dirname "$0")" && pwd)"
+venv="$here/.venv"
+req="$here/python/requirements.txt"
+check='import torch, numpy, pytest, jax, optax, timm, bitsandbytes, matplotlib'
+[[ -x "$venv/bin/python" ]] || /usr/bin/python3 -m venv "$venv"
+if ! cmp -s "$req" "$venv/requirements.txt" || ! "$venv/bin/python" -c "$check" 2>/dev/null; then
+  echo "setup.sh: installing python/requirements.txt into $venv (PyPI; torch brings its CUDA" \
+       "wheels: ~6 GB, ~2 min)"
+  rm -f "$venv/requirements.txt"
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req" ||
+    { echo "setup.sh: FAILED to install python/requirements.txt into $venv" >&2; exit 1; }
+  "$venv/bin/python" -c "$check" ||
+    { echo "setup.sh: the virtualenv $venv is incomplete" >&2; exit 1; }
+  cp "$req" "$venv/requirements.txt"
 fi
+"$venv/bin/python" -c 'import sys, torch, jax, optax, timm, bitsandbytes, numpy
+print("setup.sh: .venv: python", sys.version.split()[0], "torch", torch.__version__, "numpy",
+      numpy.__version__, "jax", jax.__version__, "optax", optax.__version__, "timm",
+      timm.__version__, "bitsandbytes", bitsandbytes.__version__)' 2>&1 | grep "^setup.sh"
 echo "setup.sh: OK"

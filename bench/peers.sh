@@ -1,12 +1,12 @@
 #!/bin/bash
-# bazel run -c opt //bench:peers -- [--quick] [--json F]: bench/peers.py with the peers
-# virtualenv (./setup.sh --peers: bitsandbytes, torch 2.x, jax + optax, timm) when it exists,
-# else Debian's python3 (torch 1.13; the missing peers are reported).
+# bazel run -c opt //bench:peers -- [--quick] [--json F]: bench/peers.py in the project's
+# virtualenv .venv (./setup.sh: bitsandbytes, torch 2.x, jax + optax, timm; pinned in
+# python/requirements.txt).
 set -euo pipefail
 here="$PWD"
 ws="${BUILD_WORKSPACE_DIRECTORY:-$(cd "$(dirname "$(readlink -f bench/peers.py)")/.." && pwd)}"
-py=/usr/bin/python3
-[[ -x "$ws/.peers/bin/python" ]] && py="$ws/.peers/bin/python"
+py="$ws/.venv/bin/python"
+[[ -x "$py" ]] || { echo "no project virtualenv at $ws/.venv: run ./setup.sh" >&2; exit 1; }
 export HALIDE_LARS_LIB="$here/c_api/libhalide_lars.so"
 export PYTHONPATH="$here/python${PYTHONPATH:+:$PYTHONPATH}"
 export OMP_WAIT_POLICY=passive

@@ -68,9 +68,11 @@ void RatioReporter::Summary() const {
     json_["gbps"][name] = v;
     if (triad > 0) json_["vs_triad"][name] = v / triad;
   }
-  // torch 1.13 CPU (2 threads) running the same step, measured now by the companion script.
-  const std::string cmd = "/usr/bin/python3 " + TorchScript() + " " + std::to_string(N()) +
-                          " 2>/dev/null";
+  // torch CPU (2 threads) running the same step, measured now by the companion script in the
+  // project's virtualenv (.venv of ./setup.sh; `bazel run` says where the checkout is).
+  const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  const std::string python = ws != nullptr ? std::string(ws) + "/.venv/bin/python" : "python3";
+  const std::string cmd = python + " " + TorchScript() + " " + std::to_string(N()) + " 2>/dev/null";
   if (FILE* f = popen(cmd.c_str(), "r")) {
     char line[256] = {0};
     double torch_gbps = 0, torch_ms = 0;
@@ -78,7 +80,7 @@ void RatioReporter::Summary() const {
         std::sscanf(line, "torch_lars_gbps %lf %lf", &torch_gbps, &torch_ms) == 2) {
       const double hl = get("BM_HalideLars/f32/propagate");
       const double hd = get("BM_HalideLars/f32");
-      std::printf("  %-24s %8.2f %10.3f   (%.1f ms/step)\n", "torch 1.13 CPU (python)", torch_gbps,
+      std::printf("  %-24s %8.2f %10.3f   (%.1f ms/step)\n", "torch CPU (python)", torch_gbps,
                   triad > 0 ? torch_gbps / triad : 0, torch_ms);
       if (hd > 0 && hl > 0) {
         std::printf("  halide_lars f32 vs torch CPU: %.2fx (defaults), %.2fx (propagate)\n",
@@ -87,7 +89,7 @@ void RatioReporter::Summary() const {
       json_["torch"] = {{"gbps", torch_gbps}, {"ms_per_step", torch_ms},
                         {"speedup_defaults", hd / torch_gbps}, {"speedup_propagate", hl / torch_gbps}};
     } else {
-      std::printf("  torch baseline unavailable (python3-torch missing?)\n");
+      std::printf("  torch baseline unavailable (no .venv: run ./setup.sh)\n");
     }
     pclose(f);
   }

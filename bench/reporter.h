@@ -16,7 +16,7 @@ namespace bench {
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
   void ReportRuns(const std::vector<Run>& runs) override;
-  // The ratios, torch 1.13 CPU measured now by bench/torch_lars.py, and --json.
+  // The ratios, torch CPU (.venv) measured now by bench/torch_lars.py, and --json.
   void Summary() const;
   // {"n":..., "threads":..., "<section>": {"<name>": value, ...}, ...}: sections gbps, vs_triad,
   // paired_ratio, torch, and one per BM_PairedRoofline case (its counters).

@@ -1,5 +1,5 @@
 """torch CPU baseline for //bench:lars_bench: the spec's LARS step (clip trust mode, momentum,
-weight decay) written with torch 1.13 ops, on n fp32 parameters, 2 threads. Prints one line:
+weight decay) written with torch ops, on n fp32 parameters, 2 threads. Prints one line:
     torch_lars_gbps <effective GB/s at 28 B/param> <ms per step>
 """
 import sys

@@ -43,10 +43,10 @@ def main():
 Name: halide_lars
 Version: {args.version}
 Summary: The LARS optimizer of bitsandbytes (LARS, LARS8bit, LARS32bit) over AOT-compiled Halide kernels
-Requires-Python: >=3.8
-Requires-Dist: numpy
+Requires-Python: >=3.9
+Requires-Dist: numpy>=1.24
 Provides-Extra: torch
-Requires-Dist: torch; extra == "torch"
+Requires-Dist: torch>=2.6; extra == "torch"
 
 torch.optim optimizers with bitsandbytes' signatures and state layout (halide_lars.LARS,
 LARS8bit, LARS32bit), a numpy API (halide_lars.NumpyLARS), over libhalide_lars.so (C ABI).

@@ -5,6 +5,7 @@ import torch
 from . import _lib
 from .core import Optimizer
 from . import bnb_state
+from . import distributed
 from .dlpack import from_torch, managed_to_torch
 
 # Every option of the library's table (lars/options.inc via lars_option_info), in its order:
@@ -31,11 +32,21 @@ class LARS(torch.optim.Optimizer):
     step_order, nonfinite ('skip' leaves a parameter with a NaN/Inf gradient and its state
     untouched). Per-parameter overrides: override_config(param, key, value).
 
-    Sharded parameters (ZeRO, FSDP flat-parameter shards): pass process_group (a
+    FSDP2 (torch.distributed.fsdp.fully_shard) and HSDP: DTensor parameters work as they are --
+    each rank steps its local shard in place (zero-copy), derives the shard's offset in the whole
+    tensor from the placements, and all-reduces the 40-byte-per-tensor norm partials over the
+    shard dimension's process group (one collective per step). state[p]['state1'] (and an 8-bit
+    'absmax1') are DTensors like p, so torch.distributed.checkpoint saves and loads them through
+    get_optimizer_state_dict / set_optimizer_state_dict. With 8-bit state, a parameter whose
+    shard boundaries do not fall on multiples of block_size keeps fp32 state (state1 is then
+    float32; see docs/sharding.md). Placements other than Shard(0) and Replicate() are refused.
+    FSDP1: use_orig_params=True with **halide_lars.fsdp1_sharding(model); the flat parameters
+    of use_orig_params=False are refused (one norm for a whole FSDP unit is not LARS).
+
+    Other sharded parameters (ZeRO, your own shards): pass process_group (a
     torch.distributed group, or torch.distributed.group.WORLD) and shards, a dict mapping every
     parameter this rank holds to (offset, full_numel): the parameter is elements
-    [offset, offset + numel) of a tensor of full_numel elements (with FSDP: the rank's slice of
-    the flat parameter, offset = rank * padded_shard_size, full_numel = the unpadded flat size).
+    [offset, offset + numel) of a tensor of full_numel elements.
     Each step then computes per-tensor partial norms locally, all-reduces them (5 fp64 per
     parameter: 40 bytes per tensor, whatever its size) with torch.distributed.all_reduce on
     process_group, and finishes the step from the global norms. With 8-bit state, offsets and
@@ -71,6 +82,7 @@ class LARS(torch.optim.Optimizer):
                     defaults[k] = getattr(args, k)
         if flat and process_group is not None:
             raise ValueError("flat=True and process_group cannot be combined")
+        self._reduction = None  # set below; add_param_group fills it
         if shards is not None and process_group is None:
             raise ValueError("shards given without process_group")
         self._opt = Optimizer(**{k: defaults[k] for k in _GROUP_KEYS})
@@ -85,9 +97,12 @@ class LARS(torch.optim.Optimizer):
         self._process_group = process_group
         self._shards = dict(shards or {})
         self._partials = None
+        self._layouts = {}    # param -> distributed.Layout (DTensors and explicit shards)
+        self._locals = {}     # param -> the tensor the optimizer steps (a DTensor's local shard)
         self._exports = {}    # param -> {state version: {key: live tensor}}
         self._live = {}       # param -> (step, {key: tensor}) as last put into self.state[p]
         self._constructing = True
+        self._reduction = distributed.Reduction()
         super().__init__(params, defaults)  # registers every group through add_param_group
         self._constructing = False
         flat_sets = {}  # (dtype, device) -> [(param, name, C group)]
@@ -95,7 +110,7 @@ class LARS(torch.optim.Optimizer):
             flat_sets.setdefault((item[0].dtype, item[0].device), []).append(item)
         self._pending_flat = []
         self._flat_buffers = [self._make_flat(members) for members in flat_sets.values()]
-        if process_group is not None:
+        if self._reduction.sharded():
             self._alloc_partials()
 
     def add_param_group(self, param_group):
@@ -112,8 +127,17 @@ class LARS(torch.optim.Optimizer):
         super().add_param_group(param_group)  # torch's checks: duplicates, required options
         group = self.param_groups[-1]
         gi = len(self.param_groups) - 1
+        layouts = {}
         try:
             for pi, p in enumerate(group["params"]):
+                what = f"parameter {pi} of group {gi}"
+                distributed.refuse_flat_parameter(p, what)
+                if distributed.is_dtensor(p):
+                    if self._flat_mode:
+                        raise ValueError(f"{what}: flat=True cannot take DTensor (FSDP2) "
+                                         "parameters")
+                    layouts[p] = distributed.dtensor_layout(p, what)
+                    p = p.to_local()
                 if not p.is_contiguous():
                     raise ValueError(f"parameter {pi} of group {gi} is not contiguous")
                 if p.dtype not in (torch.float32, torch.float16, torch.bfloat16):
@@ -122,12 +146,16 @@ class LARS(torch.optim.Optimizer):
                 if p.device.type not in ("cpu", "cuda"):
                     raise ValueError(f"parameter {pi} of group {gi}: device {p.device}, "
                                      "expected cpu or cuda")
-                if self._process_group is not None:
+                if self._process_group is not None and group["params"][pi] not in layouts:
+                    p = group["params"][pi]
                     if shards is not None:
                         self._shards.update(shards)
                     if p not in self._shards:
                         raise ValueError(f"process_group given but parameter {pi} of group {gi} "
                                          "has no entry in shards (offset, full_numel)")
+                    shard = self._shards[p]
+                    layouts[p] = shard if isinstance(shard, distributed.Layout) else \
+                        distributed.Layout(shard[0], shard[1], self._process_group, None)
             # The options are checked by a throwaway optimizer before anything is registered.
             Optimizer(**{k: group[k] for k in _GROUP_KEYS}).close()
         except Exception:
@@ -144,16 +172,27 @@ class LARS(torch.optim.Optimizer):
             if self._flat_mode:
                 (self._pending_flat if self._constructing else new_flat).append((p, name, cg))
                 continue
-            self._opt.add_param(name, from_torch(p.data).dl, None, cg)
+            layout = layouts.get(p)
+            data = p.to_local() if distributed.is_dtensor(p) else p.data
+            self._locals[p] = data
+            self._opt.add_param(name, from_torch(data).dl, None, cg)
             self._order.append(p)
-            if self._process_group is not None:
-                offset, full = self._shards[p]
-                self._opt.set_shard(name, offset, full)
+            self._reduction.add(layout.group if layout is not None else None)
+            if layout is not None:
+                layout.block_size = group["block_size"]
+                self._layouts[p] = layout
+            if layout is not None and layout.group is not None:
+                if group["optim_bits"] == 8 and group["block_wise"] and not \
+                        layout.blocks_align(group["block_size"], with_absmax=layout.dtensor):
+                    # A block would straddle two ranks: this tensor keeps fp32 state (every rank
+                    # sees every rank's boundaries, so all of them decide the same).
+                    self._opt.override(name, "optim_bits", 32)
+                self._opt.set_shard(name, layout.offset, layout.full_numel)
         sets = {}
         for item in new_flat:
             sets.setdefault((item[0].dtype, item[0].device), []).append(item)
         self._flat_buffers += [self._make_flat(members) for members in sets.values()]
-        if self._process_group is not None and not self._constructing:
+        if self._reduction.sharded() and not self._constructing:
             self._alloc_partials()
 
     def _alloc_partials(self):
@@ -161,11 +200,13 @@ class LARS(torch.optim.Optimizer):
         # NCCL (StepBegin writes them there; no host round trip of ours), else on the CPU.
         import torch.distributed as dist
         device = torch.device("cpu")
-        if dist.get_backend(self._process_group) == "nccl" and self._names:
-            device = next(iter(self._names)).device
+        group = next(g for g in self._reduction.slots if g is not None)
+        if dist.get_backend(group) == "nccl" and self._names:
+            device = next(iter(self._locals.values())).device
         self._partials = torch.zeros(self._opt.partials_size(), dtype=torch.float64,
                                      device=device)
         self._partials_ref = from_torch(self._partials, partials=True)
+        self._plan = self._reduction.plan(self._opt.partials_size() // len(self._order))
 
     def _make_flat(self, members):
         """One flat parameter buffer and one flat gradient buffer for `members`; the parameters
@@ -219,9 +260,15 @@ class LARS(torch.optim.Optimizer):
         views = cache.get(version)
         if views is None:
             views = {}
+            loc = self._locals.get(p, p)
+            layout = self._layouts.get(p)
             for key, managed in self._opt.export_state(self._names[p]).items():
                 t = managed_to_torch(managed)
-                views[key] = t.view(p.shape) if key == "state1" else t
+                if key == "state1":
+                    t = t.view(loc.shape)
+                if layout is not None and layout.dtensor and key in ("state1", "absmax1"):
+                    t = distributed.as_dtensor(t, p, layout, key)
+                views[key] = t
             if len(cache) >= 2:  # the two alternating versions of a steady state
                 cache.pop(next(iter(cache)))
             cache[version] = views
@@ -255,7 +302,9 @@ class LARS(torch.optim.Optimizer):
             if ours.get("step") == step and len(ours) == len(views) + 1 \
                     and all(ours.get(k) is t for k, t in views.items()):
                 continue  # keys of the caller's own (not bitsandbytes') are left alone
-            records.append(bnb_state.record(self._names[p], p, ours, f"state of {self._names[p]}"))
+            records.append(bnb_state.record(self._names[p], self._locals.get(p, p),
+                                            distributed.local_entry(ours),
+                                            f"state of {self._names[p]}"))
         if records:
             self._opt.import_state(records)
             self._refresh_state()
@@ -274,6 +323,15 @@ class LARS(torch.optim.Optimizer):
             for p in group["params"]:
                 name = self._names[p]
                 if p.grad is None:
+                    layout = self._layouts.get(p)
+                    if layout is not None and layout.group is not None \
+                            and self._locals[p].numel() == 0:
+                        # A rank owning nothing of a tensor (FSDP1 leaves its .grad None) still
+                        # steps it with the other ranks: an empty gradient, zero partials.
+                        ref = from_torch(self._locals[p].new_empty(self._locals[p].shape))
+                        refs.append(ref)
+                        self._opt.set_grad(name, ref.dl)
+                        continue
                     self._opt.set_grad(name, None)
                     continue
                 if p.grad.is_sparse:
@@ -289,14 +347,20 @@ class LARS(torch.optim.Optimizer):
                     if p.is_cuda and stream is None:
                         stream = torch.cuda.current_stream(p.device).cuda_stream
                     continue
-                g = p.grad if p.grad.is_contiguous() else p.grad.contiguous()
+                g = p.grad
+                if p in self._layouts and self._layouts[p].dtensor:
+                    if not distributed.is_dtensor(g) or g.placements != p.placements:
+                        raise ValueError(f"{name}: the gradient of a DTensor parameter must be a "
+                                         f"DTensor with its placements {tuple(p.placements)}")
+                    g = g.to_local()
+                g = g if g.is_contiguous() else g.contiguous()
                 refs.append(g)
                 ref = from_torch(g)
                 refs.append(ref)
                 self._opt.set_grad(name, ref.dl)
                 if p.is_cuda and stream is None:
                     stream = torch.cuda.current_stream(p.device).cuda_stream
-        if self._process_group is None:
+        if self._partials is None:
             self._opt.step(stream)
         else:
             self._sharded_step(stream)
@@ -304,9 +368,8 @@ class LARS(torch.optim.Optimizer):
         return loss
 
     def _sharded_step(self, stream):
-        import torch.distributed as dist
         self._opt.step_begin_tensor(self._partials_ref.dl, stream)
-        dist.all_reduce(self._partials, group=self._process_group)
+        distributed.all_reduce(self._partials, self._plan)
         self._opt.step_finish_tensor(self._partials_ref.dl, stream)
 
     # --- checkpoints in bitsandbytes' layout ------------------------------------------------
@@ -370,7 +433,8 @@ class LARS(torch.optim.Optimizer):
             saved_state = state_dict["state"]
             for sid, p in id_map.items():
                 name = self._names[p]
-                records.append(bnb_state.record(name, p, saved_state.get(sid, {}),
+                records.append(bnb_state.record(name, self._locals.get(p, p),
+                                                distributed.local_entry(saved_state.get(sid, {})),
                                                 f"state_dict['state'][{sid!r}] ({name})"))
         old_options = [{k: g[k] for k in _GROUP_KEYS} for g in self.param_groups]
         if blob is not None:

@@ -1,16 +1,14 @@
-"""halide_lars against the real bitsandbytes (the peers virtualenv of ./setup.sh --peers): 100-step
+"""halide_lars against the real bitsandbytes (0.50, in the project's .venv): 100-step
 trajectories of bitsandbytes' LARS (32-bit, its CPU path) and PytorchLARS against ours on the same
 data, LARS8bit where bitsandbytes' kernels agree with the spec (no trust clip: its blockwise
 8-bit path has none), and state_dicts saved by bitsandbytes loading into ours and continuing (and
-back). Skipped, saying so, where bitsandbytes is not installed (Debian's python3)."""
+back). bitsandbytes is part of python/requirements.txt: a missing one is a failure, not a skip."""
 import copy
 
 import pytest
 import torch
 
-bnb = pytest.importorskip(
-    "bitsandbytes", reason="bitsandbytes is not installed here: ./setup.sh --peers makes the "
-    "peers virtualenv (.peers/) that //python:bnb_real_test runs with")
+import bitsandbytes as bnb  # noqa: E402
 
 import halide_lars  # noqa: E402
 
