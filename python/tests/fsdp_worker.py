@@ -108,6 +108,32 @@ def refused_placements(mesh):
     return ""
 
 
+def run_fsdp2_resume(rank, world, bits, trust, outdir):
+    """Loads the step-10 checkpoint that a run at another world size wrote into OUTDIR/dcp and
+    trains steps 11..20 on this world size."""
+    import torch.distributed.checkpoint as dcp
+    from torch.distributed.checkpoint.state_dict import (get_model_state_dict,
+                                                         get_optimizer_state_dict,
+                                                         set_model_state_dict,
+                                                         set_optimizer_state_dict)
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.fsdp import fully_shard
+
+    mesh = init_device_mesh("cpu", (world,), mesh_dim_names=("shard",))
+    torch.manual_seed(123)
+    model = make_model()
+    for layer in (model.a, model.b, model.c, model.d):
+        fully_shard(layer, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    opt = optimizer(model.parameters(), bits, trust)
+    sd = {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, opt)}
+    dcp.load(sd, checkpoint_id=os.path.join(outdir, "dcp"))
+    set_model_state_dict(model, sd["model"])
+    set_optimizer_state_dict(model, opt, sd["optim"])
+    train(model, opt, STEPS // 2 + 1, STEPS)
+    return full_params(model), {}, {}
+
+
 def run_fsdp2(rank, world, engine, bits, trust, outdir):
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import (get_model_state_dict,
@@ -193,6 +219,8 @@ def main():
                             world_size=world)
     if engine == "fsdp1":
         final, dtypes, checks = run_fsdp1(rank, world, bits, trust)
+    elif engine == "fsdp2_resume":
+        final, dtypes, checks = run_fsdp2_resume(rank, world, bits, trust, outdir)
     else:
         final, dtypes, checks = run_fsdp2(rank, world, engine, bits, trust, outdir)
     if rank == 0:

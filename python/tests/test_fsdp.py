@@ -2,7 +2,8 @@
 FSDP2 (fully_shard) on 2 and 4 ranks, HSDP on a 2x2 mesh, FSDP1 with use_orig_params=True,
 fp32 and 8-bit state. After 20 steps the gathered parameters equal a single-process run of the
 same model, data and options within 1e-6; a torch.distributed.checkpoint save at step 10,
-loaded into a fresh model and optimizer, continues bit for bit; placements and FSDP1 flat
+loaded into a fresh model and optimizer, continues bit for bit (and on 4 ranks from a 2-rank
+checkpoint, to the same result); placements and FSDP1 flat
 parameters that LARS cannot step are refused with errors that say why. Also: torch.amp.GradScaler
 driving the optimizer (one process)."""
 import os
@@ -120,6 +121,15 @@ def test_fsdp2_matches_single_process_and_resumes(tmp_path, engine, world, bits,
         assert result["dtypes"]["c.weight"] == "torch.float32", result["dtypes"]
     else:
         assert set(result["dtypes"].values()) == {"torch.float32"}
+
+
+def test_dcp_resume_at_another_world_size(tmp_path):
+    """A checkpoint saved by 2 ranks at step 10, loaded by 4 (DCP reshards the DTensor state),
+    continues to the single-process result."""
+    launch(tmp_path, 2, "fsdp2", 32, "clip")
+    result = launch(tmp_path, 4, "fsdp2_resume", 32, "clip")
+    final, _, _ = reference(32, "clip")
+    compare(result["params"], final, 1e-6, f"step {W.STEPS}, resumed on 4 ranks")
 
 
 @pytest.mark.parametrize("bits", [32, 8])
