@@ -30,6 +30,10 @@ void RegisterTensorSetBenchmarks(const std::string& model, const std::vector<int
 // BM_Paired/resnet50_two_phase_vs_one_call, BM_Paired/4x8M_two_phase_vs_one_call.
 void RegisterShardedBenchmarks(const std::string& model, const std::vector<int64_t>& sizes);
 
+// threads_bench.cc: the step under host bindings and thread budgets, paired with the triad:
+// BM_Threads/{unbound,bound_caller,threads:K,bound_caller_halide_pool}. Registered last.
+void RegisterThreadBenchmarks();
+
 // The paired set-vs-reference measurement shared by tensor_set_bench.cc and sharded_bench.cc:
 // the set's step and a reference step -- ONE tensor of the same total size, or (`vs_one_call`)
 // the same set stepped by the one-call per-tensor path -- alternating within the timed loop.

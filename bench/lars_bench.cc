@@ -49,6 +49,7 @@ int main(int argc, char** argv) {
     RegisterTensorSetBenchmarks(model, sizes);
     RegisterShardedBenchmarks(model, sizes);
   }
+  RegisterThreadBenchmarks();
   RatioReporter reporter;
   benchmark::RunSpecifiedBenchmarks(&reporter);
   reporter.Summary();

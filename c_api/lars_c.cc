@@ -500,6 +500,22 @@ lars_status_t lars_last_step_pipelines(lars_optimizer_t* opt, int64_t* out) {
   });
 }
 
+lars_status_t lars_set_num_threads(lars_optimizer_t* opt, int32_t n) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    return opt->lars.SetNumThreads(n);
+  });
+}
+
+lars_status_t lars_get_num_threads(lars_optimizer_t* opt, int32_t* out) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (out == nullptr) return absl::InvalidArgumentError("out: null");
+    *out = opt->lars.num_threads();
+    return absl::OkStatus();
+  });
+}
+
 lars_status_t lars_partials_size(lars_optimizer_t* opt, int64_t* n_out) {
   return Guarded([&]() -> absl::Status {
     if (absl::Status s = CheckHandle(opt); !s.ok()) return s;

@@ -204,6 +204,13 @@ lars_status_t lars_add_flat_params(lars_optimizer_t* opt, const DLTensor* params
 /* Pipelines (kernel calls) the last lars_step ran. */
 lars_status_t lars_last_step_pipelines(lars_optimizer_t* opt, int64_t* out);
 
+/* The CPU kernels' thread budget of this optimizer's steps: at most n threads (the caller's
+ * included) on the CPUs the process may use, whatever the calling thread's binding. 0 (the
+ * default): HL_NUM_THREADS, else OMP_NUM_THREADS, else every CPU the process may use. Results
+ * are bit-identical for every n. n < 0: LARS_INVALID_ARGUMENT. */
+lars_status_t lars_set_num_threads(lars_optimizer_t* opt, int32_t n);
+lars_status_t lars_get_num_threads(lars_optimizer_t* opt, int32_t* out);
+
 /* Steps taken by a parameter, and its momentum as fp32 (dequantized for 8-bit state) copied to
  * host memory of `n` floats (n must equal the parameter's element count). */
 lars_status_t lars_param_step(lars_optimizer_t* opt, const char* name, int64_t* step_out);

@@ -122,6 +122,12 @@ lars_add_flat_params(opt, params, grads, count, names, offsets, numels, groups) 
            Ptr{Int32}), opt, params, grads, count, names, offsets, numels, groups)
 lars_last_step_pipelines(opt, n::Ref{Int64}) =
     ccall((:lars_last_step_pipelines, libhalide_lars), Cint, (Ptr{Cvoid}, Ref{Int64}), opt, n)
+# The CPU kernels' thread budget (0: HL_NUM_THREADS, else OMP_NUM_THREADS, else every CPU the
+# process may use); see lars_c.h.
+lars_set_num_threads(opt, n::Integer) =
+    ccall((:lars_set_num_threads, libhalide_lars), Cint, (Ptr{Cvoid}, Int32), opt, n)
+lars_get_num_threads(opt, n::Ref{Int32}) =
+    ccall((:lars_get_num_threads, libhalide_lars), Cint, (Ptr{Cvoid}, Ref{Int32}), opt, n)
 lars_partials_size(opt, n::Ref{Int64}) =
     ccall((:lars_partials_size, libhalide_lars), Cint, (Ptr{Cvoid}, Ref{Int64}), opt, n)
 lars_step_begin(opt, partials, n, stream) =

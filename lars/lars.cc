@@ -130,12 +130,23 @@ absl::Status Lars::Step(const ExecContext& exec) {
     return absl::FailedPreconditionError("Step: a sharded step is open (StepBegin without StepFinish)");
   }
   const int64_t calls_before = internal::PipelineCalls();
-  absl::Status status = StepImpl(exec);
+  absl::Status status = StepImpl(impl_->Exec(exec));
   impl_->last_step_pipelines = internal::PipelineCalls() - calls_before;
   return status;
 }
 
 int64_t Lars::LastStepPipelines() const { return impl_->last_step_pipelines; }
+
+absl::Status Lars::SetNumThreads(int n) {
+  if (n < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("num_threads: ", n, ", expected >= 0 (0: automatic)"));
+  }
+  impl_->num_threads = n;
+  return absl::OkStatus();
+}
+
+int Lars::num_threads() const { return impl_->num_threads; }
 
 absl::Status Lars::StepImpl(const ExecContext& exec) {
   // Validate everything and prepare every buffer first: nothing is modified on bad input.

@@ -181,6 +181,14 @@ class Lars {
   // the default stream of the device's primary context) without synchronizing.
   absl::Status Step(const ExecContext& exec = {});
 
+  // The CPU kernels' thread budget for this optimizer's steps (Step, StepBegin, StepFinish):
+  // at most n threads, the caller's included, on the CPUs the process may use whatever the
+  // calling thread's own binding (runtime/thread_pool.h). 0 (the default): HL_NUM_THREADS,
+  // else OMP_NUM_THREADS, else every CPU the process may use. A call's ExecContext::num_threads,
+  // when not 0, takes precedence. Results are bit-identical for every n. n < 0: InvalidArgument.
+  absl::Status SetNumThreads(int n);
+  int num_threads() const;
+
   // The parameter's state tensors under bitsandbytes' names (see StateTensorView): state1 and
   // the keys its state kind and options give it. Zero-copy views over the live state.
   absl::StatusOr<std::vector<StateTensorView>> StateTensors(absl::string_view name);

@@ -34,6 +34,13 @@ struct Lars::Impl {
   // Flat parameter sets (AddFlatParams); their members are also in `params`.
   std::vector<std::unique_ptr<internal::FlatSet>> flat_sets;
   int64_t last_step_pipelines = 0;
+  int num_threads = 0;  // SetNumThreads
+  // `exec` with this optimizer's thread budget where the call gives none.
+  ExecContext Exec(const ExecContext& exec) const {
+    ExecContext e = exec;
+    if (e.num_threads == 0) e.num_threads = num_threads;
+    return e;
+  }
   // The codebook per device (type, id), exported as every 8-bit parameter's qmap1.
   absl::flat_hash_map<std::pair<int, int>, DeviceBuffer> qmaps;
 

@@ -171,7 +171,8 @@ int64_t Lars::PartialsSize() const {
   return internal::kPartialsPerTensor * static_cast<int64_t>(impl_->params.size());
 }
 
-absl::Status Lars::StepBegin(double* partials, int64_t n, const ExecContext& exec) {
+absl::Status Lars::StepBegin(double* partials, int64_t n, const ExecContext& call) {
+  const ExecContext exec = impl_->Exec(call);
   if (impl_->sharded_step_open) {
     return absl::FailedPreconditionError("StepBegin: the previous StepBegin has no StepFinish");
   }
@@ -193,7 +194,8 @@ absl::Status Lars::StepBegin(double* partials, int64_t n, const ExecContext& exe
   return absl::OkStatus();
 }
 
-absl::Status Lars::StepFinish(const double* partials, int64_t n, const ExecContext& exec) {
+absl::Status Lars::StepFinish(const double* partials, int64_t n, const ExecContext& call) {
+  const ExecContext exec = impl_->Exec(call);
   if (!impl_->sharded_step_open) {
     return absl::FailedPreconditionError("StepFinish: no open sharded step (call StepBegin)");
   }

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/cuda_driver.h"
 #include "runtime/devices.h"
+#include "runtime/thread_pool.h"
 
 namespace halide_lars {
 namespace internal {
@@ -87,6 +88,8 @@ void InstallHandlers() {
   static absl::once_flag once;
   absl::call_once(once, [] {
     halide_set_error_handler(ErrorHandler);
+    // Parallel loops on our pool: the process's CPUs, the caller's thread budget.
+    halide_set_custom_do_par_for(DoParFor);
     if (CpuIsaCap() < 2) halide_set_custom_can_use_target_features(CappedCanUseTargetFeatures);
     halide_set_cuda_acquire_context(AcquireCudaContext);
     halide_set_cuda_release_context(ReleaseCudaContext);
@@ -113,6 +116,7 @@ absl::Status MakeCallContext(const Device& device, const ExecContext& exec, Call
   out->error.clear();
   out->cuda_context = nullptr;
   out->cuda_stream = nullptr;
+  out->num_threads = exec.num_threads;
   if (device.type == DeviceType::kCUDA) {
     out->cuda_stream = exec.cuda_stream;
     if (exec.cuda_context != nullptr) {

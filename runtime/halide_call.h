@@ -20,6 +20,7 @@ struct CallContext {
   Device device;
   void* cuda_context = nullptr;  // resolved CUcontext (never null for CUDA calls)
   void* cuda_stream = nullptr;
+  int num_threads = 0;  // ExecContext::num_threads, read by the parallel loops (DoParFor)
   std::string error;
 };
 

@@ -61,6 +61,10 @@ TensorView SliceView(const TensorView& t, int64_t offset, int64_t n);
 struct ExecContext {
   void* cuda_context = nullptr;  // CUcontext
   void* cuda_stream = nullptr;   // CUstream
+  // CPU kernels' parallel loops run on at most this many threads, the caller's included, on the
+  // CPUs the process may use (runtime/thread_pool.h). 0: HL_NUM_THREADS, else OMP_NUM_THREADS,
+  // else every CPU the process may use.
+  int num_threads = 0;
 };
 
 // How a parameter's momentum is stored.

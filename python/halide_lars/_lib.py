@@ -116,6 +116,8 @@ FUNCTIONS = {
                                             ctypes.POINTER(_I64), ctypes.POINTER(_I64),
                                             ctypes.POINTER(_I32)]),
     "lars_last_step_pipelines": (ctypes.c_int, [_P, ctypes.POINTER(_I64)]),
+    "lars_set_num_threads": (ctypes.c_int, [_P, ctypes.c_int32]),
+    "lars_get_num_threads": (ctypes.c_int, [_P, ctypes.POINTER(ctypes.c_int32)]),
     "lars_partials_size": (ctypes.c_int, [_P, ctypes.POINTER(_I64)]),
     "lars_step_begin": (ctypes.c_int, [_P, ctypes.POINTER(ctypes.c_double), _I64, _P]),
     "lars_step_finish": (ctypes.c_int, [_P, ctypes.POINTER(ctypes.c_double), _I64, _P]),

@@ -108,6 +108,15 @@ class Optimizer:
         check(lib.lars_last_step_pipelines(self._handle, ctypes.byref(n)))
         return n.value
 
+    def set_num_threads(self, n):
+        """The CPU kernels' thread budget (0: automatic; see lars_set_num_threads)."""
+        check(lib.lars_set_num_threads(self._handle, int(n)))
+
+    def num_threads(self):
+        n = ctypes.c_int32()
+        check(lib.lars_get_num_threads(self._handle, ctypes.byref(n)))
+        return n.value
+
     def set_shard(self, name, offset, full_numel):
         check(lib.lars_set_shard(self._handle, name.encode(), int(offset), int(full_numel)))
 

@@ -13,12 +13,15 @@ class NumpyLARS:
         opt.step({"w": gw, "b": gb})        # arrays missing from the dict are skipped
     """
 
-    def __init__(self, params, lr, **options):
+    def __init__(self, params, lr, num_threads=0, **options):
         """`options`: any option of the library's table (halide_lars._lib.OPTIONS: bitsandbytes'
-        momentum, weight_decay, ... and ours), with its defaults; unknown names raise TypeError."""
+        momentum, weight_decay, ... and ours), with its defaults; unknown names raise TypeError.
+        num_threads: the CPU kernels' thread budget (0: HL_NUM_THREADS, else OMP_NUM_THREADS,
+        else every CPU the process may use); results are the same for every value."""
         if not isinstance(params, dict):
             raise TypeError("params: expected a dict of name -> numpy array")
         self._opt = Optimizer(lr=lr, **options)
+        self._opt.set_num_threads(num_threads)
         self._params = dict(params)
         for name, a in self._params.items():
             if not a.flags.c_contiguous:

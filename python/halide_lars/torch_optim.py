@@ -54,6 +54,12 @@ class LARS(torch.optim.Optimizer):
     element of a tensor registers an empty tensor for it. Percentile clipping works (one
     exchange); per-tensor 8-bit state (block_wise=False) does not.
 
+    num_threads: the CPU kernels' thread budget. None (the default) follows
+    torch.get_num_threads() at every step -- the budget torch.set_num_threads / OMP_NUM_THREADS
+    gave the trainer; an int fixes it (0: HL_NUM_THREADS, else OMP_NUM_THREADS, else every CPU
+    the process may use). The threads run on the CPUs the process may use, whatever the calling
+    thread's binding (OMP_PROC_BIND); results are bit-identical for every count.
+
     flat=True (the fast path for models with many tensors, on a GPU above all): the parameters
     of each (dtype, device) are moved into one flat buffer (param.data becomes a view into it)
     and their gradients into another (param.grad is set to a view), so a step runs two
@@ -66,7 +72,8 @@ class LARS(torch.optim.Optimizer):
 
     def __init__(self, params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False,
                  optim_bits=32, args=None, min_8bit_size=4096, percentile_clipping=100,
-                 max_unorm=0.02, process_group=None, shards=None, flat=False, **options):
+                 max_unorm=0.02, process_group=None, shards=None, flat=False, num_threads=None,
+                 **options):
         if momentum == 0:
             raise NotImplementedError("LARS without momentum is not supported")
         for k in options:
@@ -86,6 +93,10 @@ class LARS(torch.optim.Optimizer):
         if shards is not None and process_group is None:
             raise ValueError("shards given without process_group")
         self._opt = Optimizer(**{k: defaults[k] for k in _GROUP_KEYS})
+        if num_threads is not None:
+            self._opt.set_num_threads(num_threads)  # checked here (>= 0)
+        self._num_threads = num_threads  # None: follow torch.get_num_threads() at every step
+        self._threads_set = num_threads
         self._names = {}      # param -> its C name
         self._order = []      # params in the C optimizer's registration order
         self._cgroups = []    # Python group index -> C group index
@@ -316,6 +327,11 @@ class LARS(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         self._absorb_edits()
+        if self._num_threads is None:  # torch's thread budget (torch.set_num_threads, OMP_...)
+            n = torch.get_num_threads()
+            if n != self._threads_set:
+                self._opt.set_num_threads(n)
+                self._threads_set = n
         stream = None
         refs = []  # DLTensor views alive until the step returns
         for gi, group in enumerate(self.param_groups):

@@ -364,3 +364,42 @@ def test_options_come_from_the_library_table():
     np_opt = halide_lars.NumpyLARS({"a": a}, lr=0.1, momentum=0.9, step_order="momentum_first")
     np_opt.step({"a": np.full(100, 0.5, np.float32)})
     assert a[0] != 1.0
+
+
+def test_thread_budget_follows_torch_and_results_do_not_depend_on_it():
+    """LARS's CPU kernels use torch.get_num_threads() threads unless num_threads is given; every
+    count gives the same parameters and state (bit for bit)."""
+    threads = torch.get_num_threads()
+
+    def run(num_threads, torch_threads):
+        torch.set_num_threads(torch_threads)
+        g = torch.Generator().manual_seed(3)
+        p = torch.nn.Parameter(torch.randn(300001, generator=g))
+        kw = {} if num_threads is None else {"num_threads": num_threads}
+        opt = halide_lars.LARS8bit([p], lr=0.1, momentum=0.9, weight_decay=1e-3, **kw)
+        for step in range(5):
+            p.grad = torch.sin(p.detach() * (step + 1))
+            opt.step()
+        return opt, p.detach().clone(), opt.state[p]["state1"].clone()
+
+    try:
+        opt, p1, s1 = run(None, 1)
+        assert opt._opt.num_threads() == 1  # followed torch
+        torch.set_num_threads(2)
+        opt.step()
+        assert opt._opt.num_threads() == 2  # and follows its changes
+        opt, p2, s2 = run(3, 1)
+        assert opt._opt.num_threads() == 3  # given: fixed
+        opt, p0, s0 = run(0, 2)
+        assert opt._opt.num_threads() == 0  # automatic
+        for p, s in ((p2, s2), (p0, s0)):
+            assert torch.equal(p, p1) and torch.equal(s, s1)
+    finally:
+        torch.set_num_threads(threads)
+    with pytest.raises(ValueError, match="num_threads"):
+        halide_lars.LARS([torch.nn.Parameter(torch.ones(3))], lr=0.1, momentum=0.9, num_threads=-1)
+    w = np.ones(5000, np.float32)
+    o = halide_lars.NumpyLARS({"w": w}, lr=0.1, momentum=0.9, num_threads=2)
+    assert o._opt.num_threads() == 2
+    with pytest.raises(ValueError, match="num_threads"):
+        halide_lars.NumpyLARS({"w": w}, lr=0.1, momentum=0.9, num_threads=-2)
