@@ -25,8 +25,9 @@
 extern "C" {
 #endif
 
-/* 2: lars_options_t gained step_order (at the end); the option table (lars_option_info). */
-#define LARS_C_ABI_VERSION 2
+/* 2: lars_options_t gained step_order (at the end); the option table (lars_option_info).
+ * 3: lars_options_t gained always_adapt (at the end); trust modes larc_clip and exact. */
+#define LARS_C_ABI_VERSION 3
 
 typedef enum {
   LARS_OK = 0,
@@ -48,7 +49,15 @@ typedef enum {
   LARS_UNAUTHENTICATED = 16
 } lars_status_t;
 
-typedef enum { LARS_TRUST_CLIP = 0, LARS_TRUST_CLASSIC = 1, LARS_TRUST_NONE = 2 } lars_trust_mode_t;
+/* The trust forms (docs/spec.md "Trust forms"): bitsandbytes' clip, You et al./timm classic,
+ * none, LARC / timm trust_clip (larc_clip), and the SSL/optax exact-norm form (exact). */
+typedef enum {
+  LARS_TRUST_CLIP = 0,
+  LARS_TRUST_CLASSIC = 1,
+  LARS_TRUST_NONE = 2,
+  LARS_TRUST_LARC_CLIP = 3,
+  LARS_TRUST_EXACT = 4
+} lars_trust_mode_t;
 
 /* A gradient with NaN/Inf: skip that parameter's step (state bit-identical, counted), fail the
  * whole step changing nothing, or let it propagate (bitsandbytes). */
@@ -84,6 +93,7 @@ typedef struct {
   int32_t block_size;
   int32_t nonfinite; /* lars_nonfinite_t */
   int32_t step_order; /* lars_step_order_t */
+  int32_t always_adapt; /* 0: classic/larc_clip/exact adapt only where weight_decay != 0 (timm) */
 } lars_options_t;
 
 /* The option table, for bindings that build their option lists at load time instead of copying

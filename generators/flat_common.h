@@ -54,7 +54,11 @@ void DefineFlatNorms(FlatNormsFuncs& f, Func out, const PBuf& p, const PBuf& g,
   Expr len = chunks(kFlatChunkCols * c + kFlatChunkLength);
   Expr tc = clamp(chunks(kFlatChunkCols * c + kFlatChunkTensor), 0, opts.dim(0).extent() / kFlatOpts - 1);
   FlatTensorOptions o = LoadOptions(opts, tc);
-  const LarsScalars ks{o.momentum, o.dampening, o.weight_decay, o.nesterov, o.first_step};
+  // Exact trust form: Σd² in u's place (d = s g + wd p: u with first_step on, nesterov off --
+  // the same substitution the per-tensor norms call gets from runtime/lars_kernels).
+  Expr exact = o.trust_mode == kTrustExact;
+  const LarsScalars ks{o.momentum, o.dampening, o.weight_decay, o.nesterov && !exact,
+                       o.first_step || exact};
   auto add_terms = [&](const Expr& pv, const Expr& gv, const Expr& mv) {
     LarsElement e = LarsStepElement(ks, pv, gv, mv, o.gscale, 1.0f);
     const Expr terms[3] = {pv * pv, e.u * e.u, gv * gv};
@@ -154,7 +158,7 @@ void DefineFlatCoefficients(Func coef, const OBuf& opts, const NBuf& norms) {
   Var t("t");
   FlatTensorOptions o = LoadOptions(opts, t);
   Expr n0 = norms(3 * t), n1 = norms(3 * t + 1), n2 = norms(3 * t + 2);
-  TrustFactors trust = TrustFromNorms(n0, n1, n2, o.gscale, o.trust_mode, o.weight_decay,
+  TrustFactors trust = TrustFromNorms(n0, n1, n2, o.gscale, o.lr, o.trust_mode, o.weight_decay,
                                       o.trust_coefficient, o.eps, o.max_unorm);
   Expr skipped = o.skip_nonfinite && !is_finite(n2);
   Var k("k");

@@ -113,7 +113,7 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
     const int B = block;
     Var i("i");
     Expr s = gscale(0);
-    TrustFactors trust = TrustFromNorms(norms(0), norms(1), norms(2), s, trust_mode, weight_decay,
+    TrustFactors trust = TrustFromNorms(norms(0), norms(1), norms(2), s, lr, trust_mode, weight_decay,
                                         trust_coefficient, eps, max_unorm);
     // Past the end of the tensor (the last block's padding): p = g = 0 and the zero code, so
     // the padding's new momentum is 0 and does not change the block's absmax.

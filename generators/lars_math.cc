@@ -35,12 +35,17 @@ Expr ClipTrustScale(const Expr& pnorm, const Expr& unorm, const Expr& max_unorm)
 }
 
 TrustFactors TrustFromNorms(const Expr& n0, const Expr& n1, const Expr& n2, const Expr& s,
-                            const Expr& trust_mode, const Expr& weight_decay,
+                            const Expr& lr, const Expr& trust_mode, const Expr& weight_decay,
                             const Expr& trust_coefficient, const Expr& eps, const Expr& max_unorm) {
   Expr pnorm = sqrt(n0), unorm = sqrt(n1), gnorm = s * sqrt(n2);
   TrustFactors f;
-  f.ratio = select(trust_mode == kTrustClassic,
-                   ClassicTrustRatio(pnorm, gnorm, weight_decay, trust_coefficient, eps), 1.0f);
+  Expr classic = ClassicTrustRatio(pnorm, gnorm, weight_decay, trust_coefficient, eps);
+  // lr = 0: classic / 0 = inf, clamped to 1 (the step is 0 anyway).
+  Expr larc = strict_float(min(classic / lr, 1.0f));
+  Expr exact = strict_float(select(pnorm > 0.0f && unorm > 0.0f,
+                                   trust_coefficient * pnorm / (unorm + eps), 1.0f));
+  f.ratio = select(trust_mode == kTrustClassic, classic, trust_mode == kTrustLarcClip, larc,
+                   trust_mode == kTrustExact, exact, 1.0f);
   f.scale = select(trust_mode == kTrustClip, ClipTrustScale(pnorm, unorm, max_unorm), 1.0f);
   return f;
 }

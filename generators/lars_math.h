@@ -9,7 +9,14 @@ namespace halide_lars {
 namespace generators {
 
 // Trust modes (runtime scalar `trust_mode`; values shared with lars/options.h).
-enum TrustModeValue { kTrustClip = 0, kTrustClassic = 1, kTrustNone = 2 };
+// lars/options.h's TrustMode values (docs/spec.md "Trust forms").
+enum TrustModeValue {
+  kTrustClip = 0,      // bitsandbytes: the update's norm clipped to max_unorm * |p|
+  kTrustClassic = 1,   // You et al. / timm: q = eta |p| / (|g| + wd |p| + eps) on g + wd p
+  kTrustNone = 2,
+  kTrustLarcClip = 3,  // LARC clip / timm trust_clip: q = min(classic q / lr, 1)
+  kTrustExact = 4,     // SSL / optax: q = eta |p| / (|g + wd p| + eps) (1 where a norm is 0)
+};
 
 // The per-step scalars every LARS kernel takes (runtime Params, same names as the options).
 struct LarsScalars {
@@ -39,13 +46,16 @@ Halide::Expr ClipTrustScale(const Halide::Expr& pnorm, const Halide::Expr& unorm
                             const Halide::Expr& max_unorm);
 
 // The trust factors of a step from its norms n0 = Σp², n1 = Σu², n2 = Σg² and the gradient scale
-// s: `ratio` is ClassicTrustRatio in classic mode (else 1), `scale` ClipTrustScale in clip mode
-// (else 1). One expression for lars_update, lars8bit_update and the flat set coefficients.
+// s: `ratio` is ClassicTrustRatio in classic mode, min(that / lr, 1) in larc_clip mode, the exact
+// form eta |p| / (|d| + eps) in exact mode (n1 is then Σd², d = s g + wd p: the norms pass sums d
+// instead of u, see ExactNormsScalars), else 1; `scale` is ClipTrustScale in clip mode (else 1).
+// One expression for lars_update, lars8bit_update and the flat set coefficients.
 struct TrustFactors {
   Halide::Expr ratio, scale;
 };
 TrustFactors TrustFromNorms(const Halide::Expr& n0, const Halide::Expr& n1, const Halide::Expr& n2,
-                            const Halide::Expr& s, const Halide::Expr& trust_mode,
+                            const Halide::Expr& s, const Halide::Expr& lr,
+                            const Halide::Expr& trust_mode,
                             const Halide::Expr& weight_decay, const Halide::Expr& trust_coefficient,
                             const Halide::Expr& eps, const Halide::Expr& max_unorm);
 

@@ -95,7 +95,7 @@ class LarsUpdate : public Generator<LarsUpdate<D>> {
   void generate() {
     Var x("x");
     Expr s = gscale(0);
-    TrustFactors trust = TrustFromNorms(norms(0), norms(1), norms(2), s, trust_mode, weight_decay,
+    TrustFactors trust = TrustFromNorms(norms(0), norms(1), norms(2), s, lr, trust_mode, weight_decay,
                                         trust_coefficient, eps, max_unorm);
     Expr pv = ToF32(D, p(x));
     LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},

@@ -22,7 +22,8 @@ namespace halide_lars {
 //   kClassic (You et al. 2017, as timm/apex): the gradient (with weight decay) is multiplied by
 //       trust_coefficient*|p| / (|g| + weight_decay*|p| + eps) before the momentum.
 //   kNone: plain momentum SGD (e.g. for biases and norm weights).
-enum class TrustMode { kClip = 0, kClassic = 1, kNone = 2 };
+// The trust forms (docs/spec.md "Trust forms"; generators/lars_math.h has the math).
+enum class TrustMode { kClip = 0, kClassic = 1, kNone = 2, kLarcClip = 3, kExact = 4 };
 
 // Kernel order of a clip-mode step (results agree within fp32 rounding; speed differs).
 //   kAuto: kMomentumFirst where its kernels exist (CPU), else kNormsFirst.
@@ -44,7 +45,7 @@ template <typename E>
 struct OptionEnum;
 template <>
 struct OptionEnum<TrustMode> {
-  static constexpr absl::string_view kNames[] = {"clip", "classic", "none"};
+  static constexpr absl::string_view kNames[] = {"clip", "classic", "none", "larc_clip", "exact"};
 };
 template <>
 struct OptionEnum<StepOrder> {

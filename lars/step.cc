@@ -61,10 +61,12 @@ absl::Status ValidateParamAndGrad(const ParamSlot& slot, const TensorView& grad)
 absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options) {
   LARS_RETURN_IF_ERROR(DeviceStatus(slot.param.device));
   const StateKind kind = DesiredKind(options, FullNumel(slot));
-  if (kind == StateKind::kTensor8 && options.trust_mode == TrustMode::kClassic) {
+  const TrustMode mode = EffectiveTrustMode(options);
+  if (kind == StateKind::kTensor8 && mode != TrustMode::kClip && mode != TrustMode::kNone) {
     return absl::UnimplementedError(absl::StrCat(
-        slot.name, ": trust_mode \"classic\" with block_wise=false is not supported (the "
-        "per-tensor scale needs max|m'| before the classic ratio is known); use block_wise=true"));
+        slot.name, ": trust_mode \"", TrustModeName(options.trust_mode),
+        "\" with block_wise=false is not supported (the per-tensor scale needs max|m'| before "
+        "the trust ratio is known); use block_wise=true"));
   }
   if (kind != slot.kind && slot.step > 0 &&
       (kind == StateKind::kTensor8 || slot.kind == StateKind::kTensor8)) {

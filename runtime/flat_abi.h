@@ -29,7 +29,7 @@ enum FlatOpt {
   kFlatWeightDecay,
   kFlatNesterov,      // 0 or 1
   kFlatFirstStep,     // 0 or 1
-  kFlatTrustMode,     // kTrustClip, kTrustClassic, kTrustNone
+  kFlatTrustMode,     // generators/lars_math.h TrustModeValue (the effective form)
   kFlatMaxUnorm,
   kFlatTrustCoefficient,
   kFlatEps,

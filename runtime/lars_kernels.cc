@@ -66,9 +66,17 @@ bool HasMomentumFirstKernels(DType dtype, DeviceType dev) {
 
 }  // namespace
 
+TrustMode EffectiveTrustMode(const LarsOptions& o) {
+  if (o.trust_mode != TrustMode::kClip && !o.always_adapt && o.weight_decay == 0.0) {
+    return TrustMode::kNone;
+  }
+  return o.trust_mode;
+}
+
 bool NeedsNorms(const LarsOptions& o) {
-  return o.trust_mode == TrustMode::kClassic ||
-         (o.trust_mode == TrustMode::kClip && o.max_unorm > 0.0);
+  const TrustMode mode = EffectiveTrustMode(o);
+  return mode == TrustMode::kClassic || mode == TrustMode::kLarcClip ||
+         mode == TrustMode::kExact || (mode == TrustMode::kClip && o.max_unorm > 0.0);
 }
 
 bool RunsNormsPass(const LarsOptions& o, StateKind kind) {
@@ -132,7 +140,7 @@ LarsHyper MakeLarsHyper(const LarsOptions& o, bool first_step) {
   h.weight_decay = static_cast<float>(o.weight_decay);
   h.nesterov = o.nesterov;
   h.first_step = first_step;
-  h.trust_mode = static_cast<int32_t>(o.trust_mode);
+  h.trust_mode = static_cast<int32_t>(EffectiveTrustMode(o));
   h.max_unorm = static_cast<float>(o.max_unorm);
   h.trust_coefficient = static_cast<float>(o.trust_coefficient);
   h.eps = static_cast<float>(o.eps);
@@ -147,10 +155,15 @@ absl::Status RunLarsNorms(const LarsTensorArgs& a, const TensorView& out, const 
   Views v;
   LARS_RETURN_IF_ERROR(v.Open(a.param.device, exec));
   halide_buffer_t *p = v(a.param), *g = v(a.grad), *gscale = v(a.gscale), *o = v(out);
+  // The exact trust form needs Σd² (d = s g + wd p) where the others read Σu²: the norms kernels
+  // sum u = d when told it is the first step without nesterov (their other sums do not depend on
+  // either). The flat norms kernel makes the same substitution from the form itself.
+  const bool exact = k.trust_mode == static_cast<int32_t>(TrustMode::kExact);
+  const bool nesterov = k.nesterov && !exact, first_step = k.first_step || exact;
   if (s.kind == StateKind::kFp32) {
     halide_buffer_t* m = v(s.momentum);
     return Launch<Op::kLarsNorms>(dtype, dev, "", v, p, g, m, gscale, k.momentum,
-                                  k.dampening, k.weight_decay, k.nesterov, k.first_step, o);
+                                  k.dampening, k.weight_decay, nesterov, first_step, o);
   }
   LARS_ASSIGN_OR_RETURN(internal::DeviceCodebook book, internal::GetDeviceCodebook(a.param.device));
   halide_buffer_t *codes = v(s.codes), *code = v(book.code);
@@ -158,12 +171,12 @@ absl::Status RunLarsNorms(const LarsTensorArgs& a, const TensorView& out, const 
     halide_buffer_t* prev = v(s.prev_norms);
     return Launch<Op::kLars8bitTensorNorms>(dtype, dev, "", v, p, g, codes, prev, code,
                                             gscale, k.momentum, k.dampening, k.weight_decay,
-                                            k.nesterov, k.first_step, o);
+                                            k.nesterov, k.first_step, o);  // never exact
   }
   halide_buffer_t* absmax = v(s.absmax);
   return Launch<Op::kLars8bitNorms>(dtype, dev, internal::QuantBlockVariant(s.block_size), v,
                                     p, g, codes, absmax, code, gscale, k.momentum, k.dampening,
-                                    k.weight_decay, k.nesterov, k.first_step, o);
+                                    k.weight_decay, nesterov, first_step, o);
 }
 
 absl::Status RunLarsUpdate(const LarsTensorArgs& a, const TensorView& norms_view,

@@ -17,6 +17,10 @@ namespace halide_lars {
 
 // The trust mode reads this step's norms (classic: |p|, |g|; clip: |p|, |u|).
 bool NeedsNorms(const LarsOptions& options);
+// The trust form a step applies: trust_mode, except that classic, larc_clip and exact become none
+// where weight_decay = 0 and always_adapt is off (timm's Lars). MakeLarsHyper and the flat
+// set's option rows pack this, not trust_mode.
+TrustMode EffectiveTrustMode(const LarsOptions& options);
 // A step of a state of `kind` runs the norms pass: the trust mode needs norms, or the state is
 // per-tensor 8-bit (its norms pass makes the new scale).
 bool RunsNormsPass(const LarsOptions& options, StateKind kind);

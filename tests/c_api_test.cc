@@ -78,6 +78,7 @@ TEST(CApi, OptionTableDescribesTheStruct) {
       {"block_size", offsetof(lars_options_t, block_size)},
       {"step_order", offsetof(lars_options_t, step_order)},
       {"nonfinite", offsetof(lars_options_t, nonfinite)},
+      {"always_adapt", offsetof(lars_options_t, always_adapt)},
   };
   ASSERT_EQ(lars_option_count(), static_cast<int32_t>(fields.size()));
   lars_optimizer_t* opt = Make();

@@ -187,7 +187,10 @@ TEST_P(FlatTest, TrajectoryIsBitIdenticalToPerTensorSteps) {
       {"t3", {"trust_mode", "classic"}},     {"t4", {"max_unorm", 0.0}},
       {"t8", {"trust_mode", "classic"}},     {"t9", {"nonfinite", "propagate"}},
       {"t10", {"max_unorm", 1e-3}},          {"t12", {"momentum", 0.5}},
-      {"t6", {"dampening", 0.1}},            {"t6", {"nesterov", false}}};
+      {"t6", {"dampening", 0.1}},            {"t6", {"nesterov", false}},
+      {"t5", {"trust_mode", "larc_clip"}},   {"t11", {"trust_mode", "exact"}},
+      {"t7", {"trust_mode", "exact"}},       {"t2", {"trust_mode", "classic"}},
+      {"t2", {"always_adapt", false}}};
   for (const auto& [name, kv] : overrides) {
     for (Lars* opt : {&s.per_tensor, &s.flat_set}) {
       ASSERT_TRUE(opt->OverrideConfig(name, kv.first, kv.second).ok()) << name;
@@ -220,6 +223,8 @@ TEST_P(FlatTest, EightBitStateIsBitIdenticalToPerTensorSteps) {
     for (Lars* opt : {&s.per_tensor, &s.flat_set}) {
       ASSERT_TRUE(opt->OverrideConfig("t9", "trust_mode", "classic").ok());
       ASSERT_TRUE(opt->OverrideConfig("t10", "nesterov", true).ok());
+      ASSERT_TRUE(opt->OverrideConfig("t7", "trust_mode", "exact").ok());
+      ASSERT_TRUE(opt->OverrideConfig("t8", "trust_mode", "larc_clip").ok());
     }
     ASSERT_EQ(s.flat_set.GetState("t7")->kind, StateKind::kBlockwise8);
     ASSERT_EQ(s.flat_set.GetState("t2")->kind, StateKind::kFp32);

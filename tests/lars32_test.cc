@@ -155,7 +155,8 @@ TEST_P(Lars32Test, EveryOptionCombination) {
     for (double wd : {0.0, 0.01}) {
       for (double max_unorm : {0.0, 0.02, 1e6}) {
         for (int pct : {100, 5}) {
-          for (TrustMode mode : {TrustMode::kClip, TrustMode::kClassic, TrustMode::kNone}) {
+          for (TrustMode mode : {TrustMode::kClip, TrustMode::kClassic, TrustMode::kNone,
+                                 TrustMode::kLarcClip, TrustMode::kExact}) {
             if (mode != TrustMode::kClip && max_unorm != 0.02) continue;  // max_unorm unused
             for (StepOrder order : Orders(GetParam().device)) {
             LarsOptions o = Base();
@@ -166,8 +167,10 @@ TEST_P(Lars32Test, EveryOptionCombination) {
             o.max_unorm = max_unorm;
             o.percentile_clipping = pct;
             o.trust_mode = mode;
+            o.always_adapt = combos % 3 != 0;  // timm's coupling to weight decay, on and off
             const std::string what =
-                absl::StrCat("dampening=", dampening, " nesterov=", nesterov, " wd=", wd,
+                absl::StrCat("always_adapt=", o.always_adapt, " dampening=", dampening,
+                             " nesterov=", nesterov, " wd=", wd,
                              " max_unorm=", max_unorm, " pct=", pct, " mode=", TrustModeName(mode),
                              " order=", StepOrderName(order));
             RunAndCompare(GetParam(), o, 1031, 4, 100 + combos, what);
@@ -178,7 +181,7 @@ TEST_P(Lars32Test, EveryOptionCombination) {
       }
     }
   }
-  EXPECT_EQ(combos, 3 * 2 * (3 + 2) * 2 * static_cast<int>(Orders(GetParam().device).size()));
+  EXPECT_EQ(combos, 3 * 2 * (3 + 4) * 2 * static_cast<int>(Orders(GetParam().device).size()));
 }
 
 TEST_P(Lars32Test, HundredStepTrajectory) {

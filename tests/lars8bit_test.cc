@@ -128,7 +128,8 @@ TEST_P(Lars8bitTest, OneStepEqualsTheReferenceOnTheDequantizedState) {
 
 TEST_P(Lars8bitTest, EveryTrustModeAndOption) {
   LARS_REQUIRE_DEVICE(GetParam().device);
-  for (TrustMode mode : {TrustMode::kClip, TrustMode::kClassic, TrustMode::kNone}) {
+  for (TrustMode mode : {TrustMode::kClip, TrustMode::kClassic, TrustMode::kNone,
+                         TrustMode::kLarcClip, TrustMode::kExact}) {
     for (bool nesterov : {false, true}) {
       for (int pct : {100, 10}) {
         LarsOptions o = Options8(GetParam().block);
@@ -136,7 +137,8 @@ TEST_P(Lars8bitTest, EveryTrustModeAndOption) {
         o.nesterov = nesterov;
         o.dampening = nesterov ? 0.0 : 0.1;
         o.percentile_clipping = pct;
-        if (mode == TrustMode::kClassic) o.lr = 2.0;
+        // Ratios of ~1e-3: a larger lr, so that they matter.
+        if (mode == TrustMode::kClassic || mode == TrustMode::kExact) o.lr = 2.0;
         CheckStep(GetParam(), o, 5000, 4, 17);
       }
     }

@@ -11,7 +11,7 @@ from .core import Optimizer as _Optimizer  # noqa: F401
 from .numpy_api import NumpyLARS  # noqa: F401
 
 try:  # torch is optional
-    from .torch_optim import LARS, LARS8bit, LARS32bit  # noqa: F401
+    from .torch_optim import LARS, LARS8bit, LARS32bit, exclude_bias_and_norm  # noqa: F401
     from .distributed import fsdp1_sharding  # noqa: F401
 except ImportError:  # pragma: no cover
     pass

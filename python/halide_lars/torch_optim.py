@@ -16,6 +16,12 @@ _BNB_KEYS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "optim_b
              "min_8bit_size", "percentile_clipping", "max_unorm")
 
 
+def exclude_bias_and_norm(p):
+    """The SSL code bases' filter (VICReg, Barlow Twins): True for 1-D parameters (biases,
+    normalization weights), which they exclude from weight decay and from adaptation."""
+    return p.ndim == 1
+
+
 class LARS(torch.optim.Optimizer):
     """bitsandbytes.optim.LARS: every step runs in halide_lars (CPU or CUDA tensors, in place).
 
@@ -54,6 +60,15 @@ class LARS(torch.optim.Optimizer):
     element of a tensor registers an empty tensor for it. Percentile clipping works (one
     exchange); per-tensor 8-bit state (block_wise=False) does not.
 
+    Every published LARS form in one call (docs/spec.md "Trust forms"): trust_mode "clip"
+    (bitsandbytes, the default), "classic" (You et al., timm Lars; always_adapt=False for timm's
+    default of no adaptation without weight decay), "larc_clip" (LARC clip, timm trust_clip),
+    "exact" (VICReg, Barlow Twins, DINO, BYOL, SimCLR, optax.lars: trust_coefficient |p| /
+    (|g + wd p| + eps); they use eps=0), "none". weight_decay_filter(p) / lars_adaptation_filter(p)
+    (the SSL code bases' callables: true = exclude p from weight decay / from adaptation) and
+    exclude_bias_and_norm=True (both filters: 1-D parameters) become per-parameter overrides
+    when each parameter is registered.
+
     num_threads: the CPU kernels' thread budget. None (the default) follows
     torch.get_num_threads() at every step -- the budget torch.set_num_threads / OMP_NUM_THREADS
     gave the trainer; an int fixes it (0: HL_NUM_THREADS, else OMP_NUM_THREADS, else every CPU
@@ -73,7 +88,8 @@ class LARS(torch.optim.Optimizer):
     def __init__(self, params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False,
                  optim_bits=32, args=None, min_8bit_size=4096, percentile_clipping=100,
                  max_unorm=0.02, process_group=None, shards=None, flat=False, num_threads=None,
-                 **options):
+                 weight_decay_filter=None, lars_adaptation_filter=None,
+                 exclude_bias_and_norm=False, **options):
         if momentum == 0:
             raise NotImplementedError("LARS without momentum is not supported")
         for k in options:
@@ -90,6 +106,10 @@ class LARS(torch.optim.Optimizer):
         if flat and process_group is not None:
             raise ValueError("flat=True and process_group cannot be combined")
         self._reduction = None  # set below; add_param_group fills it
+        if exclude_bias_and_norm:
+            weight_decay_filter = weight_decay_filter or globals()["exclude_bias_and_norm"]
+            lars_adaptation_filter = lars_adaptation_filter or globals()["exclude_bias_and_norm"]
+        self._filters = (weight_decay_filter, lars_adaptation_filter)
         if shards is not None and process_group is None:
             raise ValueError("shards given without process_group")
         self._opt = Optimizer(**{k: defaults[k] for k in _GROUP_KEYS})
@@ -187,6 +207,7 @@ class LARS(torch.optim.Optimizer):
             data = p.to_local() if distributed.is_dtensor(p) else p.data
             self._locals[p] = data
             self._opt.add_param(name, from_torch(data).dl, None, cg)
+            self._apply_filters(p, name)
             self._order.append(p)
             self._reduction.add(layout.group if layout is not None else None)
             if layout is not None:
@@ -205,6 +226,15 @@ class LARS(torch.optim.Optimizer):
         self._flat_buffers += [self._make_flat(members) for members in sets.values()]
         if self._reduction.sharded() and not self._constructing:
             self._alloc_partials()
+
+    def _apply_filters(self, p, name):
+        """weight_decay_filter(p) / lars_adaptation_filter(p) true: p gets no weight decay / no
+        trust ratio (per-parameter overrides, resolved once when p is registered)."""
+        wd_filter, adapt_filter = self._filters
+        if wd_filter is not None and wd_filter(p):
+            self._opt.override(name, "weight_decay", 0.0)
+        if adapt_filter is not None and adapt_filter(p):
+            self._opt.override(name, "trust_mode", "none")
 
     def _alloc_partials(self):
         # The partials live where the collective reduces them: on the parameters' device for
@@ -242,6 +272,8 @@ class LARS(torch.optim.Optimizer):
                                   [name for _, name, _ in members], offsets,
                                   [p.numel() for p, _, _ in members],
                                   [cg for _, _, cg in members])
+        for p, name, _ in members:
+            self._apply_filters(p, name)
         self._order += [p for p, _, _ in members]
         return flat_p, flat_g
 

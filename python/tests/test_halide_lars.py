@@ -29,7 +29,7 @@ def test_interpreter_and_library():
     # The project's virtualenv (./setup.sh, python/requirements.txt), not Debian's python3.
     assert "/.venv/" in sys.executable, sys.executable
     assert int(torch.__version__.split(".")[0]) >= 2, torch.__version__
-    assert halide_lars.ABI_VERSION == 2
+    assert halide_lars.ABI_VERSION == 3
     assert "halide_lars" in halide_lars.__version__
 
 

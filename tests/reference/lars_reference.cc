@@ -51,9 +51,24 @@ void LarsStep(const LarsOptions& o, DType dtype, const std::vector<double>& g,
   const double pnorm = std::sqrt(psq);
   const double gnorm = s * std::sqrt(gsq);
 
+  // The trust forms of docs/spec.md; classic, larc_clip and exact only where weight_decay != 0
+  // unless always_adapt (timm).
+  TrustMode mode = o.trust_mode;
+  if (mode != TrustMode::kClip && !o.always_adapt && o.weight_decay == 0.0) mode = TrustMode::kNone;
   double ratio = 1.0;
-  if (o.trust_mode == TrustMode::kClassic && pnorm > 0.0 && gnorm > 0.0) {
+  if ((mode == TrustMode::kClassic || mode == TrustMode::kLarcClip) && pnorm > 0.0 &&
+      gnorm > 0.0) {
     ratio = o.trust_coefficient * pnorm / (gnorm + o.weight_decay * pnorm + o.eps);
+  }
+  if (mode == TrustMode::kLarcClip) ratio = std::min(ratio / *o.lr, 1.0);
+  if (mode == TrustMode::kExact) {
+    double dsq = 0.0;
+    for (size_t i = 0; i < n; ++i) {
+      const double d = s * g[i] + o.weight_decay * (*p)[i];
+      dsq += d * d;
+    }
+    const double dnorm = std::sqrt(dsq);
+    if (pnorm > 0.0 && dnorm > 0.0) ratio = o.trust_coefficient * pnorm / (dnorm + o.eps);
   }
   std::vector<double> u(n), m_new(n);
   double usq = 0.0;
