@@ -26,7 +26,8 @@ extern "C" {
 #endif
 
 /* 2: lars_options_t gained step_order (at the end); the option table (lars_option_info).
- * 3: lars_options_t gained always_adapt (at the end); trust modes larc_clip and exact. */
+ * 3: lars_options_t gained always_adapt and lr_in_momentum (at the end); trust modes larc_clip
+ *    and exact. */
 #define LARS_C_ABI_VERSION 3
 
 typedef enum {
@@ -94,6 +95,7 @@ typedef struct {
   int32_t nonfinite; /* lars_nonfinite_t */
   int32_t step_order; /* lars_step_order_t */
   int32_t always_adapt; /* 0: classic/larc_clip/exact adapt only where weight_decay != 0 (timm) */
+  int32_t lr_in_momentum; /* 1: m = momentum m + lr q d, p -= m (optax); not with clip */
 } lars_options_t;
 
 /* The option table, for bindings that build their option lists at load time instead of copying

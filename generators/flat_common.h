@@ -56,7 +56,7 @@ void DefineFlatNorms(FlatNormsFuncs& f, Func out, const PBuf& p, const PBuf& g,
   FlatTensorOptions o = LoadOptions(opts, tc);
   // Exact trust form: Σd² in u's place (d = s g + wd p: u with first_step on, nesterov off --
   // the same substitution the per-tensor norms call gets from runtime/lars_kernels).
-  Expr exact = o.trust_mode == kTrustExact;
+  Expr exact = TrustForm(o.trust_mode) == kTrustExact;
   const LarsScalars ks{o.momentum, o.dampening, o.weight_decay, o.nesterov && !exact,
                        o.first_step || exact};
   auto add_terms = [&](const Expr& pv, const Expr& gv, const Expr& mv) {
@@ -150,7 +150,8 @@ inline void ScheduleFlatNorms(FlatNormsFuncs& f, Func out, bool gpu, int tasks) 
   }
 }
 
-// Per tensor t, once: coef(k, t) = classic trust ratio (k = 0), lr * trust scale (1), 1 if
+// Per tensor t, once: coef(k, t) = the trust ratio (k = 0), lr * trust scale (1; 1 * scale with
+// lr_in_momentum), the lr inside the momentum (3; 1 without lr_in_momentum), 1 if
 // stepped this call (active and, with skip_nonfinite, a finite Σg²) else 0 (2) -- the same strict fp32 expressions as
 // lars_update / lars8bit_update, so the products round alike.
 template <typename OBuf, typename NBuf>
@@ -162,8 +163,8 @@ void DefineFlatCoefficients(Func coef, const OBuf& opts, const NBuf& norms) {
                                       o.trust_coefficient, o.eps, o.max_unorm);
   Expr skipped = o.skip_nonfinite && !is_finite(n2);
   Var k("k");
-  coef(k, t) = select(k == 0, trust.ratio, k == 1, StepSize(o.lr, trust.scale),
-                      select(o.active && !skipped, 1.0f, 0.0f));
+  coef(k, t) = select(k == 0, trust.ratio, k == 1, StepSize(trust.lr, trust.scale),
+                      k == 3, trust.lr_factor, select(o.active && !skipped, 1.0f, 0.0f));
 }
 
 }  // namespace generators

@@ -124,13 +124,14 @@ class Lars8bitUpdate : public Generator<Lars8bitUpdate<D>> {
     // absmax buffer; i / B is always in range for the elements that are stored.
     Expr m_old = DecodeCode(cb(i), code, tf) * absmax(clamp(i / B, 0, absmax.dim(0).extent() - 1));
     LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
-                                    ToF32(D, pb(i)), ToF32(D, gb(i)), m_old, s, trust.ratio);
+                                    ToF32(D, pb(i)), ToF32(D, gb(i)), m_old, s, trust.ratio,
+                                    trust.lr_factor);
     step_(i) = Tuple(e.m_new, e.u);
     r_ = RDom(0, B, "r");
     amax_(i) = 0.0f;
     amax_(i) = max(amax_(i), abs(step_(i * B + r_)[0]));
     Expr q = QuantizeIndex(NormalizeForQuantize(step_(i)[0], amax_(i / B)), mids, code, lut, tq);
-    out(i) = Tuple(FromF32(D, ToF32(D, p(i)) - lr * trust.scale * step_(i)[1]), q);
+    out(i) = Tuple(FromF32(D, ToF32(D, p(i)) - trust.lr * trust.scale * step_(i)[1]), q);
     absmax_out(i) = amax_(i);
   }
 

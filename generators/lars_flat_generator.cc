@@ -96,7 +96,8 @@ class LarsFlatUpdate : public Generator<LarsFlatUpdate<D>> {
     Expr pv = ToF32(D, p(x));
     LarsElement e = LarsStepElement({o.momentum, o.dampening, o.weight_decay, o.nesterov,
                                      o.first_step},
-                                    pv, ToF32(D, g(x)), m(x), o.gscale, coef_(0, tx));
+                                    pv, ToF32(D, g(x)), m(x), o.gscale, coef_(0, tx),
+                                    coef_(3, tx));
     vals_(x) = Tuple(select(valid, FromF32(D, ApplyUpdate(pv, coef_(1, tx), e.u)), p(x)),
                      select(valid, e.m_new, m(x)));
     out(x) = Tuple(vals_(x)[0], vals_(x)[1]);
@@ -241,7 +242,7 @@ class Lars8bitFlatUpdate : public Generator<Lars8bitFlatUpdate<D>> {
       el.e = LarsStepElement({o.momentum, o.dampening, o.weight_decay, o.nesterov, o.first_step},
                              select(el.inside, ToF32(D, pb(x)), 0.0f),
                              select(el.inside, ToF32(D, gb(x)), 0.0f), m_old, o.gscale,
-                             coef_(0, el.tx));
+                             coef_(0, el.tx), coef_(3, el.tx));
       return el;
     };
     Var j("j");

@@ -6,11 +6,12 @@ namespace generators {
 using namespace Halide;
 
 LarsElement LarsStepElement(const LarsScalars& k, const Expr& p, const Expr& g, const Expr& m,
-                            const Expr& s, const Expr& ratio) {
+                            const Expr& s, const Expr& ratio, const Expr& lr_factor) {
   // strict_float: no fused multiply-adds, so a vector lane, a scalar tail and a GPU thread
   // round every element alike (the flat set step is bit-identical to the per-tensor one).
   LarsElement e;
-  e.d = strict_float(ratio * (s * g + k.weight_decay * p));
+  // lr_factor 1 (lr outside): 1 * x = x, the same bits as before lr_in_momentum existed.
+  e.d = strict_float(lr_factor * (ratio * (s * g + k.weight_decay * p)));
   e.m_new = strict_float(select(k.first_step, e.d, k.momentum * m + (1.0f - k.dampening) * e.d));
   e.u = strict_float(select(k.nesterov, e.d + k.momentum * e.m_new, e.m_new));
   return e;
@@ -38,15 +39,20 @@ TrustFactors TrustFromNorms(const Expr& n0, const Expr& n1, const Expr& n2, cons
                             const Expr& lr, const Expr& trust_mode, const Expr& weight_decay,
                             const Expr& trust_coefficient, const Expr& eps, const Expr& max_unorm) {
   Expr pnorm = sqrt(n0), unorm = sqrt(n1), gnorm = s * sqrt(n2);
+  Expr lr_inside = trust_mode >= kTrustLrInside;
+  Expr mode = TrustForm(trust_mode);
   TrustFactors f;
   Expr classic = ClassicTrustRatio(pnorm, gnorm, weight_decay, trust_coefficient, eps);
   // lr = 0: classic / 0 = inf, clamped to 1 (the step is 0 anyway).
   Expr larc = strict_float(min(classic / lr, 1.0f));
   Expr exact = strict_float(select(pnorm > 0.0f && unorm > 0.0f,
                                    trust_coefficient * pnorm / (unorm + eps), 1.0f));
-  f.ratio = select(trust_mode == kTrustClassic, classic, trust_mode == kTrustLarcClip, larc,
-                   trust_mode == kTrustExact, exact, 1.0f);
-  f.scale = select(trust_mode == kTrustClip, ClipTrustScale(pnorm, unorm, max_unorm), 1.0f);
+  Expr q = select(mode == kTrustClassic, classic, mode == kTrustLarcClip, larc,
+                  mode == kTrustExact, exact, 1.0f);
+  f.ratio = q;
+  f.lr = select(lr_inside, 1.0f, lr);
+  f.lr_factor = select(lr_inside, lr, 1.0f);
+  f.scale = select(mode == kTrustClip, ClipTrustScale(pnorm, unorm, max_unorm), 1.0f);
   return f;
 }
 

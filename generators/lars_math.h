@@ -17,6 +17,10 @@ enum TrustModeValue {
   kTrustLarcClip = 3,  // LARC clip / timm trust_clip: q = min(classic q / lr, 1)
   kTrustExact = 4,     // SSL / optax: q = eta |p| / (|g + wd p| + eps) (1 where a norm is 0)
 };
+// The packed trust_mode kernel input: the form + kTrustLrInside when lr_in_momentum (the lr
+// multiplies d before the momentum and the step size is 1: optax, SimCLR-TF).
+constexpr int kTrustLrInside = 8;
+inline Halide::Expr TrustForm(const Halide::Expr& packed) { return packed % kTrustLrInside; }
 
 // The per-step scalars every LARS kernel takes (runtime Params, same names as the options).
 struct LarsScalars {
@@ -30,9 +34,11 @@ struct LarsScalars {
 struct LarsElement {
   Halide::Expr d, m_new, u;
 };
+// lr_factor: the lr with lr_in_momentum (d = lr (ratio (s g + wd p)), optax's order), else 1.
 LarsElement LarsStepElement(const LarsScalars& k, const Halide::Expr& p, const Halide::Expr& g,
                             const Halide::Expr& m, const Halide::Expr& s,
-                            const Halide::Expr& ratio);
+                            const Halide::Expr& ratio,
+                            const Halide::Expr& lr_factor = Halide::Expr(1.0f));
 
 // Classic (You et al. 2017) local learning-rate ratio: eta*|p| / (|s*g| + wd*|p| + eps), or 1
 // when |p| or |g| is 0 (as timm/apex).
@@ -50,8 +56,11 @@ Halide::Expr ClipTrustScale(const Halide::Expr& pnorm, const Halide::Expr& unorm
 // form eta |p| / (|d| + eps) in exact mode (n1 is then Σd², d = s g + wd p: the norms pass sums d
 // instead of u, see ExactNormsScalars), else 1; `scale` is ClipTrustScale in clip mode (else 1).
 // One expression for lars_update, lars8bit_update and the flat set coefficients.
+// With lr_in_momentum (packed mode >= kTrustLrInside) `lr_factor` is lr (LarsStepElement puts it
+// into d) and `lr` is 1; else lr_factor is 1 and `lr` is lr. The update is
+// p - StepSize(lr, scale) * u either way.
 struct TrustFactors {
-  Halide::Expr ratio, scale;
+  Halide::Expr ratio, scale, lr, lr_factor;
 };
 TrustFactors TrustFromNorms(const Halide::Expr& n0, const Halide::Expr& n1, const Halide::Expr& n2,
                             const Halide::Expr& s, const Halide::Expr& lr,

@@ -99,8 +99,8 @@ class LarsUpdate : public Generator<LarsUpdate<D>> {
                                         trust_coefficient, eps, max_unorm);
     Expr pv = ToF32(D, p(x));
     LarsElement e = LarsStepElement({momentum, dampening, weight_decay, nesterov, first_step},
-                                    pv, ToF32(D, g(x)), m(x), s, trust.ratio);
-    vals_(x) = Tuple(FromF32(D, ApplyUpdate(pv, StepSize(lr, trust.scale), e.u)), e.m_new);
+                                    pv, ToF32(D, g(x)), m(x), s, trust.ratio, trust.lr_factor);
+    vals_(x) = Tuple(FromF32(D, ApplyUpdate(pv, StepSize(trust.lr, trust.scale), e.u)), e.m_new);
     out(x) = Tuple(vals_(x)[0], vals_(x)[1]);
   }
 

@@ -294,7 +294,7 @@ absl::StatusOr<FlatPlan> FlatBegin(FlatSet* flat_set, const std::vector<LarsOpti
     row[kFlatWeightDecay] = static_cast<float>(o.weight_decay);
     row[kFlatNesterov] = o.nesterov ? 1.0f : 0.0f;
     row[kFlatFirstStep] = s.step == 0 ? 1.0f : 0.0f;
-    row[kFlatTrustMode] = static_cast<float>(static_cast<int>(EffectiveTrustMode(o)));
+    row[kFlatTrustMode] = static_cast<float>(PackedTrustMode(o));
     row[kFlatMaxUnorm] = static_cast<float>(o.max_unorm);
     row[kFlatTrustCoefficient] = static_cast<float>(o.trust_coefficient);
     row[kFlatEps] = static_cast<float>(o.eps);

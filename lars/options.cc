@@ -151,6 +151,11 @@ absl::Status ValidateOptions(const LarsOptions& o) {
     return absl::InvalidArgumentError(absl::StrCat(
         "nesterov: requires momentum > 0 and dampening = 0, dampening is ", o.dampening));
   }
+  if (o.lr_in_momentum && o.trust_mode == TrustMode::kClip) {
+    return absl::InvalidArgumentError(
+        "lr_in_momentum: not with trust_mode \"clip\" (bitsandbytes' clip bounds |lr u|, not the "
+        "momentum); use classic, larc_clip, exact or none");
+  }
   return absl::OkStatus();
 }
 

@@ -62,10 +62,12 @@ absl::Status CheckSupported(const ParamSlot& slot, const LarsOptions& options) {
   LARS_RETURN_IF_ERROR(DeviceStatus(slot.param.device));
   const StateKind kind = DesiredKind(options, FullNumel(slot));
   const TrustMode mode = EffectiveTrustMode(options);
-  if (kind == StateKind::kTensor8 && mode != TrustMode::kClip && mode != TrustMode::kNone) {
+  if (kind == StateKind::kTensor8 &&
+      ((mode != TrustMode::kClip && mode != TrustMode::kNone) || options.lr_in_momentum)) {
     return absl::UnimplementedError(absl::StrCat(
-        slot.name, ": trust_mode \"", TrustModeName(options.trust_mode),
-        "\" with block_wise=false is not supported (the per-tensor scale needs max|m'| before "
+        slot.name, ": trust_mode \"", TrustModeName(options.trust_mode), "\"",
+        options.lr_in_momentum ? " with lr_in_momentum" : "",
+        " with block_wise=false is not supported (the per-tensor scale needs max|m'| before "
         "the trust ratio is known); use block_wise=true"));
   }
   if (kind != slot.kind && slot.step > 0 &&

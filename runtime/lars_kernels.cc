@@ -73,6 +73,10 @@ TrustMode EffectiveTrustMode(const LarsOptions& o) {
   return o.trust_mode;
 }
 
+int32_t PackedTrustMode(const LarsOptions& o) {
+  return static_cast<int32_t>(EffectiveTrustMode(o)) + (o.lr_in_momentum ? 8 : 0);
+}
+
 bool NeedsNorms(const LarsOptions& o) {
   const TrustMode mode = EffectiveTrustMode(o);
   return mode == TrustMode::kClassic || mode == TrustMode::kLarcClip ||
@@ -140,7 +144,7 @@ LarsHyper MakeLarsHyper(const LarsOptions& o, bool first_step) {
   h.weight_decay = static_cast<float>(o.weight_decay);
   h.nesterov = o.nesterov;
   h.first_step = first_step;
-  h.trust_mode = static_cast<int32_t>(EffectiveTrustMode(o));
+  h.trust_mode = PackedTrustMode(o);
   h.max_unorm = static_cast<float>(o.max_unorm);
   h.trust_coefficient = static_cast<float>(o.trust_coefficient);
   h.eps = static_cast<float>(o.eps);
@@ -158,7 +162,7 @@ absl::Status RunLarsNorms(const LarsTensorArgs& a, const TensorView& out, const 
   // The exact trust form needs Σd² (d = s g + wd p) where the others read Σu²: the norms kernels
   // sum u = d when told it is the first step without nesterov (their other sums do not depend on
   // either). The flat norms kernel makes the same substitution from the form itself.
-  const bool exact = k.trust_mode == static_cast<int32_t>(TrustMode::kExact);
+  const bool exact = k.trust_mode % 8 == static_cast<int32_t>(TrustMode::kExact);
   const bool nesterov = k.nesterov && !exact, first_step = k.first_step || exact;
   if (s.kind == StateKind::kFp32) {
     halide_buffer_t* m = v(s.momentum);

@@ -79,6 +79,7 @@ TEST(CApi, OptionTableDescribesTheStruct) {
       {"step_order", offsetof(lars_options_t, step_order)},
       {"nonfinite", offsetof(lars_options_t, nonfinite)},
       {"always_adapt", offsetof(lars_options_t, always_adapt)},
+      {"lr_in_momentum", offsetof(lars_options_t, lr_in_momentum)},
   };
   ASSERT_EQ(lars_option_count(), static_cast<int32_t>(fields.size()));
   lars_optimizer_t* opt = Make();

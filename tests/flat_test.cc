@@ -190,7 +190,8 @@ TEST_P(FlatTest, TrajectoryIsBitIdenticalToPerTensorSteps) {
       {"t6", {"dampening", 0.1}},            {"t6", {"nesterov", false}},
       {"t5", {"trust_mode", "larc_clip"}},   {"t11", {"trust_mode", "exact"}},
       {"t7", {"trust_mode", "exact"}},       {"t2", {"trust_mode", "classic"}},
-      {"t2", {"always_adapt", false}}};
+      {"t2", {"always_adapt", false}},       {"t11", {"lr_in_momentum", true}},
+      {"t5", {"lr_in_momentum", true}}};
   for (const auto& [name, kv] : overrides) {
     for (Lars* opt : {&s.per_tensor, &s.flat_set}) {
       ASSERT_TRUE(opt->OverrideConfig(name, kv.first, kv.second).ok()) << name;

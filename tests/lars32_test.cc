@@ -168,8 +168,10 @@ TEST_P(Lars32Test, EveryOptionCombination) {
             o.percentile_clipping = pct;
             o.trust_mode = mode;
             o.always_adapt = combos % 3 != 0;  // timm's coupling to weight decay, on and off
+            o.lr_in_momentum = mode != TrustMode::kClip && combos % 2 == 0;  // optax's order
             const std::string what =
-                absl::StrCat("always_adapt=", o.always_adapt, " dampening=", dampening,
+                absl::StrCat("always_adapt=", o.always_adapt, " lr_in_momentum=",
+                             o.lr_in_momentum, " dampening=", dampening,
                              " nesterov=", nesterov, " wd=", wd,
                              " max_unorm=", max_unorm, " pct=", pct, " mode=", TrustModeName(mode),
                              " order=", StepOrderName(order));

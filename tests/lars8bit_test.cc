@@ -139,6 +139,7 @@ TEST_P(Lars8bitTest, EveryTrustModeAndOption) {
         o.percentile_clipping = pct;
         // Ratios of ~1e-3: a larger lr, so that they matter.
         if (mode == TrustMode::kClassic || mode == TrustMode::kExact) o.lr = 2.0;
+        o.lr_in_momentum = mode != TrustMode::kClip && pct == 10;  // optax's order
         CheckStep(GetParam(), o, 5000, 4, 17);
       }
     }

@@ -1,9 +1,9 @@
 """Every published LARS form in one call, against the real implementation where it installs:
 timm's Lars (trust_clip on/off, always_adapt on/off, weight decay 0/!=0, nesterov), the SSL form
 of VICReg / Barlow Twins (their LARS class, restated below from their published code: it is not a
-package) with exclude_bias_and_norm filters, and optax.lars (masks, nesterov, eps 0 and > 0).
-100-step trajectories on odd-sized tensors with a moving lr schedule (optax: constant lr, since
-it applies the lr inside the momentum)."""
+package) with exclude_bias_and_norm filters, and optax.lars (masks, nesterov, eps 0 and > 0;
+with lr_in_momentum under a cosine schedule). 100-step trajectories on odd-sized tensors with a
+moving lr schedule."""
 import math
 
 import numpy as np
@@ -169,6 +169,10 @@ def test_forms_are_options_everywhere():
     opts = halide_lars._lib.OPTIONS
     assert opts["trust_mode"].values[:5] == ["clip", "classic", "none", "larc_clip", "exact"]
     assert opts["always_adapt"].default is True
+    assert opts["lr_in_momentum"].default is False
+    with pytest.raises(ValueError, match="lr_in_momentum"):
+        halide_lars.LARS([torch.nn.Parameter(torch.ones(3))], lr=0.1, momentum=0.9,
+                         lr_in_momentum=True)  # trust_mode clip
     p = torch.nn.Parameter(torch.ones(3))
     with pytest.raises(ValueError, match="trust_mode"):
         halide_lars.LARS([p], lr=0.1, momentum=0.9, trust_mode="lamb")
@@ -176,3 +180,41 @@ def test_forms_are_options_everywhere():
     q = torch.nn.Parameter(torch.ones(5000))
     with pytest.raises(NotImplementedError, match="exact"):
         halide_lars.LARS8bit([q], lr=0.1, momentum=0.9, block_wise=False, trust_mode="exact")
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_optax_lars_with_a_moving_lr(nesterov):
+    """optax applies the lr inside the momentum (trust -> lr -> trace): lr_in_momentum=True gives
+    its trajectory under a schedule too (with the lr outside, a moving schedule differs)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    schedule = optax.cosine_decay_schedule(0.5, STEPS)
+    mask = lambda tree: [x.ndim != 1 for x in tree]  # noqa: E731
+    tx = optax.lars(schedule, weight_decay=1e-3, weight_decay_mask=mask, trust_coefficient=0.001,
+                    eps=0.0, trust_ratio_mask=mask, momentum=0.9, nesterov=nesterov)
+    results = {}
+    for inside in (True, False):
+        a = params(3)
+        jp = [jnp.asarray(p.detach().numpy()) for p in a]
+        state = tx.init(jp)
+        update = jax.jit(tx.update)
+        ours = halide_lars.LARS(a, lr=0.5, momentum=0.9, weight_decay=1e-3, nesterov=nesterov,
+                                trust_mode="exact", trust_coefficient=0.001, eps=0.0,
+                                exclude_bias_and_norm=True, lr_in_momentum=inside)
+        for step in range(1, STEPS + 1):
+            gs = [grad(step, i, p) for i, p in enumerate(a)]
+            for p, g in zip(a, gs):
+                p.grad = g
+            ours.param_groups[0]["lr"] = float(schedule(step - 1))  # optax counts from 0
+            ours.step()
+            upd, state = update([jnp.asarray(g.numpy()) for g in gs], state, jp)
+            jp = optax.apply_updates(jp, upd)
+        results[inside] = max(
+            float(np.abs(p.detach().numpy().astype(np.float64) - np.asarray(q, np.float64)).max()
+                  / np.abs(np.asarray(q, np.float64)).max()) for p, q in zip(a, jp))
+    print(f"optax with a cosine schedule, nesterov={nesterov}: lr inside {results[True]:.2g}, "
+          f"outside {results[False]:.2g}")
+    assert results[True] <= 2e-6, results
+    assert results[False] > 1e-4, results  # the other order really differs under a schedule

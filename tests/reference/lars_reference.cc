@@ -73,7 +73,9 @@ void LarsStep(const LarsOptions& o, DType dtype, const std::vector<double>& g,
   std::vector<double> u(n), m_new(n);
   double usq = 0.0;
   for (size_t i = 0; i < n; ++i) {
-    const double d = ratio * (s * g[i] + o.weight_decay * (*p)[i]);
+    // lr_in_momentum: the lr multiplies d before the momentum, the step size is 1.
+    const double d = (o.lr_in_momentum ? *o.lr : 1.0) * ratio *
+                     (s * g[i] + o.weight_decay * (*p)[i]);
     m_new[i] = step == 1 ? d : o.momentum * st->m[i] + (1.0 - o.dampening) * d;
     u[i] = o.nesterov ? d + o.momentum * m_new[i] : m_new[i];
     usq += u[i] * u[i];
@@ -85,7 +87,7 @@ void LarsStep(const LarsOptions& o, DType dtype, const std::vector<double>& g,
     if (unorm > o.max_unorm * pnorm) scale = o.max_unorm * pnorm / unorm;
   }
   for (size_t i = 0; i < n; ++i) {
-    (*p)[i] = RoundTo(dtype, (*p)[i] - *o.lr * scale * u[i]);
+    (*p)[i] = RoundTo(dtype, (*p)[i] - (o.lr_in_momentum ? 1.0 : *o.lr) * scale * u[i]);
     st->m[i] = static_cast<float>(m_new[i]);
   }
 }
