@@ -4,6 +4,7 @@
 #define HALIDE_LARS_GENERATORS_LARS_MATH_H_
 
 #include "Halide.h"
+#include "runtime/flat_abi.h"
 
 namespace halide_lars {
 namespace generators {
@@ -17,9 +18,8 @@ enum TrustModeValue {
   kTrustLarcClip = 3,  // LARC clip / timm trust_clip: q = min(classic q / lr, 1)
   kTrustExact = 4,     // SSL / optax: q = eta |p| / (|g + wd p| + eps) (1 where a norm is 0)
 };
-// The packed trust_mode kernel input: the form + kTrustLrInside when lr_in_momentum (the lr
-// multiplies d before the momentum and the step size is 1: optax, SimCLR-TF).
-constexpr int kTrustLrInside = 8;
+// The packed trust_mode kernel input: the form + kTrustLrInside (runtime/flat_abi.h) when
+// lr_in_momentum (the lr multiplies d before the momentum and the step size is 1: optax).
 inline Halide::Expr TrustForm(const Halide::Expr& packed) { return packed % kTrustLrInside; }
 
 // The per-step scalars every LARS kernel takes (runtime Params, same names as the options).
@@ -54,7 +54,7 @@ Halide::Expr ClipTrustScale(const Halide::Expr& pnorm, const Halide::Expr& unorm
 // The trust factors of a step from its norms n0 = Σp², n1 = Σu², n2 = Σg² and the gradient scale
 // s: `ratio` is ClassicTrustRatio in classic mode, min(that / lr, 1) in larc_clip mode, the exact
 // form eta |p| / (|d| + eps) in exact mode (n1 is then Σd², d = s g + wd p: the norms pass sums d
-// instead of u, see ExactNormsScalars), else 1; `scale` is ClipTrustScale in clip mode (else 1).
+// instead of u -- runtime/lars_kernels RunLarsNorms, DefineFlatNorms), else 1; `scale` is ClipTrustScale in clip mode (else 1).
 // One expression for lars_update, lars8bit_update and the flat set coefficients.
 // With lr_in_momentum (packed mode >= kTrustLrInside) `lr_factor` is lr (LarsStepElement puts it
 // into d) and `lr` is 1; else lr_factor is 1 and `lr` is lr. The update is

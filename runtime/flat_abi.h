@@ -22,6 +22,11 @@ constexpr int kFlatAlign = 64;
 // Elements per reduction chunk (lars_norms and lars_flat_norms: the shared reduction tree).
 constexpr int kFlatChunk = 1 << 15;
 
+// The kernels' packed trust_mode input (per-tensor update kernels and kFlatTrustMode): the trust
+// form (lars/options.h TrustMode = generators/lars_math.h TrustModeValue) plus kTrustLrInside when
+// lr_in_momentum.
+constexpr int kTrustLrInside = 8;
+
 enum FlatOpt {
   kFlatLr = 0,
   kFlatMomentum,
@@ -29,7 +34,7 @@ enum FlatOpt {
   kFlatWeightDecay,
   kFlatNesterov,      // 0 or 1
   kFlatFirstStep,     // 0 or 1
-  kFlatTrustMode,     // generators/lars_math.h TrustModeValue (the effective form)
+  kFlatTrustMode,     // the packed trust mode (kTrustLrInside above)
   kFlatMaxUnorm,
   kFlatTrustCoefficient,
   kFlatEps,

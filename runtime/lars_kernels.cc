@@ -74,7 +74,7 @@ TrustMode EffectiveTrustMode(const LarsOptions& o) {
 }
 
 int32_t PackedTrustMode(const LarsOptions& o) {
-  return static_cast<int32_t>(EffectiveTrustMode(o)) + (o.lr_in_momentum ? 8 : 0);
+  return static_cast<int32_t>(EffectiveTrustMode(o)) + (o.lr_in_momentum ? kTrustLrInside : 0);
 }
 
 bool NeedsNorms(const LarsOptions& o) {
@@ -162,7 +162,7 @@ absl::Status RunLarsNorms(const LarsTensorArgs& a, const TensorView& out, const 
   // The exact trust form needs Σd² (d = s g + wd p) where the others read Σu²: the norms kernels
   // sum u = d when told it is the first step without nesterov (their other sums do not depend on
   // either). The flat norms kernel makes the same substitution from the form itself.
-  const bool exact = k.trust_mode % 8 == static_cast<int32_t>(TrustMode::kExact);
+  const bool exact = k.trust_mode % kTrustLrInside == static_cast<int32_t>(TrustMode::kExact);
   const bool nesterov = k.nesterov && !exact, first_step = k.first_step || exact;
   if (s.kind == StateKind::kFp32) {
     halide_buffer_t* m = v(s.momentum);

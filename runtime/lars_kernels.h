@@ -21,8 +21,8 @@ bool NeedsNorms(const LarsOptions& options);
 // where weight_decay = 0 and always_adapt is off (timm's Lars). MakeLarsHyper and the flat
 // set's option rows pack this, not trust_mode.
 TrustMode EffectiveTrustMode(const LarsOptions& options);
-// The kernels' trust_mode input: EffectiveTrustMode + 8 with lr_in_momentum (generators/lars_math.h
-// kTrustLrInside).
+// The kernels' trust_mode input: EffectiveTrustMode + kTrustLrInside (runtime/flat_abi.h) with
+// lr_in_momentum.
 int32_t PackedTrustMode(const LarsOptions& options);
 // A step of a state of `kind` runs the norms pass: the trust mode needs norms, or the state is
 // per-tensor 8-bit (its norms pass makes the new scale).

@@ -46,20 +46,12 @@ class Layout:
                    for k, b in enumerate(self.boundaries))
 
 
-def _dtensor_type():
-    try:
-        from torch.distributed.tensor import DTensor
-    except ImportError:  # torch < 2.4 has it under torch.distributed._tensor (or not at all)
-        try:
-            from torch.distributed._tensor import DTensor
-        except ImportError:
-            return None
-    return DTensor
-
-
 def is_dtensor(t):
-    cls = _dtensor_type()
-    return cls is not None and isinstance(t, cls)
+    try:
+        from torch.distributed.tensor import DTensor  # public since torch 2.5
+    except ImportError:  # an older torch (the GPU kit may run one): nothing is a DTensor there
+        return False
+    return isinstance(t, DTensor)
 
 
 def local(t):
@@ -82,7 +74,8 @@ def refuse_flat_parameter(p, what):
 
 
 def dtensor_layout(p, what):
-    """The Layout of a DTensor parameter; ValueError for placements the step cannot handle."""
+    """(Layout, local shard) of a DTensor parameter; ValueError for placements the step cannot
+    handle."""
     from torch.distributed.tensor import Replicate, Shard
 
     shard_dims = []
@@ -102,7 +95,7 @@ def dtensor_layout(p, what):
                          f"(placements {tuple(p.placements)}); one Shard(0) dimension is supported")
     loc = p.to_local()
     if not shard_dims:
-        return Layout(0, loc.numel(), None, None, dtensor=True)
+        return Layout(0, loc.numel(), None, None, dtensor=True), loc
     mesh = p.device_mesh
     md = shard_dims[0]
     coord = mesh.get_coordinate()
@@ -121,7 +114,7 @@ def dtensor_layout(p, what):
         raise ValueError(f"{what}: local shard of shape {tuple(loc.shape)} at mesh coordinate {k} "
                          f"of {world}, expected {want} (torch.chunk rows of {shape})")
     return Layout(starts[k] * row, rows * row, mesh.get_group(md),
-                  [s * row for s in starts], dtensor=True)
+                  [s * row for s in starts], dtensor=True), loc
 
 
 def fsdp1_sharding(model):
@@ -182,9 +175,9 @@ class Reduction:
     def sharded(self):
         return any(g is not None for g in self.slots)
 
-    def plan(self, per_tensor):
-        """[(group, index tensor, or None for the whole buffer)] for `per_tensor` partials per
-        parameter."""
+    def plan(self, per_tensor, device):
+        """[(group, index tensor on `device`, or None for the whole buffer)] for `per_tensor`
+        partials per parameter."""
         import torch.distributed as dist
 
         keys, groups = {}, []
@@ -198,7 +191,7 @@ class Reduction:
             groups[keys[ranks]][1].extend(range(i * per_tensor, (i + 1) * per_tensor))
         if len(groups) == 1 and all(g is not None for g in self.slots):
             return [(groups[0][0], None)]
-        return [(g, torch.tensor(idx, dtype=torch.long)) for g, idx in groups]
+        return [(g, torch.tensor(idx, dtype=torch.long, device=device)) for g, idx in groups]
 
 
 def all_reduce(partials, plan):
@@ -208,7 +201,6 @@ def all_reduce(partials, plan):
         if index is None:
             dist.all_reduce(partials, group=group)
             continue
-        index = index.to(partials.device)
         part = partials.index_select(0, index)
         dist.all_reduce(part, group=group)
         partials.index_copy_(0, index, part)
@@ -233,5 +225,4 @@ def local_entry(entry):
     """A state entry with its DTensors replaced by their local tensors."""
     if not isinstance(entry, dict):
         return entry
-    return {k: (local(v) if is_dtensor(v) else
-                local_entry(v) if isinstance(v, dict) else v) for k, v in entry.items()}
+    return {k: local_entry(v) if isinstance(v, dict) else local(v) for k, v in entry.items()}

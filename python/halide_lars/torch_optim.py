@@ -105,7 +105,6 @@ class LARS(torch.optim.Optimizer):
                     defaults[k] = getattr(args, k)
         if flat and process_group is not None:
             raise ValueError("flat=True and process_group cannot be combined")
-        self._reduction = None  # set below; add_param_group fills it
         if exclude_bias_and_norm:
             weight_decay_filter = weight_decay_filter or globals()["exclude_bias_and_norm"]
             lars_adaptation_filter = lars_adaptation_filter or globals()["exclude_bias_and_norm"]
@@ -159,6 +158,7 @@ class LARS(torch.optim.Optimizer):
         group = self.param_groups[-1]
         gi = len(self.param_groups) - 1
         layouts = {}
+        datas = {}  # param -> the tensor to register (a DTensor's local shard, else p.data)
         try:
             for pi, p in enumerate(group["params"]):
                 what = f"parameter {pi} of group {gi}"
@@ -167,8 +167,8 @@ class LARS(torch.optim.Optimizer):
                     if self._flat_mode:
                         raise ValueError(f"{what}: flat=True cannot take DTensor (FSDP2) "
                                          "parameters")
-                    layouts[p] = distributed.dtensor_layout(p, what)
-                    p = p.to_local()
+                    layouts[p], datas[p] = distributed.dtensor_layout(p, what)
+                    p = datas[p]
                 if not p.is_contiguous():
                     raise ValueError(f"parameter {pi} of group {gi} is not contiguous")
                 if p.dtype not in (torch.float32, torch.float16, torch.bfloat16):
@@ -204,7 +204,7 @@ class LARS(torch.optim.Optimizer):
                 (self._pending_flat if self._constructing else new_flat).append((p, name, cg))
                 continue
             layout = layouts.get(p)
-            data = p.to_local() if distributed.is_dtensor(p) else p.data
+            data = datas.get(p, p.data)
             self._locals[p] = data
             self._opt.add_param(name, from_torch(data).dl, None, cg)
             self._apply_filters(p, name)
@@ -247,7 +247,7 @@ class LARS(torch.optim.Optimizer):
         self._partials = torch.zeros(self._opt.partials_size(), dtype=torch.float64,
                                      device=device)
         self._partials_ref = from_torch(self._partials, partials=True)
-        self._plan = self._reduction.plan(self._opt.partials_size() // len(self._order))
+        self._plan = self._reduction.plan(self._opt.partials_size() // len(self._order), device)
 
     def _make_flat(self, members):
         """One flat parameter buffer and one flat gradient buffer for `members`; the parameters

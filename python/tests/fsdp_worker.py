@@ -108,28 +108,44 @@ def refused_placements(mesh):
     return ""
 
 
-def run_fsdp2_resume(rank, world, bits, trust, outdir):
-    """Loads the step-10 checkpoint that a run at another world size wrote into OUTDIR/dcp and
-    trains steps 11..20 on this world size."""
+def fsdp2_model(mesh, bits, trust):
+    """The model with fully_shard on every Linear and the root, and its optimizer."""
+    from torch.distributed.fsdp import fully_shard
+
+    model = make_model()
+    for layer in (model.a, model.b, model.c, model.d):
+        fully_shard(layer, mesh=mesh)
+    fully_shard(model, mesh=mesh)
+    return model, optimizer(model.parameters(), bits, trust)
+
+
+def resume(ckpt, mesh, bits, trust):
+    """A fresh model and optimizer (another initialization) loaded from the DCP checkpoint."""
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import (get_model_state_dict,
                                                          get_optimizer_state_dict,
                                                          set_model_state_dict,
                                                          set_optimizer_state_dict)
-    from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import fully_shard
 
-    mesh = init_device_mesh("cpu", (world,), mesh_dim_names=("shard",))
     torch.manual_seed(123)
-    model = make_model()
-    for layer in (model.a, model.b, model.c, model.d):
-        fully_shard(layer, mesh=mesh)
-    fully_shard(model, mesh=mesh)
-    opt = optimizer(model.parameters(), bits, trust)
+    model, opt = fsdp2_model(mesh, bits, trust)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.mul_(0.5)
     sd = {"model": get_model_state_dict(model), "optim": get_optimizer_state_dict(model, opt)}
-    dcp.load(sd, checkpoint_id=os.path.join(outdir, "dcp"))
+    dcp.load(sd, checkpoint_id=ckpt)
     set_model_state_dict(model, sd["model"])
     set_optimizer_state_dict(model, opt, sd["optim"])
+    return model, opt
+
+
+def run_fsdp2_resume(rank, world, bits, trust, outdir):
+    """Loads the step-10 checkpoint that a run at another world size wrote into OUTDIR/dcp and
+    trains steps 11..20 on this world size."""
+    from torch.distributed.device_mesh import init_device_mesh
+
+    mesh = init_device_mesh("cpu", (world,), mesh_dim_names=("shard",))
+    model, opt = resume(os.path.join(outdir, "dcp"), mesh, bits, trust)
     train(model, opt, STEPS // 2 + 1, STEPS)
     return full_params(model), {}, {}
 
@@ -137,25 +153,14 @@ def run_fsdp2_resume(rank, world, bits, trust, outdir):
 def run_fsdp2(rank, world, engine, bits, trust, outdir):
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint.state_dict import (get_model_state_dict,
-                                                         get_optimizer_state_dict,
-                                                         set_model_state_dict,
-                                                         set_optimizer_state_dict)
+                                                         get_optimizer_state_dict)
     from torch.distributed.device_mesh import init_device_mesh
-    from torch.distributed.fsdp import fully_shard
 
     if engine == "hsdp":
         mesh = init_device_mesh("cpu", (2, world // 2), mesh_dim_names=("replicate", "shard"))
     else:
         mesh = init_device_mesh("cpu", (world,), mesh_dim_names=("shard",))
-
-    def sharded():
-        model = make_model()
-        for layer in (model.a, model.b, model.c, model.d):
-            fully_shard(layer, mesh=mesh)
-        fully_shard(model, mesh=mesh)
-        return model, optimizer(model.parameters(), bits, trust)
-
-    model, opt = sharded()
+    model, opt = fsdp2_model(mesh, bits, trust)
     early = train(model, opt, 1, STEPS // 2, lambda: full_params(model))
     ckpt = os.path.join(outdir, "dcp")
     dcp.save({"model": get_model_state_dict(model),
@@ -166,16 +171,7 @@ def run_fsdp2(rank, world, engine, bits, trust, outdir):
     state_is_dtensor = all(halide_lars.distributed.is_dtensor(opt.state[p]["state1"])
                            for p in model.parameters())
 
-    # Resume: a fresh model and optimizer (a different initialization) load the checkpoint.
-    torch.manual_seed(123)
-    model2, opt2 = sharded()
-    with torch.no_grad():
-        for p in model2.parameters():
-            p.mul_(0.5)
-    sd = {"model": get_model_state_dict(model2), "optim": get_optimizer_state_dict(model2, opt2)}
-    dcp.load(sd, checkpoint_id=ckpt)
-    set_model_state_dict(model2, sd["model"])
-    set_optimizer_state_dict(model2, opt2, sd["optim"])
+    model2, opt2 = resume(ckpt, mesh, bits, trust)
     train(model2, opt2, STEPS // 2 + 1, STEPS)
     resumed = full_params(model2)
     final = full_params(model)
