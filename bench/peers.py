@@ -138,6 +138,23 @@ def peers(torch, device):
                 jax.block_until_ready(holder[0])
             return step
         out.append(("optax lars (jit)", optax_lars, 28))
+
+        def ours_jax(params):  # halide_lars.jax: the same optax.lars, our kernels via XLA's FFI
+            import halide_lars.jax as hlj
+            ps = [jax.device_put(p.detach().cpu().numpy()) for p in params]
+            gs = [jax.device_put(p.grad.cpu().numpy()) for p in params]
+            tx = hlj.lars(0.1, weight_decay=1e-4, momentum=0.9)
+            holder = [ps, tx.init(ps)]
+            update = jax.jit(tx.step, donate_argnums=(0, 1))
+
+            def step():
+                holder[0], holder[1] = update(holder[0], holder[1], gs)
+                jax.block_until_ready(holder[0])
+            return step
+        if device.type == "cpu":
+            out.append(("halide_lars.jax lars (jit, donated)", ours_jax, 28))
+        else:
+            out.append(("halide_lars.jax lars (jit, donated)", "CPU FFI handlers only", 0))
     except ImportError as e:
         out.append(("optax lars (jit)", f"not installed ({e})", 0))
     return out

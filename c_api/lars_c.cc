@@ -20,6 +20,8 @@
 #include "absl/synchronization/mutex.h"
 #include "lars/lars.h"
 #include "lars/options.h"
+#include "lars/stateless.h"
+#include "runtime/status_macros.h"
 
 struct lars_optimizer {
   explicit lars_optimizer(halide_lars::Lars l)
@@ -84,8 +86,9 @@ absl::Status CheckString(const char* s, const char* what) {
 
 // DLTensor -> TensorView: dense float32/float16/bfloat16 (or, for the sharded step's partials,
 // float64 only) on CPU, CUDA or OpenCL.
+// partials: f64 only; state: f32 or u8 (momentum, codes, absmax); else a parameter's dtypes.
 absl::StatusOr<TensorView> FromDLPack(const DLTensor* t, const std::string& what,
-                                      bool partials = false) {
+                                      bool partials = false, bool state = false) {
   if (t == nullptr) return absl::InvalidArgumentError(absl::StrCat(what, ": null DLTensor"));
   TensorView v;
   switch (t->device.device_type) {
@@ -114,6 +117,12 @@ absl::StatusOr<TensorView> FromDLPack(const DLTensor* t, const std::string& what
           static_cast<int>(t->dtype.bits), ", expected float64"));
     }
     v.dtype = DType::kF64;
+  } else if (state && t->dtype.code == kDLUInt && t->dtype.bits == 8) {
+    v.dtype = DType::kU8;
+  } else if (state && !(t->dtype.code == kDLFloat && t->dtype.bits == 32)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        what, ": dtype code ", static_cast<int>(t->dtype.code), " bits ",
+        static_cast<int>(t->dtype.bits), ", expected float32 or uint8"));
   } else if (t->dtype.code == kDLFloat && t->dtype.bits == 32) {
     v.dtype = DType::kF32;
   } else if (t->dtype.code == kDLFloat && t->dtype.bits == 16) {
@@ -512,6 +521,71 @@ lars_status_t lars_get_num_threads(lars_optimizer_t* opt, int32_t* out) {
     if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
     if (out == nullptr) return absl::InvalidArgumentError("out: null");
     *out = opt->lars.num_threads();
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_set_grad_scale(lars_optimizer_t* opt, double scale) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    return opt->lars.SetGradScale(scale);
+  });
+}
+
+lars_status_t lars_get_grad_scale(lars_optimizer_t* opt, double* out) {
+  return Guarded([&]() -> absl::Status {
+    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    if (out == nullptr) return absl::InvalidArgumentError("out: null");
+    *out = opt->lars.grad_scale();
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_tensor_state_kind(const lars_options_t* options, int64_t numel,
+                                     int32_t* kind_out) {
+  return Guarded([&]() -> absl::Status {
+    if (options == nullptr || kind_out == nullptr) {
+      return absl::InvalidArgumentError("options / kind_out: null");
+    }
+    const halide_lars::LarsOptions o = ToOptions(*options);
+    LARS_RETURN_IF_ERROR(halide_lars::ValidateOptions(o));
+    LARS_ASSIGN_OR_RETURN(halide_lars::StateKind kind, halide_lars::StatelessStateKind(o, numel));
+    *kind_out = kind == halide_lars::StateKind::kFp32 ? LARS_STATE_FP32 : LARS_STATE_BLOCKWISE8;
+    return absl::OkStatus();
+  });
+}
+
+lars_status_t lars_step_tensor(const lars_options_t* options, const DLTensor* param,
+                               const DLTensor* grad, const DLTensor* momentum,
+                               const DLTensor* codes, const DLTensor* absmax, int64_t step,
+                               double grad_scale, void* cuda_stream, int32_t* stepped_out) {
+  return Guarded([&]() -> absl::Status {
+    if (options == nullptr || stepped_out == nullptr) {
+      return absl::InvalidArgumentError("options / stepped_out: null");
+    }
+    halide_lars::TensorStep t;
+    LARS_ASSIGN_OR_RETURN(t.param, FromDLPack(param, "param"));
+    LARS_ASSIGN_OR_RETURN(t.grad, FromDLPack(grad, "grad"));
+    if (momentum != nullptr) {
+      LARS_ASSIGN_OR_RETURN(t.state.momentum, FromDLPack(momentum, "momentum", false, true));
+    }
+    if (codes != nullptr) {
+      LARS_ASSIGN_OR_RETURN(t.state.codes, FromDLPack(codes, "codes", false, true));
+    }
+    if (absmax != nullptr) {
+      LARS_ASSIGN_OR_RETURN(t.state.absmax, FromDLPack(absmax, "absmax", false, true));
+    }
+    t.step = step;
+    const float inv = static_cast<float>(1.0 / grad_scale);
+    if (!(grad_scale > 0.0) || !std::isfinite(grad_scale) || !std::isfinite(inv) || inv == 0.0f) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("grad_scale: ", grad_scale, ", expected finite and > 0 (1: none)"));
+    }
+    t.grad_unscale = inv;
+    halide_lars::ExecContext exec;
+    exec.cuda_stream = cuda_stream;
+    LARS_ASSIGN_OR_RETURN(bool stepped, halide_lars::StepTensor(ToOptions(*options), t, exec));
+    *stepped_out = stepped ? 1 : 0;
     return absl::OkStatus();
   });
 }

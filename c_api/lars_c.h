@@ -223,6 +223,42 @@ lars_status_t lars_last_step_pipelines(lars_optimizer_t* opt, int64_t* out);
 lars_status_t lars_set_num_threads(lars_optimizer_t* opt, int32_t n);
 lars_status_t lars_get_num_threads(lars_optimizer_t* opt, int32_t* out);
 
+/* AMP loss scaling fused into the step: the following steps read every gradient as g / scale
+ * (the kernels multiply by float(1 / scale) where they apply the gradient scale; no extra pass
+ * over the gradients). For power-of-two scales (torch.amp.GradScaler's) bit-identical to
+ * unscaling the gradients first. 1 (the default): off. scale must be finite and > 0, else
+ * LARS_INVALID_ARGUMENT and nothing changes. Skipping a step on inf is the caller's. */
+lars_status_t lars_set_grad_scale(lars_optimizer_t* opt, double scale);
+lars_status_t lars_get_grad_scale(lars_optimizer_t* opt, double* out);
+
+/* The stateless step: one LARS step of one tensor whose state the caller owns (nothing is kept
+ * between calls; JAX's FFI handlers run on it). The same kernels and step as lars_step: a
+ * sequence of calls is bit-identical to an optimizer with these options. options->lr must be
+ * set; percentile clipping and block_wise = 0 need an optimizer (LARS_INVALID_ARGUMENT /
+ * LARS_UNIMPLEMENTED). The state is what lars_tensor_state_kind says for the tensor: fp32
+ * `momentum` (float32 x numel; codes, absmax NULL) or blockwise 8-bit `codes` (uint8 x numel,
+ * zero state: code 127) + `absmax` (float32 x ceil(numel / block_size)) (momentum NULL); all on
+ * the parameter's device, contiguous, not overlapping. step: the steps this tensor took before
+ * (0: the first). grad_scale: gradients are read as g / grad_scale (1: none). *stepped_out: 1
+ * when stepped, 0 when skipped for a non-finite gradient (nonfinite = skip; nothing changed).
+ * On error nothing changes. */
+lars_status_t lars_tensor_state_kind(const lars_options_t* options, int64_t numel,
+                                     int32_t* kind_out);
+lars_status_t lars_step_tensor(const lars_options_t* options, const DLTensor* param,
+                               const DLTensor* grad, const DLTensor* momentum,
+                               const DLTensor* codes, const DLTensor* absmax, int64_t step,
+                               double grad_scale, void* cuda_stream, int32_t* stepped_out);
+
+/* XLA FFI handlers of the stateless step (CPU), for jax.ffi.register_ffi_target (Python:
+ * halide_lars.jax): XLA_FFI_Error* (XLA_FFI_CallFrame*) in xla/ffi/api/c_api.h's terms; operands,
+ * results and attributes in c_api/xla_ffi.cc. Not for calling from C. */
+void* halide_lars_xla_step_fp32(void* call_frame);
+void* halide_lars_xla_step_8bit(void* call_frame);
+void* halide_lars_xla_begin_fp32(void* call_frame);
+void* halide_lars_xla_begin_8bit(void* call_frame);
+void* halide_lars_xla_finish_fp32(void* call_frame);
+void* halide_lars_xla_finish_8bit(void* call_frame);
+
 /* Steps taken by a parameter, and its momentum as fp32 (dequantized for 8-bit state) copied to
  * host memory of `n` floats (n must equal the parameter's element count). */
 lars_status_t lars_param_step(lars_optimizer_t* opt, const char* name, int64_t* step_out);

@@ -128,6 +128,18 @@ lars_set_num_threads(opt, n::Integer) =
     ccall((:lars_set_num_threads, libhalide_lars), Cint, (Ptr{Cvoid}, Int32), opt, n)
 lars_get_num_threads(opt, n::Ref{Int32}) =
     ccall((:lars_get_num_threads, libhalide_lars), Cint, (Ptr{Cvoid}, Ref{Int32}), opt, n)
+lars_tensor_state_kind(options, numel::Integer, kind::Ref{Int32}) =
+    ccall((:lars_tensor_state_kind, libhalide_lars), Cint, (Ptr{Cvoid}, Int64, Ref{Int32}),
+          options, numel, kind)
+lars_step_tensor(options, param, grad, momentum, codes, absmax, step::Integer, grad_scale::Real,
+                 stream, stepped::Ref{Int32}) =
+    ccall((:lars_step_tensor, libhalide_lars), Cint,
+          (Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Ptr{Cvoid}, Int64, Cdouble, Ptr{Cvoid}, Ref{Int32}),
+          options, param, grad, momentum, codes, absmax, step, grad_scale, stream, stepped)
+lars_set_grad_scale(opt, scale::Real) =
+    ccall((:lars_set_grad_scale, libhalide_lars), Cint, (Ptr{Cvoid}, Cdouble), opt, scale)
+lars_get_grad_scale(opt, scale::Ref{Float64}) =
+    ccall((:lars_get_grad_scale, libhalide_lars), Cint, (Ptr{Cvoid}, Ref{Float64}), opt, scale)
 lars_partials_size(opt, n::Ref{Int64}) =
     ccall((:lars_partials_size, libhalide_lars), Cint, (Ptr{Cvoid}, Ref{Int64}), opt, n)
 lars_step_begin(opt, partials, n, stream) =

@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <type_traits>
 #include <utility>
@@ -188,7 +189,7 @@ absl::StatusOr<SavedParam> Collect(const ParamSlot& p) {
   LARS_ASSIGN_OR_RETURN(s.norms, Download<float>(p.norms));
   LARS_ASSIGN_OR_RETURN(s.gscale, Download<float>(p.gscale));
   LARS_ASSIGN_OR_RETURN(s.ring, Download<float>(p.ring));
-  s.gscale_is_one = p.gscale_is_one ? 1 : 0;
+  s.gscale_is_one = p.gscale_filled == 1.0f ? 1 : 0;
   // gnorm is scratch ({Σg², max|g|} of the pending step), not state: saved empty.
   return s;
 }
@@ -592,7 +593,8 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
     slot->norms = std::move(s.norms);
     slot->scratch_norms = std::move(s.scratch_norms);
     slot->gscale = std::move(s.gscale);
-    slot->gscale_is_one = saved[i].gscale_is_one != 0;
+    slot->gscale_filled =
+        saved[i].gscale_is_one != 0 ? 1.0f : std::numeric_limits<float>::quiet_NaN();
     slot->ring = std::move(s.ring);
     slot->gnorm = std::move(s.gnorm);
   }

@@ -280,7 +280,8 @@ FlatSetArgs Args(const FlatSet& f) {
 
 }  // namespace
 
-absl::StatusOr<FlatPlan> FlatBegin(FlatSet* flat_set, const std::vector<LarsOptions>& options) {
+absl::StatusOr<FlatPlan> FlatBegin(FlatSet* flat_set, const std::vector<LarsOptions>& options,
+                                   float grad_unscale) {
   const size_t num_t = flat_set->members.size();
   std::vector<float> opts(kFlatOpts * num_t, 0.0f);
   FlatPlan plan;
@@ -298,7 +299,7 @@ absl::StatusOr<FlatPlan> FlatBegin(FlatSet* flat_set, const std::vector<LarsOpti
     row[kFlatMaxUnorm] = static_cast<float>(o.max_unorm);
     row[kFlatTrustCoefficient] = static_cast<float>(o.trust_coefficient);
     row[kFlatEps] = static_cast<float>(o.eps);
-    row[kFlatGradScale] = 1.0f;
+    row[kFlatGradScale] = grad_unscale;
     row[kFlatActive] = s.HasGrad() ? 1.0f : 0.0f;
     row[kFlatSkipNonfinite] = o.nonfinite == Nonfinite::kSkip ? 1.0f : 0.0f;
     if (s.HasGrad()) {

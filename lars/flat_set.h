@@ -70,7 +70,9 @@ struct FlatPlan {
   bool norms_pass = false;
   bool check = false;
 };
-absl::StatusOr<FlatPlan> FlatBegin(FlatSet* flat_set, const std::vector<LarsOptions>& options);
+// grad_unscale: 1 / the AMP loss scale (Lars::SetGradScale), every row's gradient scale.
+absl::StatusOr<FlatPlan> FlatBegin(FlatSet* flat_set, const std::vector<LarsOptions>& options,
+                                   float grad_unscale);
 absl::Status FlatNorms(FlatSet* flat_set, const FlatPlan& plan, const FlatSegment& seg,
                         const std::vector<LarsOptions>& options, const ExecContext& exec,
                         std::vector<bool>* finite);

@@ -148,12 +148,25 @@ absl::Status Lars::SetNumThreads(int n) {
 
 int Lars::num_threads() const { return impl_->num_threads; }
 
+absl::Status Lars::SetGradScale(double scale) {
+  const float inv = static_cast<float>(1.0 / scale);
+  if (!std::isfinite(scale) || !(scale > 0.0) || !std::isfinite(inv) || inv == 0.0f) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("grad_scale: ", scale, ", expected finite and > 0 (1: no loss scaling)"));
+  }
+  impl_->grad_scale = scale;
+  impl_->grad_unscale = inv;  // as GradScaler's inv_scale: float(1 / double(scale))
+  return absl::OkStatus();
+}
+
+double Lars::grad_scale() const { return impl_->grad_scale; }
+
 absl::Status Lars::StepImpl(const ExecContext& exec) {
   // Validate everything and prepare every buffer first: nothing is modified on bad input.
   LARS_ASSIGN_OR_RETURN(Impl::Work work, impl_->StepWork(/*sharded=*/false));
   LARS_ASSIGN_OR_RETURN(auto flat_options, impl_->FlatWork());
   for (auto& [slot, options] : work) {
-    LARS_RETURN_IF_ERROR(internal::PrepareStep(slot, options, exec));
+    LARS_RETURN_IF_ERROR(internal::PrepareStep(slot, options, exec, impl_->grad_unscale));
   }
   auto& flat_sets = impl_->flat_sets;
   // Phase 1 (no state changes) runs the passes that read a gradient first and checks it; phase 2
@@ -185,7 +198,8 @@ absl::Status Lars::StepImpl(const ExecContext& exec) {
     return absl::OkStatus();
   };
   for (size_t a = 0; a < flat_sets.size(); ++a) {
-    LARS_ASSIGN_OR_RETURN(flat_plans[a], internal::FlatBegin(flat_sets[a].get(), flat_options[a]));
+    LARS_ASSIGN_OR_RETURN(flat_plans[a], internal::FlatBegin(flat_sets[a].get(), flat_options[a],
+                                                             impl_->grad_unscale));
   }
   auto finish = [&](size_t i, bool finite, const internal::StepPlan& plan) -> absl::Status {
     auto& [slot, options] = work[i];

@@ -189,6 +189,16 @@ class Lars {
   absl::Status SetNumThreads(int n);
   int num_threads() const;
 
+  // AMP loss scaling fused into the step (torch.amp.GradScaler's grad_scale): the following
+  // steps (Step, StepBegin/StepFinish) read every gradient as g / scale -- the kernels multiply by
+  // float(1 / double(scale)) where they already apply the gradient scale, so no pass writes
+  // unscaled gradients; percentile clipping keeps its history of unscaled norms. For
+  // GradScaler's power-of-two scales the result is bit-identical to unscaling the gradients
+  // first. 1 (the default) turns it off. scale must be finite and > 0 (else InvalidArgument,
+  // nothing changes). Skipping a step on inf is the caller's (GradScaler's found_inf).
+  absl::Status SetGradScale(double scale);
+  double grad_scale() const;
+
   // The parameter's state tensors under bitsandbytes' names (see StateTensorView): state1 and
   // the keys its state kind and options give it. Zero-copy views over the live state.
   absl::StatusOr<std::vector<StateTensorView>> StateTensors(absl::string_view name);

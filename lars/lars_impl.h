@@ -35,6 +35,8 @@ struct Lars::Impl {
   std::vector<std::unique_ptr<internal::FlatSet>> flat_sets;
   int64_t last_step_pipelines = 0;
   int num_threads = 0;  // SetNumThreads
+  double grad_scale = 1.0;    // SetGradScale
+  float grad_unscale = 1.0f;  // float(1 / grad_scale)
   // `exec` with this optimizer's thread budget where the call gives none.
   ExecContext Exec(const ExecContext& exec) const {
     ExecContext e = exec;

@@ -60,7 +60,7 @@ absl::Status AllocateScalarState(ParamSlot* slot, const LarsOptions& options) {
   LARS_ASSIGN_OR_RETURN(slot->norms, AllocFilled(d, norms, 0.0f));
   LARS_ASSIGN_OR_RETURN(slot->scratch_norms, AllocFilled(d, norms, 0.0f));
   LARS_ASSIGN_OR_RETURN(slot->gscale, AllocFilled(d, 1, 1.0f));
-  slot->gscale_is_one = true;
+  slot->gscale_filled = 1.0f;
   return absl::OkStatus();
 }
 
@@ -118,7 +118,8 @@ absl::Status ConvertState(ParamSlot* slot, StateKind kind, int block, const Exec
 
 }  // namespace
 
-absl::Status PrepareStep(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec) {
+absl::Status PrepareStep(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec,
+                         float grad_unscale) {
   const StateKind want = DesiredKind(options, FullNumel(*slot));
   if (want != slot->kind ||
       (want == StateKind::kBlockwise8 && options.block_size != slot->block_size)) {
@@ -137,9 +138,10 @@ absl::Status PrepareStep(ParamSlot* slot, const LarsOptions& options, const Exec
       slot->gnorm.view().numel == 0) {
     LARS_ASSIGN_OR_RETURN(slot->gnorm, AllocFilled(slot->param.device, 2, 0.0f));
   }
-  if (options.percentile_clipping == 100 && !slot->gscale_is_one) {
-    LARS_RETURN_IF_ERROR(Fill(slot->gscale, 1.0f, exec));
-    slot->gscale_is_one = true;
+  slot->grad_unscale = grad_unscale;
+  if (options.percentile_clipping == 100 && !(slot->gscale_filled == grad_unscale)) {
+    LARS_RETURN_IF_ERROR(Fill(slot->gscale, grad_unscale, exec));
+    slot->gscale_filled = grad_unscale;
   }
   return absl::OkStatus();
 }

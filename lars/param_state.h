@@ -41,8 +41,11 @@ struct ParamSlot {
   DeviceBuffer norms;     // f32 x 3 ({Σp², Σu², Σg²} of the last step), x 4 for kTensor8 (+ max1)
   DeviceBuffer scratch_norms;  // this step's norms until the update is done (then swapped)
   int64_t skipped_steps = 0;
-  DeviceBuffer gscale;    // f32 x 1: percentile-clipping gradient scale (1 when off)
-  bool gscale_is_one = true;
+  DeviceBuffer gscale;    // f32 x 1: the gradient scale s (percentile clipping x AMP unscale)
+  // The value gscale was filled with (1 at first; the AMP unscale without percentile clipping);
+  // NaN after the percentile kernel wrote it.
+  float gscale_filled = 1.0f;
+  float grad_unscale = 1.0f;  // this step's 1 / AMP loss scale (PrepareStep, Lars::SetGradScale)
   DeviceBuffer gnorm;     // f32 x 2: {Σg², max|g|} (percentile clipping only)
   DeviceBuffer ring;      // f32 x 100: gnorm_vec (percentile clipping only)
 
@@ -81,9 +84,11 @@ absl::Status AllocZero8bit(const Device& d, int64_t n, int block, DeviceBuffer* 
 
 // Makes the state match `options` before a step: allocates the percentile ring, resets the
 // gradient scale, converts the momentum between fp32 and blockwise 8-bit (or block sizes) when
-// an override changed the state kind (per-tensor 8-bit only before the first step). On error
-// the momentum keeps its previous representation.
-absl::Status PrepareStep(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec);
+// an override changed the state kind (per-tensor 8-bit only before the first step), and records
+// the step's gradient unscale (1 / the AMP loss scale; gscale is filled with it when percentile
+// clipping is off). On error the momentum keeps its previous representation.
+absl::Status PrepareStep(ParamSlot* slot, const LarsOptions& options, const ExecContext& exec,
+                         float grad_unscale);
 
 absl::StatusOr<ParamStateSnapshot> Snapshot(const ParamSlot& slot, const LarsOptions& options);
 

@@ -54,7 +54,10 @@ absl::Status ShardPartials(ParamSlot* slot, const LarsOptions& o, const ExecCont
   std::swap(slot->gscale, probe);
   double u[3];
   absl::Status st;
-  const float scales[3] = {0.0f, 1.0f, -1.0f};
+  // Probes in units of the AMP unscale u (1 without): the partials are those of the unscaled
+  // gradient, bit for bit when u is a power of two, and the clip factor c = s / u scales them.
+  const float u_s = slot->grad_unscale;
+  const float scales[3] = {0.0f, u_s, -u_s};
   for (int i = 0; i < 3 && st.ok(); ++i) {
     st = slot->gscale.CopyFromHost(&scales[i]);
     if (st.ok()) st = NormsPass(slot, o, exec);
@@ -84,7 +87,8 @@ absl::Status ShardFinish(ParamSlot* slot, const LarsOptions& o, const ExecContex
       plan.clip_done = true;
       float s;
       LARS_RETURN_IF_ERROR(slot->gscale.CopyToHost(&s));  // synchronizes a CUDA stream
-      unorm2 = std::max(0.0, reduced[1] + 2.0 * s * reduced[2] + double{s} * s * reduced[3]);
+      const double c = double{s} / slot->grad_unscale;  // the clip factor (ShardPartials' unit)
+      unorm2 = std::max(0.0, reduced[1] + 2.0 * c * reduced[2] + c * c * reduced[3]);
     }
     std::vector<float> n(slot->scratch_norms.view().numel, 0.0f);
     n[0] = static_cast<float>(reduced[0]);
@@ -163,7 +167,7 @@ absl::Status Lars::SetShard(absl::string_view name, int64_t offset, int64_t full
                           {&slot->gscale, &trial.gscale}}) {
     *to = std::move(*from);
   }
-  slot->gscale_is_one = trial.gscale_is_one;
+  slot->gscale_filled = trial.gscale_filled;
   return absl::OkStatus();
 }
 
@@ -180,7 +184,7 @@ absl::Status Lars::StepBegin(double* partials, int64_t n, const ExecContext& cal
   std::vector<size_t> index;
   LARS_ASSIGN_OR_RETURN(Impl::Work work, impl_->StepWork(/*sharded=*/true, &index));
   for (auto& [slot, options] : work) {
-    LARS_RETURN_IF_ERROR(internal::PrepareStep(slot, options, exec));
+    LARS_RETURN_IF_ERROR(internal::PrepareStep(slot, options, exec, impl_->grad_unscale));
   }
   std::vector<double> out(n, 0.0);
   for (size_t w = 0; w < work.size(); ++w) {

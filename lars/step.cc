@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -127,8 +128,9 @@ absl::Status PercentilePass(ParamSlot* slot, const LarsOptions& o, const ExecCon
   a.gscale = slot->gscale.view();
   a.ring_step = RingStep(step);
   a.percentile = o.percentile_clipping;
+  a.inv_scale = slot->grad_unscale;
   LARS_RETURN_IF_ERROR(RunPercentileClip(a, exec));
-  slot->gscale_is_one = false;
+  slot->gscale_filled = std::numeric_limits<float>::quiet_NaN();
   return absl::OkStatus();
 }
 

@@ -243,7 +243,7 @@ absl::Status RunPercentileClip(const PercentileArgs& a, const ExecContext& exec)
   halide_buffer_t *ring = v(a.ring), *gnorm = v(a.gnorm), *ring_out = v(a.ring);
   halide_buffer_t* gscale = v(a.gscale);
   return Launch<Op::kPercentileClip>(DType::kF32, dev, "", v, ring, gnorm, a.ring_step,
-                                     a.percentile, ring_out, gscale);
+                                     a.percentile, a.inv_scale, ring_out, gscale);
 }
 
 absl::Status RunLarsFlatNorms(const FlatSetArgs& a, int32_t t0, int32_t t1, int32_t c0, int32_t c1,

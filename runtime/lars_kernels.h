@@ -86,11 +86,13 @@ absl::Status RunLarsMomentumFirst(const LarsTensorArgs& a, const TensorView& nor
                                   const ExecContext& exec);
 
 // Percentile clipping: the ring (f32 x 100, in place) and the gradient scale of 1-based step
-// `ring_step` (RingStep) from Σg² in gnorm[0].
+// `ring_step` (RingStep) from Σg² in gnorm[0] -- the gradient's as read, times inv_scale² (an AMP
+// loss scale's inverse, fused: the ring holds unscaled norms and gscale = inv_scale * clip).
 struct PercentileArgs {
   TensorView ring, gnorm, gscale;
   int32_t ring_step = 1;
   int32_t percentile = 100;
+  float inv_scale = 1.0f;
 };
 absl::Status RunPercentileClip(const PercentileArgs& a, const ExecContext& exec);
 

@@ -90,8 +90,8 @@ struct KernelSignature<Op::kLars8bitFlatUpdate> {
 };
 template <>
 struct KernelSignature<Op::kPercentileClip> {
-  // (uc, ring[100], gnorm[>=1], step, percentile, ring_out[100], gscale[1])
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, int32_t, int32_t,
+  // (uc, ring[100], gnorm[>=1], step, percentile, inv_scale, ring_out[100], gscale[1])
+  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, int32_t, int32_t, float,
                        halide_buffer_t*, halide_buffer_t*);
 };
 

@@ -117,6 +117,15 @@ class Optimizer:
         check(lib.lars_get_num_threads(self._handle, ctypes.byref(n)))
         return n.value
 
+    def set_grad_scale(self, scale):
+        """The following steps read every gradient as g / scale (lars_set_grad_scale)."""
+        check(lib.lars_set_grad_scale(self._handle, float(scale)))
+
+    def grad_scale(self):
+        s = ctypes.c_double()
+        check(lib.lars_get_grad_scale(self._handle, ctypes.byref(s)))
+        return s.value
+
     def set_shard(self, name, offset, full_numel):
         check(lib.lars_set_shard(self._handle, name.encode(), int(offset), int(full_numel)))
 

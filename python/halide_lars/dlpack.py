@@ -56,9 +56,10 @@ def from_torch(t, partials=False):
     return TensorRef(t.data_ptr(), list(t.shape), list(t.stride()), code, bits, dev, idx)
 
 
-_PyCapsule_New = ctypes.pythonapi.PyCapsule_New
-_PyCapsule_New.restype = ctypes.py_object
-_PyCapsule_New.argtypes = [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p]
+# Our own prototype of PyCapsule_New: ctypes.pythonapi.PyCapsule_New is one shared object whose
+# argtypes other libraries rewrite (jax.ffi.pycapsule sets a CFUNCTYPE destructor).
+_PyCapsule_New = ctypes.PYFUNCTYPE(ctypes.py_object, ctypes.c_void_p, ctypes.c_char_p,
+                                   ctypes.c_void_p)(("PyCapsule_New", ctypes.pythonapi))
 _DLTENSOR = b"dltensor"  # the capsule name DLPack consumers look for (kept alive here)
 
 

@@ -69,6 +69,14 @@ class LARS(torch.optim.Optimizer):
     exclude_bias_and_norm=True (both filters: 1-D parameters) become per-parameter overrides
     when each parameter is registered.
 
+    AMP: torch.amp.GradScaler drives it with the unscale fused into the step
+    (_step_supports_amp_scaling): scaler.step(opt) passes the loss scale, the kernels multiply
+    each gradient by 1/scale as they read it (no pass writing unscaled gradients; .grad keeps
+    the scaled values), and an inf skips the step leaving params and state untouched. For
+    GradScaler's power-of-two scales the result is bit-identical to unscaling by hand. fp16 and
+    bf16 parameters work too (GradScaler refuses to unscale fp16 gradients itself).
+    scaler.unscale_(opt) before scaler.step (for gradient clipping) works as with any optimizer.
+
     num_threads: the CPU kernels' thread budget. None (the default) follows
     torch.get_num_threads() at every step -- the budget torch.set_num_threads / OMP_NUM_THREADS
     gave the trainer; an int fixes it (0: HL_NUM_THREADS, else OMP_NUM_THREADS, else every CPU
@@ -84,6 +92,8 @@ class LARS(torch.optim.Optimizer):
     next step. fp32 and blockwise 8-bit state (one flat set per state kind); no percentile
     clipping, not with process_group.
     """
+
+    _step_supports_amp_scaling = True  # torch.amp.GradScaler: grad_scale / found_inf in step()
 
     def __init__(self, params, lr, momentum=0, dampening=0, weight_decay=0, nesterov=False,
                  optim_bits=32, args=None, min_8bit_size=4096, percentile_clipping=100,
@@ -116,6 +126,7 @@ class LARS(torch.optim.Optimizer):
             self._opt.set_num_threads(num_threads)  # checked here (>= 0)
         self._num_threads = num_threads  # None: follow torch.get_num_threads() at every step
         self._threads_set = num_threads
+        self._grad_scale_set = 1.0  # the C optimizer's grad scale (AMP, fused)
         self._names = {}      # param -> its C name
         self._order = []      # params in the C optimizer's registration order
         self._cgroups = []    # Python group index -> C group index
@@ -359,6 +370,17 @@ class LARS(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         self._absorb_edits()
+        # torch.amp.GradScaler (we declare _step_supports_amp_scaling): it sets grad_scale (None
+        # when the caller already unscaled) and found_inf for this call. An inf skips the step
+        # -- params and state untouched; otherwise the kernels unscale as they read (fused).
+        found_inf = getattr(self, "found_inf", None)
+        if found_inf is not None and float(found_inf) != 0.0:
+            return loss
+        grad_scale = getattr(self, "grad_scale", None)
+        scale = 1.0 if grad_scale is None else float(grad_scale)
+        if scale != self._grad_scale_set:
+            self._opt.set_grad_scale(scale)
+            self._grad_scale_set = scale
         if self._num_threads is None:  # torch's thread budget (torch.set_num_threads, OMP_...)
             n = torch.get_num_threads()
             if n != self._threads_set:

@@ -17,6 +17,10 @@ stray=$(LD_LIBRARY_PATH="$kit/lib" ldd "$kit/bin/gpu_suites" "$kit/bin/gpu_bench
         awk '/not found/ {print} /=> \// {print $3}' | grep -v -E "^($kit/lib/|/lib/|/usr/lib/)" || true)
 [[ -z "$stray" ]] || { echo "kit binaries need libraries outside the kit: $stray"; exit 1; }
 cd "$TEST_TMPDIR"
+# The project's Python environment (./setup.sh's .venv, next to python/requirements.txt).
+req=$(readlink -f "$root/python/requirements.txt")
+venv_py="$(dirname "$(dirname "$req")")/.venv/bin/python"
+if [[ -x "$venv_py" ]]; then export HALIDE_LARS_PYTHON="$venv_py"; fi
 out=$(env -u HALIDE_LARS_LIB -u PYTHONPATH "$kit/run.sh" --quick "$results" 2>&1) || {
   echo "$out"; echo "run.sh exited non-zero"; exit 1; }
 echo "$out"

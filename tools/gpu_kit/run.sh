@@ -65,7 +65,9 @@ echo "== benchmark"
 [[ ${PIPESTATUS[0]} -eq 0 ]] || fail "gpu_bench"
 
 PY=""
-for c in python3 /usr/bin/python3; do  # the first python3 that has torch
+# $HALIDE_LARS_PYTHON (the project's .venv, as gpu_kit_test passes it), else the first python3
+# that has torch.
+for c in ${HALIDE_LARS_PYTHON:-} python3 /usr/bin/python3; do
   if command -v "$c" >/dev/null && "$c" -c "import torch" 2>/dev/null; then PY=$c; break; fi
 done
 if [[ -n "$PY" ]]; then
