@@ -576,12 +576,7 @@ lars_status_t lars_step_tensor(const lars_options_t* options, const DLTensor* pa
       LARS_ASSIGN_OR_RETURN(t.state.absmax, FromDLPack(absmax, "absmax", false, true));
     }
     t.step = step;
-    const float inv = static_cast<float>(1.0 / grad_scale);
-    if (!(grad_scale > 0.0) || !std::isfinite(grad_scale) || !std::isfinite(inv) || inv == 0.0f) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("grad_scale: ", grad_scale, ", expected finite and > 0 (1: none)"));
-    }
-    t.grad_unscale = inv;
+    t.grad_scale = grad_scale;
     halide_lars::ExecContext exec;
     exec.cuda_stream = cuda_stream;
     LARS_ASSIGN_OR_RETURN(bool stepped, halide_lars::StepTensor(ToOptions(*options), t, exec));

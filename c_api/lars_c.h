@@ -252,12 +252,9 @@ lars_status_t lars_step_tensor(const lars_options_t* options, const DLTensor* pa
 /* XLA FFI handlers of the stateless step (CPU), for jax.ffi.register_ffi_target (Python:
  * halide_lars.jax): XLA_FFI_Error* (XLA_FFI_CallFrame*) in xla/ffi/api/c_api.h's terms; operands,
  * results and attributes in c_api/xla_ffi.cc. Not for calling from C. */
-void* halide_lars_xla_step_fp32(void* call_frame);
-void* halide_lars_xla_step_8bit(void* call_frame);
-void* halide_lars_xla_begin_fp32(void* call_frame);
-void* halide_lars_xla_begin_8bit(void* call_frame);
-void* halide_lars_xla_finish_fp32(void* call_frame);
-void* halide_lars_xla_finish_8bit(void* call_frame);
+void* halide_lars_xla_step(void* call_frame);
+void* halide_lars_xla_begin(void* call_frame);
+void* halide_lars_xla_finish(void* call_frame);
 
 /* Steps taken by a parameter, and its momentum as fp32 (dequantized for 8-bit state) copied to
  * host memory of `n` floats (n must equal the parameter's element count). */

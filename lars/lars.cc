@@ -148,14 +148,19 @@ absl::Status Lars::SetNumThreads(int n) {
 
 int Lars::num_threads() const { return impl_->num_threads; }
 
-absl::Status Lars::SetGradScale(double scale) {
+absl::StatusOr<float> GradUnscale(double scale) {
   const float inv = static_cast<float>(1.0 / scale);
   if (!std::isfinite(scale) || !(scale > 0.0) || !std::isfinite(inv) || inv == 0.0f) {
     return absl::InvalidArgumentError(
         absl::StrCat("grad_scale: ", scale, ", expected finite and > 0 (1: no loss scaling)"));
   }
+  return inv;
+}
+
+absl::Status Lars::SetGradScale(double scale) {
+  LARS_ASSIGN_OR_RETURN(const float inv, GradUnscale(scale));
   impl_->grad_scale = scale;
-  impl_->grad_unscale = inv;  // as GradScaler's inv_scale: float(1 / double(scale))
+  impl_->grad_unscale = inv;
   return absl::OkStatus();
 }
 

@@ -113,6 +113,11 @@ struct FlatBuffers {
   TensorView grads;
 };
 
+// The kernels' gradient multiplier for an AMP loss scale: float(1 / double(scale)), as
+// torch.amp.GradScaler's inv_scale. InvalidArgument unless scale is finite and > 0 with an
+// inverse that is a finite, nonzero float (Lars::SetGradScale, the stateless step).
+absl::StatusOr<float> GradUnscale(double scale);
+
 class Lars {
  public:
   // Validates `defaults` (the options of param group 0).

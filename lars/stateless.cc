@@ -35,9 +35,7 @@ absl::Status CheckState(const char* what, const TensorView& s, DType dtype, int6
     return absl::InvalidArgumentError(absl::StrCat(what, ": ", DTypeName(s.dtype), " x ", s.numel,
                                                    ", expected ", DTypeName(dtype), " x ", numel));
   }
-  if (s.device.type != t.param.device.type || s.device.id != t.param.device.id) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": not on the parameter's device"));
-  }
+  LARS_RETURN_IF_ERROR(internal::ValidateSameDevice(what, s, "param", t.param));
   if (numel > 0 && (internal::Overlap(s, t.param) || internal::Overlap(s, t.grad))) {
     return absl::InvalidArgumentError(absl::StrCat(what, ": overlaps the parameter or gradient"));
   }
@@ -54,15 +52,11 @@ absl::StatusOr<std::unique_ptr<internal::ParamSlot>> BorrowSlot(const LarsOption
     return absl::InvalidArgumentError(
         "percentile_clipping < 100 keeps a history of 100 gradient norms: use a Lars optimizer");
   }
-  if (!(t.grad_unscale > 0.0f) || !std::isfinite(t.grad_unscale)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("grad_unscale: ", t.grad_unscale, ", expected finite and > 0"));
-  }
+  LARS_ASSIGN_OR_RETURN(const float grad_unscale, GradUnscale(t.grad_scale));
   if (t.step < 0) return absl::InvalidArgumentError(absl::StrCat("step: ", t.step, ", expected >= 0"));
   auto slot = std::make_unique<internal::ParamSlot>();
   slot->name = "tensor";
   slot->param = t.param;
-  LARS_RETURN_IF_ERROR(internal::ValidateTensor("param", t.param));
   if (t.grad.data == nullptr && t.param.numel > 0) return absl::InvalidArgumentError("grad: null");
   LARS_RETURN_IF_ERROR(internal::ValidateParamAndGrad(*slot, t.grad));
   slot->grad = t.grad;
@@ -102,7 +96,7 @@ absl::StatusOr<std::unique_ptr<internal::ParamSlot>> BorrowSlot(const LarsOption
     slot->absmax = DeviceBuffer::Borrow(t.state.absmax, 0, t.state.absmax.numel, exec);
   }
   slot->step = t.step;
-  LARS_RETURN_IF_ERROR(internal::PrepareStep(slot.get(), o, exec, t.grad_unscale));
+  LARS_RETURN_IF_ERROR(internal::PrepareStep(slot.get(), o, exec, grad_unscale));
   return slot;
 }
 

@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
+#include "lars/lars.h"
 #include "lars/options.h"
 #include "runtime/types.h"
 
@@ -28,7 +29,7 @@ struct TensorStep {
   TensorView grad;
   TensorState state;      // updated in place
   int64_t step = 0;       // steps this tensor took before this one (0: this is its first)
-  float grad_unscale = 1.0f;  // 1 / an AMP loss scale (Lars::SetGradScale)
+  double grad_scale = 1.0;  // an AMP loss scale: gradients read as g / grad_scale (GradUnscale)
   // A shard of a larger tensor (StepTensorBegin/Finish): its first element there, and the
   // tensor's element count (-1: param is the whole tensor).
   int64_t shard_offset = 0;

@@ -34,7 +34,7 @@ from . import _lib
 from .core import check, make_options
 
 _P = ctypes.c_void_p
-_TARGETS = ("step_fp32", "step_8bit", "begin_fp32", "begin_8bit", "finish_fp32", "finish_8bit")
+_TARGETS = ("step", "begin", "finish")
 _registered = False
 
 
@@ -134,14 +134,14 @@ def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coeffici
                                absmax=jnp.zeros((-(-p.size // block),), jnp.float32))
         return LarsState(jax.tree.map(one, params, opts))
 
-    def call(target, outs, p, g, st, lr, extra=(), aliases=True, **attrs):
-        state_in = (st.momentum,) if st.momentum is not None else (st.codes, st.absmax)
-        suffix = "fp32" if st.momentum is not None else "8bit"
-        args = (p, g) + state_in + (lr, st.count) + tuple(extra)
-        k = len(state_in)  # outputs (p, *state, count) alias inputs (p, g, *state, lr, count)
-        alias = {0: 0, **{2 + i: 1 + i for i in range(k)}, 3 + k: 1 + k} if aliases else {}
-        return jax.ffi.ffi_call(f"halide_lars_{target}_{suffix}", outs,
-                                input_output_aliases=alias)(*args, **attrs)
+    def call(target, outs, p, g, st, lr, state, extra=(), **attrs):
+        """Operands (p, g, lr, count, *extra, *state); results (p, count, *state) alias them
+        (begin's partials alias nothing)."""
+        k = 2 + len(extra)
+        alias = {0: 0, 3: 1, **{k + 2 + i: 2 + i for i in range(len(state))}} \
+            if target != "begin" else {}
+        return jax.ffi.ffi_call(f"halide_lars_{target}", outs, input_output_aliases=alias)(
+            p, g, lr, st.count, *extra, *state, **attrs)
 
     def step_leaf(p, g, st, o, lr, shard):
         p = jnp.asarray(p)
@@ -149,23 +149,22 @@ def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coeffici
         if g.shape != p.shape or g.dtype != p.dtype:
             raise ValueError(f"gradient {g.shape} {g.dtype} for a parameter {p.shape} {p.dtype}")
         text = _options_text(o)
-        state_shapes = ((st.momentum,) if st.momentum is not None else (st.codes, st.absmax))
-        outs = (jax.ShapeDtypeStruct(p.shape, p.dtype),) + tuple(
-            jax.ShapeDtypeStruct(s.shape, s.dtype) for s in state_shapes) + (
-            jax.ShapeDtypeStruct((), jnp.int32),)
+        state = (st.momentum,) if st.momentum is not None else (st.codes, st.absmax)
+        outs = (jax.ShapeDtypeStruct(p.shape, p.dtype), jax.ShapeDtypeStruct((), jnp.int32)) + \
+            tuple(jax.ShapeDtypeStruct(s.shape, s.dtype) for s in state)
         if not shard:
-            res = call("step", outs, p, g, st, lr, options=text)
+            res = call("step", outs, p, g, st, lr, state, options=text)
         else:
             if st.momentum is None:
                 raise ValueError("shard_map: 8-bit state is not supported for sharded leaves "
                                  "(its blocks would have to follow the shards); use fp32")
             n = int(jax.lax.psum(1, axis_name)) * p.size
             attrs = dict(options=text, shard_offset=np.int64(0), full_numel=np.int64(n))
-            part = call("begin", jax.ShapeDtypeStruct((5,), jnp.float32), p, g, st, lr,
-                        aliases=False, **attrs)
+            part = call("begin", jax.ShapeDtypeStruct((5,), jnp.float32), p, g, st, lr, state,
+                        **attrs)
             reduced = jax.lax.psum(part, axis_name)
-            res = call("finish", outs, p, g, st, lr, extra=(reduced,), **attrs)
-        p_new, *state_new, count = res
+            res = call("finish", outs, p, g, st, lr, state, extra=(reduced,), **attrs)
+        p_new, count, *state_new = res
         if st.momentum is not None:
             return p_new, TensorState(count, momentum=state_new[0])
         return p_new, TensorState(count, codes=state_new[0], absmax=state_new[1])

@@ -109,7 +109,7 @@ def test_bit_identical_to_the_torch_binding(bits):
             for group in topt.param_groups:
                 group["lr"] = float(np.float32(lrs[t]))
             topt.step()
-        for i, (k, p) in enumerate(tparams.items()):
+        for k, p in tparams.items():
             assert np.array_equal(np.asarray(params[k]), p.detach().numpy()), (bits, k, options)
             st = state.tensors[k]
             tst = topt.state[p]
