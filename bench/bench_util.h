@@ -9,7 +9,7 @@
 
 #include "absl/flags/declare.h"
 #include "benchmark/benchmark.h"
-#include "lars/lars.h"
+#include "halide_lars/lars.h"
 
 ABSL_DECLARE_FLAG(int64_t, n);
 ABSL_DECLARE_FLAG(std::string, json);

@@ -30,7 +30,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "bench/model_shapes.h"
-#include "lars/lars.h"
+#include "halide_lars/lars.h"
 #include "runtime/device_buffer.h"
 #include "runtime/devices.h"
 #include "runtime/launch_counter.h"

@@ -9,7 +9,7 @@
 #include "bench/bench_util.h"
 #include "bench/benchmarks.h"
 #include "benchmark/benchmark.h"
-#include "lars/lars.h"
+#include "halide_lars/lars.h"
 #include "runtime/device_buffer.h"
 
 namespace halide_lars {

@@ -1,6 +1,6 @@
-// The C ABI over halide_lars::Lars (c_api/lars_c.h). Every entry point validates its handle and
+// The C ABI over halide_lars::Lars (include/halide_lars/lars_c.h). Every entry point validates its handle and
 // arguments, converts DLPack tensors, catches everything, and reports through lars_last_error().
-#include "c_api/lars_c.h"
+#include "include/halide_lars/lars_c.h"
 
 #include <cmath>
 #include <cstddef>
@@ -18,10 +18,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
-#include "lars/lars.h"
-#include "lars/options.h"
-#include "lars/stateless.h"
-#include "runtime/status_macros.h"
+#include "halide_lars/lars.h"
+#include "halide_lars/options.h"
+#include "halide_lars/stateless.h"
+#include "base/status_macros.h"
 
 struct lars_optimizer {
   explicit lars_optimizer(halide_lars::Lars l)
@@ -41,6 +41,29 @@ using halide_lars::LayoutFlatParams;
 using halide_lars::TensorView;
 
 static_assert(LARS_FLAT_ALIGNMENT == halide_lars::kFlatAlignment, "lars_c.h and lars.h disagree");
+// The C enums are the C++ ones, value for value (the C ABI casts between them).
+static_assert(LARS_TRUST_CLIP == static_cast<int>(halide_lars::TrustMode::kClip) &&
+                  LARS_TRUST_CLASSIC == static_cast<int>(halide_lars::TrustMode::kClassic) &&
+                  LARS_TRUST_NONE == static_cast<int>(halide_lars::TrustMode::kNone) &&
+                  LARS_TRUST_LARC_CLIP == static_cast<int>(halide_lars::TrustMode::kLarcClip) &&
+                  LARS_TRUST_EXACT == static_cast<int>(halide_lars::TrustMode::kExact),
+              "lars_trust_mode_t and TrustMode disagree");
+static_assert(LARS_STEP_ORDER_AUTO == static_cast<int>(halide_lars::StepOrder::kAuto) &&
+                  LARS_STEP_ORDER_NORMS_FIRST == static_cast<int>(halide_lars::StepOrder::kNormsFirst) &&
+                  LARS_STEP_ORDER_MOMENTUM_FIRST ==
+                      static_cast<int>(halide_lars::StepOrder::kMomentumFirst),
+              "lars_step_order_t and StepOrder disagree");
+static_assert(LARS_NONFINITE_SKIP == static_cast<int>(halide_lars::Nonfinite::kSkip) &&
+                  LARS_NONFINITE_ERROR == static_cast<int>(halide_lars::Nonfinite::kError) &&
+                  LARS_NONFINITE_PROPAGATE == static_cast<int>(halide_lars::Nonfinite::kPropagate),
+              "lars_nonfinite_t and Nonfinite disagree");
+static_assert(LARS_STATE_FP32 == static_cast<int>(halide_lars::StateKind::kFp32) &&
+                  LARS_STATE_BLOCKWISE8 == static_cast<int>(halide_lars::StateKind::kBlockwise8) &&
+                  LARS_STATE_TENSOR8 == static_cast<int>(halide_lars::StateKind::kTensor8),
+              "lars_state_kind_t and StateKind disagree");
+static_assert(LARS_UNAUTHENTICATED == static_cast<int>(absl::StatusCode::kUnauthenticated) &&
+                  LARS_INVALID_ARGUMENT == static_cast<int>(absl::StatusCode::kInvalidArgument),
+              "lars_status_t and absl::StatusCode disagree");
 
 thread_local std::string last_error;
 
@@ -191,7 +214,7 @@ void ToC(const T& f, C* c) {
 halide_lars::LarsOptions ToOptions(const lars_options_t& o) {
   halide_lars::LarsOptions out;
 #define LARS_OPTION(name, type, default_value, check, expected, doc) FromC(o.name, &out.name);
-#include "lars/options.inc"
+#include "halide_lars/options.inc"
 #undef LARS_OPTION
   return out;
 }
@@ -209,7 +232,7 @@ const COptionTable& OptionTableForC() {
     const std::vector<halide_lars::OptionInfo>& options = halide_lars::OptionTable();
     const int64_t offsets[] = {
 #define LARS_OPTION(name, type, default_value, check, expected, doc) offsetof(lars_options_t, name),
-#include "lars/options.inc"
+#include "halide_lars/options.inc"
 #undef LARS_OPTION
     };
     t->values.reserve(options.size());  // never reallocated: infos point into it
@@ -282,7 +305,7 @@ lars_status_t lars_options_default(lars_options_t* options) {
     if (options == nullptr) return absl::InvalidArgumentError("options: null");
     const halide_lars::LarsOptions d;
 #define LARS_OPTION(name, type, default_value, check, expected, doc) ToC(d.name, &options->name);
-#include "lars/options.inc"
+#include "halide_lars/options.inc"
 #undef LARS_OPTION
     return absl::OkStatus();
   });

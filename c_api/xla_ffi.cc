@@ -1,4 +1,4 @@
-// XLA FFI handlers (CPU) of the stateless step (lars/stateless.h), exported from
+// XLA FFI handlers (CPU) of the stateless step (include/halide_lars/stateless.h), exported from
 // libhalide_lars.so for python/halide_lars/jax.py (jax.ffi.register_ffi_target):
 //
 //   halide_lars_xla_step    (p, g, lr[], count[], *state)            -> (p, count, *state)
@@ -6,7 +6,7 @@
 //   halide_lars_xla_finish  (p, g, lr[], count[], reduced[5], *state) -> (p, count, *state)
 //
 // state: the fp32 momentum, or the blockwise 8-bit codes (uint8) and absmax (float32). Options
-// are one static string attribute "key=value;..." (lars/options.inc names); lr (f32) and count
+// are one static string attribute "key=value;..." (include/halide_lars/options.inc names); lr (f32) and count
 // (s32, the steps taken) are 0-d operands, so a traced schedule works. Results alias the
 // operands (input_output_aliases; with donation the step is in place). count comes back +1, or
 // unchanged when a non-finite gradient skipped the step (nonfinite = skip). begin/finish take a
@@ -20,8 +20,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "lars/options.h"
-#include "lars/stateless.h"
+#include "halide_lars/options.h"
+#include "halide_lars/stateless.h"
 #include "xla/ffi/api/ffi.h"
 
 namespace halide_lars {

@@ -26,7 +26,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "examples/png.h"
-#include "lars/lars.h"
+#include "halide_lars/lars.h"
 
 ABSL_FLAG(std::string, data, "/usr/share/datasets/fashion-mnist",
           "folder with Fashion-MNIST's four idx .gz files (Debian: dataset-fashion-mnist)");

@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "Halide.h"
-#include "runtime/flat_abi.h"
+#include "base/kernel_abi.h"
 
 // Brings the Generator<Self> members templated generator classes use into scope (dependent
 // base: unqualified Input/Output would otherwise name Halide's unrelated Halide::Output enum).

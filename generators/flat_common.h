@@ -6,7 +6,7 @@
 #include <functional>
 #include <vector>
 
-#include "runtime/flat_abi.h"
+#include "base/kernel_abi.h"
 #include "generators/common.h"
 #include "generators/lars_math.h"
 

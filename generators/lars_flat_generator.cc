@@ -1,6 +1,6 @@
 // The multi-tensor fp32-state LARS step: every tensor of one (dtype, device) group in
 // one flat buffer, stepped by TWO pipelines per call whatever the tensor count (the per-tensor
-// path runs two per tensor). Tables: runtime/flat_abi.h.
+// path runs two per tensor). Tables: base/kernel_abi.h.
 //   lars_flat_norms_<dtype>:  per-tensor {Σp², Σu², Σg²} by a segmented reduction: chunk c
 //       (of one tensor) is reduced into `lanes` lane partials, those are added in lane order,
 //       and a tensor's chunk partials in chunk order -- exactly the tree lars_norms builds for

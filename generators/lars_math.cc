@@ -11,10 +11,18 @@ LarsElement LarsStepElement(const LarsScalars& k, const Expr& p, const Expr& g, 
   // round every element alike (the flat set step is bit-identical to the per-tensor one).
   LarsElement e;
   // lr_factor 1 (lr outside): 1 * x = x, the same bits as before lr_in_momentum existed.
-  e.d = strict_float(lr_factor * (ratio * (s * g + k.weight_decay * p)));
+  e.d = strict_float(lr_factor * (ratio * DecayedGradient(k, p, g, s)));
   e.m_new = strict_float(select(k.first_step, e.d, k.momentum * m + (1.0f - k.dampening) * e.d));
-  e.u = strict_float(select(k.nesterov, e.d + k.momentum * e.m_new, e.m_new));
+  e.u = UpdateDirection(k, e.d, e.m_new);
   return e;
+}
+
+Expr DecayedGradient(const LarsScalars& k, const Expr& p, const Expr& g, const Expr& s) {
+  return strict_float(s * g + k.weight_decay * p);
+}
+
+Expr UpdateDirection(const LarsScalars& k, const Expr& d, const Expr& m_new) {
+  return strict_float(select(k.nesterov, d + k.momentum * m_new, m_new));
 }
 
 Expr ClassicTrustRatio(const Expr& pnorm, const Expr& gnorm, const Expr& weight_decay,

@@ -4,22 +4,12 @@
 #define HALIDE_LARS_GENERATORS_LARS_MATH_H_
 
 #include "Halide.h"
-#include "runtime/flat_abi.h"
+#include "base/kernel_abi.h"
 
 namespace halide_lars {
 namespace generators {
 
-// Trust modes (runtime scalar `trust_mode`; values shared with lars/options.h).
-// lars/options.h's TrustMode values (docs/spec.md "Trust forms").
-enum TrustModeValue {
-  kTrustClip = 0,      // bitsandbytes: the update's norm clipped to max_unorm * |p|
-  kTrustClassic = 1,   // You et al. / timm: q = eta |p| / (|g| + wd |p| + eps) on g + wd p
-  kTrustNone = 2,
-  kTrustLarcClip = 3,  // LARC clip / timm trust_clip: q = min(classic q / lr, 1)
-  kTrustExact = 4,     // SSL / optax: q = eta |p| / (|g + wd p| + eps) (1 where a norm is 0)
-};
-// The packed trust_mode kernel input: the form + kTrustLrInside (runtime/flat_abi.h) when
-// lr_in_momentum (the lr multiplies d before the momentum and the step size is 1: optax).
+// The trust form (KernelTrustForm, base/kernel_abi.h) of a packed trust_mode kernel input.
 inline Halide::Expr TrustForm(const Halide::Expr& packed) { return packed % kTrustLrInside; }
 
 // The per-step scalars every LARS kernel takes (runtime Params, same names as the options).
@@ -35,10 +25,18 @@ struct LarsElement {
   Halide::Expr d, m_new, u;
 };
 // lr_factor: the lr with lr_in_momentum (d = lr (ratio (s g + wd p)), optax's order), else 1.
+// Built from the two expressions below, which the momentum-first kernels (lars_momentum,
+// lars_apply) also use where they need d or u alone.
 LarsElement LarsStepElement(const LarsScalars& k, const Halide::Expr& p, const Halide::Expr& g,
                             const Halide::Expr& m, const Halide::Expr& s,
                             const Halide::Expr& ratio,
                             const Halide::Expr& lr_factor = Halide::Expr(1.0f));
+
+// s*g + wd*p: the decayed gradient (d before the trust ratio and lr_factor).
+Halide::Expr DecayedGradient(const LarsScalars& k, const Halide::Expr& p, const Halide::Expr& g,
+                             const Halide::Expr& s);
+// u = nesterov ? d + momentum*m' : m' (m' the new momentum).
+Halide::Expr UpdateDirection(const LarsScalars& k, const Halide::Expr& d, const Halide::Expr& m_new);
 
 // Classic (You et al. 2017) local learning-rate ratio: eta*|p| / (|s*g| + wd*|p| + eps), or 1
 // when |p| or |g| is 0 (as timm/apex).

@@ -254,11 +254,12 @@ class LarsApply : public Generator<LarsApply<D>> {
 
   void generate() {
     Var x("x");
+    // The step math of lars_math (LarsStepElement's d and u, ApplyUpdate), with m = pass 1's m'.
+    const LarsScalars k{momentum, Expr(), weight_decay, nesterov, Expr()};
     Expr scale = ClipTrustScale(sqrt(norms(0)), sqrt(norms(1)), max_unorm);
     Expr pv = ToF32(D, p(x));
-    Expr d = gscale(0) * ToF32(D, g(x)) + weight_decay * pv;
-    Expr u = select(nesterov, d + momentum * m(x), m(x));
-    p_out(x) = FromF32(D, pv - lr * scale * u);
+    Expr u = UpdateDirection(k, DecayedGradient(k, pv, ToF32(D, g(x)), gscale(0)), m(x));
+    p_out(x) = FromF32(D, ApplyUpdate(pv, StepSize(lr, scale), u));
   }
 
   void schedule() {

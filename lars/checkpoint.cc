@@ -25,13 +25,13 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "lars/lars.h"
+#include "halide_lars/lars.h"
 #include "lars/lars_impl.h"
 #include "lars/step.h"
 #include "runtime/codebook.h"
 #include "runtime/device_buffer.h"
 #include "runtime/quantize.h"
-#include "runtime/status_macros.h"
+#include "base/status_macros.h"
 
 namespace halide_lars {
 namespace {

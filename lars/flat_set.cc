@@ -8,14 +8,15 @@
 
 #include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
-#include "runtime/flat_abi.h"
+#include "base/kernel_abi.h"
+#include "base/status_macros.h"
+#include "lars/kernel_plan.h"
 #include "runtime/lars_kernels.h"
-#include "runtime/status_macros.h"
 #include "runtime/validate.h"
 
 namespace halide_lars {
 
-static_assert(kFlatAlignment == kFlatAlign, "lars.h and runtime/flat_abi.h disagree");
+static_assert(kFlatAlignment == kFlatAlign, "lars.h and base/kernel_abi.h disagree");
 
 int64_t LayoutFlatParams(std::vector<FlatParam>* params, int64_t alignment) {
   alignment = std::max<int64_t>(alignment, kFlatAlignment);
@@ -288,20 +289,8 @@ absl::StatusOr<FlatPlan> FlatBegin(FlatSet* flat_set, const std::vector<LarsOpti
   for (size_t t = 0; t < num_t; ++t) {
     const ParamSlot& s = *flat_set->members[t];
     const LarsOptions& o = options[t];
-    float* row = &opts[kFlatOpts * t];
-    row[kFlatLr] = static_cast<float>(*o.lr);
-    row[kFlatMomentum] = static_cast<float>(o.momentum);
-    row[kFlatDampening] = static_cast<float>(o.dampening);
-    row[kFlatWeightDecay] = static_cast<float>(o.weight_decay);
-    row[kFlatNesterov] = o.nesterov ? 1.0f : 0.0f;
-    row[kFlatFirstStep] = s.step == 0 ? 1.0f : 0.0f;
-    row[kFlatTrustMode] = static_cast<float>(PackedTrustMode(o));
-    row[kFlatMaxUnorm] = static_cast<float>(o.max_unorm);
-    row[kFlatTrustCoefficient] = static_cast<float>(o.trust_coefficient);
-    row[kFlatEps] = static_cast<float>(o.eps);
-    row[kFlatGradScale] = grad_unscale;
-    row[kFlatActive] = s.HasGrad() ? 1.0f : 0.0f;
-    row[kFlatSkipNonfinite] = o.nonfinite == Nonfinite::kSkip ? 1.0f : 0.0f;
+    FlatOptsRow(MakeLarsHyper(o, /*first_step=*/s.step == 0), grad_unscale, s.HasGrad(),
+                o.nonfinite == Nonfinite::kSkip, &opts[kFlatOpts * t]);
     if (s.HasGrad()) {
       plan.norms_pass |= NeedsNormsPass(o);
       plan.check |= ChecksNonfinite(o);

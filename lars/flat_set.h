@@ -9,11 +9,11 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "lars/lars.h"
-#include "lars/options.h"
+#include "halide_lars/lars.h"
+#include "halide_lars/options.h"
 #include "lars/step.h"
 #include "runtime/device_buffer.h"
-#include "runtime/types.h"
+#include "halide_lars/types.h"
 
 namespace halide_lars {
 namespace internal {
@@ -40,7 +40,7 @@ struct FlatSet {
   DeviceBuffer codes, absmax;        // 8-bit: u8 x N, f32 x ceil(N / block); borrowed likewise
   DeviceBuffer norms;                // f32 x 3T: the last norms pass; members borrow triples
   DeviceBuffer opts;                 // f32 x kFlatOpts*T, rewritten every step
-  DeviceBuffer tensors, chunks, rows;  // i32 tables (runtime/flat_abi.h), fixed
+  DeviceBuffer tensors, chunks, rows;  // i32 tables (base/kernel_abi.h), fixed
   std::vector<ParamSlot*> members;   // tensor t of the tables (sorted by offset)
   std::vector<FlatSegment> segments;
   int32_t max_chunks = 1;

@@ -1,4 +1,4 @@
-#include "lars/lars.h"
+#include "halide_lars/lars.h"
 
 #include <algorithm>
 #include <cmath>
@@ -14,7 +14,7 @@
 #include "runtime/codebook.h"
 #include "runtime/device_buffer.h"
 #include "runtime/devices.h"
-#include "runtime/status_macros.h"
+#include "base/status_macros.h"
 #include "runtime/validate.h"
 
 namespace halide_lars {

@@ -11,7 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "lars/flat_set.h"
-#include "lars/lars.h"
+#include "halide_lars/lars.h"
 #include "lars/sharding.h"
 #include "lars/step.h"
 #include "runtime/device_buffer.h"

@@ -1,4 +1,4 @@
-#include "lars/options.h"
+#include "halide_lars/options.h"
 
 #include <cmath>
 #include <limits>
@@ -126,7 +126,7 @@ OptionInfo Describe(const char* name, const T& default_value, const char* expect
     info.type = OptionInfo::Type::kInt32;
     info.default_value = default_value;
   } else {
-    static_assert(std::is_same_v<T, double>, "option types: see lars/options.inc");
+    static_assert(std::is_same_v<T, double>, "option types: see include/halide_lars/options.inc");
     info.type = OptionInfo::Type::kFloat64;
     info.default_value = default_value;
   }
@@ -145,7 +145,7 @@ absl::Status ValidateOptions(const LarsOptions& o) {
       !s.ok()) {                                                                             \
     return s;                                                                                \
   }
-#include "lars/options.inc"
+#include "halide_lars/options.inc"
 #undef LARS_OPTION
   if (o.nesterov && o.dampening != 0.0) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -168,7 +168,7 @@ std::string OptionValue::ToString() const {
 const std::vector<std::string>& OptionNames() {
   static const std::vector<std::string>* names = new std::vector<std::string>{
 #define LARS_OPTION(name, type, default_value, check, expected, doc) #name,
-#include "lars/options.inc"
+#include "halide_lars/options.inc"
 #undef LARS_OPTION
   };
   return *names;
@@ -180,7 +180,7 @@ const std::vector<OptionInfo>& OptionTable() {
     return new std::vector<OptionInfo>{
 #define LARS_OPTION(name, type, default_value, check, expected, doc) \
   Describe(#name, defaults.name, expected, doc),
-#include "lars/options.inc"
+#include "halide_lars/options.inc"
 #undef LARS_OPTION
     };
   }();
@@ -190,7 +190,7 @@ const std::vector<OptionInfo>& OptionTable() {
 absl::Status SetOption(LarsOptions* o, absl::string_view key, const OptionValue& v) {
 #define LARS_OPTION(name, type, default_value, check, expected, doc) \
   if (key == #name) return SetField(key, v, &o->name);
-#include "lars/options.inc"
+#include "halide_lars/options.inc"
 #undef LARS_OPTION
   return absl::InvalidArgumentError(absl::StrCat("unknown option \"", key, "\""));
 }
@@ -198,7 +198,7 @@ absl::Status SetOption(LarsOptions* o, absl::string_view key, const OptionValue&
 OptionOverrides OptionsAsOverrides(const LarsOptions& o) {
   OptionOverrides out;
 #define LARS_OPTION(name, type, default_value, check, expected, doc) AppendField(&out, #name, o.name);
-#include "lars/options.inc"
+#include "halide_lars/options.inc"
 #undef LARS_OPTION
   return out;
 }

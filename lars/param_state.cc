@@ -9,7 +9,7 @@
 #include "runtime/codebook.h"
 #include "runtime/halide_call.h"
 #include "runtime/quantize.h"
-#include "runtime/status_macros.h"
+#include "base/status_macros.h"
 
 namespace halide_lars {
 namespace internal {

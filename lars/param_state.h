@@ -8,10 +8,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "lars/lars.h"
-#include "lars/options.h"
+#include "halide_lars/lars.h"
+#include "halide_lars/options.h"
 #include "runtime/device_buffer.h"
-#include "runtime/types.h"
+#include "halide_lars/types.h"
 
 namespace halide_lars {
 namespace internal {

@@ -4,12 +4,13 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "lars/lars.h"
+#include "halide_lars/lars.h"
 #include "lars/lars_impl.h"
+#include "lars/kernel_plan.h"
 #include "lars/step.h"
 #include "runtime/device_buffer.h"
 #include "runtime/devices.h"
-#include "runtime/status_macros.h"
+#include "base/status_macros.h"
 #include "runtime/validate.h"
 
 namespace halide_lars {

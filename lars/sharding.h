@@ -4,9 +4,9 @@
 #define HALIDE_LARS_LARS_SHARDING_H_
 
 #include "absl/status/status.h"
-#include "lars/options.h"
+#include "halide_lars/options.h"
 #include "lars/param_state.h"
-#include "runtime/types.h"
+#include "halide_lars/types.h"
 
 namespace halide_lars {
 namespace internal {

@@ -1,4 +1,4 @@
-#include "lars/stateless.h"
+#include "halide_lars/stateless.h"
 
 #include <cmath>
 #include <memory>
@@ -9,7 +9,7 @@
 #include "lars/step.h"
 #include "runtime/device_buffer.h"
 #include "runtime/quantize.h"
-#include "runtime/status_macros.h"
+#include "base/status_macros.h"
 #include "runtime/validate.h"
 
 namespace halide_lars {

@@ -7,9 +7,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/devices.h"
+#include "lars/kernel_plan.h"
 #include "runtime/lars_kernels.h"
 #include "runtime/norms.h"
-#include "runtime/status_macros.h"
+#include "base/status_macros.h"
 #include "runtime/validate.h"
 
 namespace halide_lars {

@@ -6,10 +6,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "lars/options.h"
+#include "halide_lars/options.h"
 #include "lars/param_state.h"
 #include "runtime/lars_kernels.h"
-#include "runtime/types.h"
+#include "halide_lars/types.h"
 
 namespace halide_lars {
 namespace internal {

@@ -9,7 +9,7 @@
 #include "HalideRuntime.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "runtime/types.h"
+#include "halide_lars/types.h"
 
 namespace halide_lars {
 namespace internal {

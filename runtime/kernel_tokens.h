@@ -4,7 +4,7 @@
 #define HALIDE_LARS_RUNTIME_KERNEL_TOKENS_H_
 
 #include "runtime/registry.h"
-#include "runtime/types.h"
+#include "halide_lars/types.h"
 
 namespace halide_lars {
 namespace kernel_tokens {

@@ -5,11 +5,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "runtime/devices.h"
-#include "runtime/flat_abi.h"
+#include "base/kernel_abi.h"
 #include "runtime/halide_call.h"
 #include "runtime/quantize.h"
 #include "runtime/registry.h"
-#include "runtime/status_macros.h"
+#include "base/status_macros.h"
 
 namespace halide_lars {
 namespace {
@@ -59,96 +59,23 @@ absl::Status Launch(DType dtype, DeviceType device, const char* variant, Views& 
   return internal::PipelineStatus(info->name, kernel(views.ctx(), args...), *views.ctx());
 }
 
-bool HasMomentumFirstKernels(DType dtype, DeviceType dev) {
-  return FindKernelInfo(Op::kLarsMomentum, dtype, dev).ok() &&
-         FindKernelInfo(Op::kLarsApply, dtype, dev).ok();
-}
-
 }  // namespace
 
-TrustMode EffectiveTrustMode(const LarsOptions& o) {
-  if (o.trust_mode != TrustMode::kClip && !o.always_adapt && o.weight_decay == 0.0) {
-    return TrustMode::kNone;
-  }
-  return o.trust_mode;
-}
-
-int32_t PackedTrustMode(const LarsOptions& o) {
-  return static_cast<int32_t>(EffectiveTrustMode(o)) + (o.lr_in_momentum ? kTrustLrInside : 0);
-}
-
-bool NeedsNorms(const LarsOptions& o) {
-  const TrustMode mode = EffectiveTrustMode(o);
-  return mode == TrustMode::kClassic || mode == TrustMode::kLarcClip ||
-         mode == TrustMode::kExact || (mode == TrustMode::kClip && o.max_unorm > 0.0);
-}
-
-bool RunsNormsPass(const LarsOptions& o, StateKind kind) {
-  return kind == StateKind::kTensor8 || NeedsNorms(o);
-}
-
-LarsKernelChoice ChooseLarsKernel(const LarsOptions& o, StateKind kind, DType dtype,
-                                  DeviceType dev) {
-  LarsKernelChoice c;
-  c.norms_pass = RunsNormsPass(o, kind);
-  // Momentum-first applies to the clip trust mode (classic needs |g| before the momentum).
-  c.momentum_first = kind == StateKind::kFp32 && o.trust_mode == TrustMode::kClip &&
-                     o.max_unorm > 0.0 && o.step_order != StepOrder::kNormsFirst &&
-                     HasMomentumFirstKernels(dtype, dev);
-  return c;
-}
-
-absl::StatusOr<LarsKernelChoice> SelectLarsKernel(const LarsOptions& o, StateKind kind,
-                                                  DType dtype, DeviceType dev) {
-  if (kind == StateKind::kTensor8) {
-    for (Op op : {Op::kLars8bitTensorNorms, Op::kLars8bitTensorUpdate}) {
-      LARS_RETURN_IF_ERROR(FindKernelInfo(op, dtype, dev).status());
-    }
-  }
-  if (kind == StateKind::kBlockwise8) {
-    const char* variant = internal::QuantBlockVariant(o.block_size);
-    for (Op op : {Op::kLars8bitNorms, Op::kLars8bitUpdate, Op::kQuantizeBlockwise}) {
-      LARS_RETURN_IF_ERROR(FindKernelInfo(op, dtype, dev, variant).status());
-    }
-    LARS_RETURN_IF_ERROR(
-        FindKernelInfo(Op::kDequantizeBlockwise, DType::kF32, dev, variant).status());
-  }
-  for (Op op : {Op::kLarsNorms, Op::kLarsUpdate}) {
-    LARS_RETURN_IF_ERROR(FindKernelInfo(op, dtype, dev).status());
-  }
-  LARS_RETURN_IF_ERROR(FindKernelInfo(Op::kPercentileClip, DType::kF32, dev).status());
-  if (o.step_order == StepOrder::kMomentumFirst && !HasMomentumFirstKernels(dtype, dev)) {
-    return absl::UnimplementedError(absl::StrCat(
-        "step_order \"momentum_first\" has no kernels on ", DeviceTypeName(dev),
-        " (CPU only); use \"auto\" or \"norms_first\""));
-  }
-  LARS_RETURN_IF_ERROR(FindKernelInfo(Op::kNorms, dtype, dev).status());
-  return ChooseLarsKernel(o, kind, dtype, dev);
-}
-
-absl::Status SelectFlatKernels(const LarsOptions& o, StateKind kind, DType dtype, DeviceType dev) {
-  const bool eight = kind == StateKind::kBlockwise8;
-  const char* variant = eight ? internal::QuantBlockVariant(o.block_size) : "";
-  for (Op op : eight ? std::vector<Op>{Op::kLars8bitFlatNorms, Op::kLars8bitFlatUpdate}
-                     : std::vector<Op>{Op::kLarsFlatNorms, Op::kLarsFlatUpdate}) {
-    LARS_RETURN_IF_ERROR(FindKernelInfo(op, dtype, dev, variant).status());
-  }
-  return absl::OkStatus();
-}
-
-LarsHyper MakeLarsHyper(const LarsOptions& o, bool first_step) {
-  LarsHyper h;
-  h.lr = static_cast<float>(*o.lr);
-  h.momentum = static_cast<float>(o.momentum);
-  h.dampening = static_cast<float>(o.dampening);
-  h.weight_decay = static_cast<float>(o.weight_decay);
-  h.nesterov = o.nesterov;
-  h.first_step = first_step;
-  h.trust_mode = PackedTrustMode(o);
-  h.max_unorm = static_cast<float>(o.max_unorm);
-  h.trust_coefficient = static_cast<float>(o.trust_coefficient);
-  h.eps = static_cast<float>(o.eps);
-  return h;
+void FlatOptsRow(const LarsHyper& h, float grad_scale, bool active, bool skip_nonfinite,
+                 float* row) {
+  row[kFlatLr] = h.lr;
+  row[kFlatMomentum] = h.momentum;
+  row[kFlatDampening] = h.dampening;
+  row[kFlatWeightDecay] = h.weight_decay;
+  row[kFlatNesterov] = h.nesterov ? 1.0f : 0.0f;
+  row[kFlatFirstStep] = h.first_step ? 1.0f : 0.0f;
+  row[kFlatTrustMode] = static_cast<float>(h.trust_mode);
+  row[kFlatMaxUnorm] = h.max_unorm;
+  row[kFlatTrustCoefficient] = h.trust_coefficient;
+  row[kFlatEps] = h.eps;
+  row[kFlatGradScale] = grad_scale;
+  row[kFlatActive] = active ? 1.0f : 0.0f;
+  row[kFlatSkipNonfinite] = skip_nonfinite ? 1.0f : 0.0f;
 }
 
 absl::Status RunLarsNorms(const LarsTensorArgs& a, const TensorView& out, const ExecContext& exec) {
@@ -162,7 +89,7 @@ absl::Status RunLarsNorms(const LarsTensorArgs& a, const TensorView& out, const 
   // The exact trust form needs Σd² (d = s g + wd p) where the others read Σu²: the norms kernels
   // sum u = d when told it is the first step without nesterov (their other sums do not depend on
   // either). The flat norms kernel makes the same substitution from the form itself.
-  const bool exact = k.trust_mode % kTrustLrInside == static_cast<int32_t>(TrustMode::kExact);
+  const bool exact = k.trust_mode % kTrustLrInside == kTrustExact;
   const bool nesterov = k.nesterov && !exact, first_step = k.first_step || exact;
   if (s.kind == StateKind::kFp32) {
     halide_buffer_t* m = v(s.momentum);

@@ -1,7 +1,7 @@
 // The LARS kernel families as typed calls. Each call takes named arguments, picks the generated
 // kernel for the tensors' dtype and device (and the 8-bit block size), runs it on the tensors'
 // device (the CUDA stream of `exec`) and names that kernel in its error. lars/ steps parameters
-// through these calls and SelectLarsKernel only: it never looks a kernel up itself.
+// through these calls and its kernel plan (lars/kernel_plan.h) only.
 #ifndef HALIDE_LARS_RUNTIME_LARS_KERNELS_H_
 #define HALIDE_LARS_RUNTIME_LARS_KERNELS_H_
 
@@ -9,55 +9,24 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "lars/options.h"
 #include "runtime/device_buffer.h"
-#include "runtime/types.h"
+#include "halide_lars/types.h"
 
 namespace halide_lars {
 
-// The trust mode reads this step's norms (classic: |p|, |g|; clip: |p|, |u|).
-bool NeedsNorms(const LarsOptions& options);
-// The trust form a step applies: trust_mode, except that classic, larc_clip and exact become none
-// where weight_decay = 0 and always_adapt is off (timm's Lars). MakeLarsHyper and the flat
-// set's option rows pack this, not trust_mode.
-TrustMode EffectiveTrustMode(const LarsOptions& options);
-// The kernels' trust_mode input: EffectiveTrustMode + kTrustLrInside (runtime/flat_abi.h) with
-// lr_in_momentum.
-int32_t PackedTrustMode(const LarsOptions& options);
-// A step of a state of `kind` runs the norms pass: the trust mode needs norms, or the state is
-// per-tensor 8-bit (its norms pass makes the new scale).
-bool RunsNormsPass(const LarsOptions& options, StateKind kind);
-
-// Which kernels a tensor's step runs, from its options, state kind, dtype and device. The
-// variant of blockwise 8-bit state follows its block size (the Run* calls pick it).
-struct LarsKernelChoice {
-  bool momentum_first = false;  // fp32, clip mode, CPU: lars_momentum + lars_apply
-  bool norms_pass = false;      // RunsNormsPass
-};
-
-// The choice for `options` and a state of `kind` (DesiredKind). Only momentum-first's kernels
-// are looked up (it is taken where they exist): cheap enough for every step.
-LarsKernelChoice ChooseLarsKernel(const LarsOptions& options, StateKind kind, DType dtype,
-                                  DeviceType device);
-// The same after checking that every kernel such a step may run exists: Unimplemented naming the
-// missing kernel (or momentum_first asked for on a device without its kernels).
-absl::StatusOr<LarsKernelChoice> SelectLarsKernel(const LarsOptions& options, StateKind kind,
-                                                  DType dtype, DeviceType device);
-
-// Unimplemented unless the flat-set kernels for a state of `kind` (fp32 or blockwise 8-bit with
-// options.block_size) exist for dtype and device.
-absl::Status SelectFlatKernels(const LarsOptions& options, StateKind kind, DType dtype,
-                               DeviceType device);
-
-// The per-step scalars of a LARS pass.
+// The per-step scalars of a LARS pass (lars/kernel_plan.h MakeLarsHyper fills them).
 struct LarsHyper {
   float lr = 0.0f, momentum = 0.0f, dampening = 0.0f, weight_decay = 0.0f;
   bool nesterov = false;
   bool first_step = false;
-  int32_t trust_mode = 0;  // TrustMode
+  int32_t trust_mode = 0;  // KernelTrustForm + kTrustLrInside (base/kernel_abi.h)
   float max_unorm = 0.0f, trust_coefficient = 0.0f, eps = 0.0f;
 };
-LarsHyper MakeLarsHyper(const LarsOptions& options, bool first_step);
+// A flat set's option row of one tensor (opts[kFlatOpts * t ...], base/kernel_abi.h): `hyper`
+// laid out as the flat kernels read it, with the gradient scale (percentile clip x AMP unscale),
+// whether the tensor steps this call and whether a non-finite Σg² leaves it unchanged.
+void FlatOptsRow(const LarsHyper& hyper, float grad_scale, bool active, bool skip_nonfinite,
+                 float* row);
 
 // One tensor's momentum, in the representation of its state kind.
 struct MomentumState {
@@ -96,7 +65,7 @@ struct PercentileArgs {
 };
 absl::Status RunPercentileClip(const PercentileArgs& a, const ExecContext& exec);
 
-// A flat set's passes over its tables (runtime/flat_abi.h).
+// A flat set's passes over its tables (base/kernel_abi.h).
 struct FlatSetArgs {
   TensorView params, grads;
   MomentumState state;

@@ -3,7 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "runtime/halide_call.h"
 #include "runtime/registry.h"
-#include "runtime/status_macros.h"
+#include "base/status_macros.h"
 #include "runtime/validate.h"
 
 namespace halide_lars {

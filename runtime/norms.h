@@ -4,7 +4,7 @@
 #define HALIDE_LARS_RUNTIME_NORMS_H_
 
 #include "absl/status/status.h"
-#include "runtime/types.h"
+#include "halide_lars/types.h"
 
 namespace halide_lars {
 

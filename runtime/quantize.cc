@@ -11,7 +11,7 @@
 #include "runtime/device_buffer.h"
 #include "runtime/halide_call.h"
 #include "runtime/registry.h"
-#include "runtime/status_macros.h"
+#include "base/status_macros.h"
 #include "runtime/validate.h"
 
 namespace halide_lars {

@@ -8,7 +8,7 @@
 #include "HalideRuntime.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "runtime/types.h"
+#include "halide_lars/types.h"
 
 namespace halide_lars {
 
@@ -56,7 +56,7 @@ struct KernelSignature<Op::kLarsUpdate> {
                        halide_buffer_t*, halide_buffer_t*, float, float, float, float, bool, bool,
                        int32_t, float, float, float, halide_buffer_t*, halide_buffer_t*);
 };
-// FlatSet (multi-tensor) step; tables: runtime/flat_abi.h.
+// FlatSet (multi-tensor) step; tables: base/kernel_abi.h.
 template <>
 struct KernelSignature<Op::kLarsFlatNorms> {
   // (uc, p, g, m, opts, tensors, chunks, max_chunks, out[3T])

@@ -3,7 +3,7 @@
     no kernels, no C++);
  2. julia/HalideLars.jl binds every one of them (ccall with the same number of arguments) and
     does not mirror lars_options_t (it fills one from lars_option_info);
- 3. lars_options_t has exactly one field per option of lars/options.inc, named alike.
+ 3. lars_options_t has exactly one field per option of include/halide_lars/options.inc, named alike.
 Usage: abi_surface_check.py LIB.so lars_c.h HalideLars.jl options.inc
 """
 import re
@@ -44,10 +44,10 @@ if "struct Options" in jl:
     errors.append("julia: mirrors lars_options_t (struct Options): use options_buffer")
 table = re.findall(r"^LARS_OPTION\((\w+),", open(options_inc).read(), re.M)
 if sorted(fields) != sorted(table):
-    errors.append(f"lars_options_t fields {fields} != lars/options.inc options {table}")
+    errors.append(f"lars_options_t fields {fields} != include/halide_lars/options.inc options {table}")
 
 if errors:
     print("\n".join(errors))
     sys.exit(1)
 print(f"OK: {len(decls)} functions exported and bound in Julia; {len(fields)} option fields = "
-      f"lars/options.inc")
+      f"halide_lars/options.inc")

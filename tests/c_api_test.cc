@@ -1,4 +1,4 @@
-// The C ABI (c_api/lars_c.h): a table of bad DLPack tensors and bad calls, each an error code
+// The C ABI (include/halide_lars/lars_c.h): a table of bad DLPack tensors and bad calls, each an error code
 // with a message naming the problem and no change; handle lifecycle; checkpoints through C.
 #include <algorithm>
 #include <cmath>

@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "lars/lars.h"
+#include "halide_lars/lars.h"
 #include "runtime/device_buffer.h"
 #include "tests/test_util.h"
 

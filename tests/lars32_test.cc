@@ -11,7 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "lars/lars.h"
+#include "halide_lars/lars.h"
 #include "runtime/device_buffer.h"
 #include "tests/reference/lars_reference.h"
 #include "tests/reference/reference.h"

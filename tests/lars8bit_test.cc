@@ -9,7 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
-#include "lars/lars.h"
+#include "halide_lars/lars.h"
 #include "runtime/codebook.h"
 #include "runtime/device_buffer.h"
 #include "runtime/quantize.h"

@@ -4,7 +4,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "lars/lars.h"
+#include "halide_lars/lars.h"
 #include "runtime/device_buffer.h"
 #include "runtime/launch_counter.h"
 #include "tests/test_util.h"

@@ -8,7 +8,7 @@
 #include <cstdio>
 #include <vector>
 
-#include "lars/lars.h"
+#include "halide_lars/lars.h"
 #include "runtime/device_buffer.h"
 #include "runtime/thread_pool.h"
 #include "tests/test_util.h"

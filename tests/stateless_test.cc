@@ -1,4 +1,4 @@
-// The stateless step (lars/stateless.h, C: lars_step_tensor): a sequence of calls on the
+// The stateless step (include/halide_lars/stateless.h, C: lars_step_tensor): a sequence of calls on the
 // caller's state buffers must be bit-identical to a Lars optimizer fed the same gradients (fp32
 // and blockwise 8-bit state, trust forms, an lr schedule); the sharded begin/finish pair over 2
 // shards equals the whole tensor within rounding; non-finite gradients skip without a change;
@@ -11,8 +11,8 @@
 
 #include "halide_lars/lars_c.h"
 #include "gtest/gtest.h"
-#include "lars/lars.h"
-#include "lars/stateless.h"
+#include "halide_lars/lars.h"
+#include "halide_lars/stateless.h"
 #include "runtime/device_buffer.h"
 #include "tests/test_util.h"
 

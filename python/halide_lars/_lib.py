@@ -1,4 +1,4 @@
-"""ctypes declarations of c_api/lars_c.h: every C function is declared here exactly once.
+"""ctypes declarations of include/halide_lars/lars_c.h: every C function is declared here exactly once.
 
 The shared library is found through $HALIDE_LARS_LIB, next to this package, or in the Bazel
 output tree (bazel-bin/c_api/libhalide_lars.so). Nothing is compiled at import.
@@ -189,7 +189,7 @@ OPTION_FLOAT64, OPTION_INT32, OPTION_INT64, OPTION_BOOL, OPTION_ENUM = range(5)
 
 
 class Option:
-    """One option of the library's table (lars/options.inc)."""
+    """One option of the library's table (include/halide_lars/options.inc)."""
 
     def __init__(self, info):
         self.name = info.name.decode()

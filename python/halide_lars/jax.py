@@ -1,5 +1,5 @@
 """halide_lars under JAX: LARS as an optax GradientTransformation whose update runs our Halide
-kernels through XLA's FFI (the stateless step of lars/stateless.h, CPU).
+kernels through XLA's FFI (the stateless step of include/halide_lars/stateless.h, CPU).
 
     import halide_lars.jax as hlj
     tx = hlj.lars(learning_rate=optax.cosine_decay_schedule(0.2, 1000), weight_decay=1e-6,
@@ -12,7 +12,7 @@ kernels through XLA's FFI (the stateless step of lars/stateless.h, CPU).
     params, state = step(params, state, grads)
 
 Defaults and names are optax.lars's (it reproduces optax.lars: trust_mode "exact" with
-lr_in_momentum), plus our options by their bitsandbytes / lars/options.inc names (trust_mode,
+lr_in_momentum), plus our options by their bitsandbytes / include/halide_lars/options.inc names (trust_mode,
 optim_bits=8 for blockwise 8-bit momentum, block_size, min_8bit_size, nonfinite, dampening, ...).
 State: per parameter TensorState(count, momentum) (fp32) or (count, codes, absmax) (8-bit):
 plain arrays, so it round-trips through any pytree checkpointing.

@@ -8,7 +8,7 @@ from . import bnb_state
 from . import distributed
 from .dlpack import from_torch, managed_to_torch
 
-# Every option of the library's table (lars/options.inc via lars_option_info), in its order:
+# Every option of the library's table (include/halide_lars/options.inc via lars_option_info), in its order:
 # the keys of each param group.
 _GROUP_KEYS = tuple(_lib.OPTIONS)
 # bitsandbytes' positional options (after params); the rest are keyword-only extras.

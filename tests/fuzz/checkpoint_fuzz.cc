@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "lars/lars.h"
+#include "halide_lars/lars.h"
 
 namespace {
 

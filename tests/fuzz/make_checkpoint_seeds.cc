@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "lars/lars.h"
+#include "halide_lars/lars.h"
 
 int main(int argc, char** argv) {
   if (argc < 2) return 2;

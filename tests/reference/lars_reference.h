@@ -6,8 +6,8 @@
 #include <cstdint>
 #include <vector>
 
-#include "lars/options.h"
-#include "runtime/types.h"
+#include "halide_lars/options.h"
+#include "halide_lars/types.h"
 
 namespace halide_lars {
 namespace reference {

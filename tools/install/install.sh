@@ -1,6 +1,7 @@
 #!/bin/bash
 # Installs halide_lars for users outside Bazel: bazel run //:install -- PREFIX
-#   PREFIX/include/halide_lars/   lars_c.h (C ABI), lars.h, options.h (+ options.inc), types.h (C++ API)
+#   PREFIX/include/halide_lars/   include/halide_lars/ as it is: lars_c.h (C ABI), lars.h, stateless.h,
+#                                 options.h (+ options.inc), types.h (C++ API)
 #   PREFIX/include/dlpack/        dlpack.h (the tensor struct of the C ABI)
 #   PREFIX/lib/libhalide_lars.a   everything (C and C++ API, every kernel, the Halide runtime)
 #   PREFIX/lib/libhalide_lars.so  the C ABI only (lars_*), Halide/Abseil hidden
@@ -22,11 +23,9 @@ version=$(sed -n 's/.*return "halide_lars \([0-9.]*\)".*/\1/p' "$(find_one c_api
 [[ -n "$version" ]] || version=0.1.0
 mkdir -p "$prefix/include/halide_lars" "$prefix/include/dlpack" "$prefix/lib/pkgconfig" \
          "$prefix/lib/cmake/halide_lars"
-# Headers: the C++ ones include each other by their source paths; installed, by halide_lars/.
-for h in c_api/lars_c.h lars/lars.h lars/options.h lars/options.inc runtime/types.h; do
-  sed -e 's#"lars/options.h"#"halide_lars/options.h"#' -e 's#"lars/options.inc"#"halide_lars/options.inc"#' \
-    -e 's#"runtime/types.h"#"halide_lars/types.h"#' \
-    "$(find_one "$h")" > "$prefix/include/halide_lars/$(basename "$h")"
+# Headers: include/halide_lars/ as it is (they include each other as "halide_lars/...").
+for h in lars_c.h lars.h stateless.h options.h options.inc types.h; do
+  install -m 644 "$(find_one "include/halide_lars/$h")" "$prefix/include/halide_lars/$h"
 done
 cp "$(find_one dlpack/include/dlpack/dlpack.h)" "$prefix/include/dlpack/dlpack.h"
 install -m 644 "$(find_one c_api/libhalide_lars.a)" "$prefix/lib/libhalide_lars.a"

@@ -25,12 +25,12 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "lars/options.h"
-#include "runtime/types.h"
+#include "halide_lars/options.h"
+#include "halide_lars/types.h"
 
 namespace halide_lars {
 
-// StateKind (how a parameter's momentum is stored): runtime/types.h.
+// StateKind (how a parameter's momentum is stored): halide_lars/types.h.
 
 // A copy of one parameter's optimizer state, for inspection.
 struct ParamStateSnapshot {

@@ -1,5 +1,6 @@
-// The table layout shared by the flat set (multi-tensor) LARS kernels and the runtime that fills
-// the tables (plain C++: included by the generators and by lars/). One flat set = the parameters
+// The kernels' ABI below every layer (plain C++: the generators, runtime/ and lars/ include it):
+// the packed trust form and the flat-set tables. The flat set (multi-tensor) LARS kernels read
+// these tables, filled by lars/. One flat set = the parameters
 // of one (dtype, device) in one flat buffer, their gradients in another, the fp32 momentum in a
 // third, all with the same offsets. Every table is a 1-D buffer:
 //   opts    f32 [kFlatOpts * T]   per-tensor options of this step, opts[k + kFlatOpts * t]
@@ -10,8 +11,8 @@
 //           for bit)
 //   rows    i32 [ceil(N / kFlatAlign)]  tensor owning row r (elements [r*A, r*A + A)), -1: none
 //   norms   f32 [3 * T]             {Σp², Σu², Σg²} of tensor t at 3t..3t+2
-#ifndef HALIDE_LARS_RUNTIME_FLAT_ABI_H_
-#define HALIDE_LARS_RUNTIME_FLAT_ABI_H_
+#ifndef HALIDE_LARS_BASE_KERNEL_ABI_H_
+#define HALIDE_LARS_BASE_KERNEL_ABI_H_
 
 namespace halide_lars {
 
@@ -22,9 +23,20 @@ constexpr int kFlatAlign = 64;
 // Elements per reduction chunk (lars_norms and lars_flat_norms: the shared reduction tree).
 constexpr int kFlatChunk = 1 << 15;
 
+// The trust forms as the kernels read them (docs/spec.md "Trust forms"; generators/lars_math
+// has the math). TrustMode (include/halide_lars/options.h) and LARS_TRUST_* (lars_c.h) are these
+// values: static_asserts in lars/kernel_plan.cc and c_api/lars_c.cc hold them together.
+enum KernelTrustForm {
+  kTrustClip = 0,      // bitsandbytes: the update's norm clipped to max_unorm * |p|
+  kTrustClassic = 1,   // You et al. / timm: q = eta |p| / (|g| + wd |p| + eps) on g + wd p
+  kTrustNone = 2,
+  kTrustLarcClip = 3,  // LARC clip / timm trust_clip: q = min(classic q / lr, 1)
+  kTrustExact = 4,     // SSL / optax: q = eta |p| / (|g + wd p| + eps) (1 where a norm is 0)
+};
+
 // The kernels' packed trust_mode input (per-tensor update kernels and kFlatTrustMode): the trust
-// form (lars/options.h TrustMode = generators/lars_math.h TrustModeValue) plus kTrustLrInside when
-// lr_in_momentum.
+// form plus kTrustLrInside when lr_in_momentum (the lr multiplies d before the momentum and the
+// step size is 1: optax's order).
 constexpr int kTrustLrInside = 8;
 
 enum FlatOpt {
@@ -50,4 +62,4 @@ enum FlatChunkCol { kFlatChunkStart = 0, kFlatChunkLength, kFlatChunkTensor, kFl
 
 }  // namespace halide_lars
 
-#endif  // HALIDE_LARS_RUNTIME_FLAT_ABI_H_
+#endif  // HALIDE_LARS_BASE_KERNEL_ABI_H_

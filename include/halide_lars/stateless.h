@@ -9,9 +9,9 @@
 #include <cstdint>
 
 #include "absl/status/statusor.h"
-#include "lars/lars.h"
-#include "lars/options.h"
-#include "runtime/types.h"
+#include "halide_lars/lars.h"
+#include "halide_lars/options.h"
+#include "halide_lars/types.h"
 
 namespace halide_lars {
 

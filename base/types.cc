@@ -1,4 +1,4 @@
-#include "runtime/types.h"
+#include "halide_lars/types.h"
 
 #include "absl/strings/str_cat.h"
 

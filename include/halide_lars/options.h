@@ -68,11 +68,11 @@ inline absl::string_view StepOrderName(StepOrder s) { return OptionEnumName(s); 
 inline absl::string_view NonfiniteName(Nonfinite n) { return OptionEnumName(n); }
 
 // bitsandbytes' options and defaults, and ours (trust_mode, trust_coefficient, eps, block_wise,
-// block_size, step_order, nonfinite): one field per line of lars/options.inc, which documents
+// block_size, step_order, nonfinite): one field per line of include/halide_lars/options.inc, which documents
 // each one.
 struct LarsOptions {
 #define LARS_OPTION(name, type, default_value, check, expected, doc) type name = default_value;
-#include "lars/options.inc"
+#include "halide_lars/options.inc"
 #undef LARS_OPTION
 };
 
@@ -111,10 +111,10 @@ using OptionOverrides = std::vector<std::pair<std::string, OptionValue>>;
 // value of the wrong kind (e.g. a non-integer optim_bits); the result is not validated here.
 absl::Status SetOption(LarsOptions* o, absl::string_view key, const OptionValue& value);
 
-// Every option name SetOption accepts (lars/options.inc order).
+// Every option name SetOption accepts (include/halide_lars/options.inc order).
 const std::vector<std::string>& OptionNames();
 
-// One option of lars/options.inc as bindings see it (the C ABI's lars_option_info).
+// One option of include/halide_lars/options.inc as bindings see it (the C ABI's lars_option_info).
 struct OptionInfo {
   enum class Type { kFloat64, kInt32, kInt64, kBool, kEnum };
   std::string name;

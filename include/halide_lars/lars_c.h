@@ -76,7 +76,7 @@ typedef enum {
 } lars_nonfinite_t;
 
 /* Options with bitsandbytes' names and defaults (see lars_options_default). One field per option
- * of the option table (lars_option_info; lars/options.inc in the sources), named alike. */
+ * of the option table (lars_option_info; include/halide_lars/options.inc in the sources), named alike. */
 typedef struct {
   double lr; /* required: NaN (the default) means "not set" and lars_create fails */
   double momentum;
@@ -169,7 +169,7 @@ lars_status_t lars_override_str(lars_optimizer_t* opt, const char* name, const c
 lars_status_t lars_step(lars_optimizer_t* opt, void* cuda_stream);
 
 /* Sharded parameters across processes (ZeRO, FSDP): see Lars::SetShard / StepBegin /
- * StepFinish in lars/lars.h. `name` holds elements [offset, offset + numel) of a tensor of
+ * StepFinish in include/halide_lars/lars.h. `name` holds elements [offset, offset + numel) of a tensor of
  * `full_numel` elements (before its first step). A sharded step: lars_step_begin fills
  * `partials` (5 fp64 per registered parameter, registration order, local sums: see
  * Lars::StepBegin; lars_partials_size gives the count) and changes no state; the caller all-reduces them
@@ -188,7 +188,7 @@ lars_status_t lars_step_begin_tensor(lars_optimizer_t* opt, const DLTensor* part
 lars_status_t lars_step_finish_tensor(lars_optimizer_t* opt, const DLTensor* partials,
                                       void* cuda_stream);
 
-/* Flat parameters (Lars::AddFlatParams in lars/lars.h): `count` tensors, tensor i is
+/* Flat parameters (Lars::AddFlatParams in include/halide_lars/lars.h): `count` tensors, tensor i is
  * elements [offsets[i], offsets[i] + numels[i]) of the 1-D `params` and `grads` buffers (same
  * dtype, device and size), named names[i], in param group groups[i] (groups may be NULL: all in
  * group 0). Offsets are multiples of LARS_FLAT_ALIGNMENT elements (lars_layout_flat packs
@@ -263,7 +263,7 @@ lars_status_t lars_param_step(lars_optimizer_t* opt, const char* name, int64_t* 
 lars_status_t lars_param_skipped_steps(lars_optimizer_t* opt, const char* name, int64_t* out);
 lars_status_t lars_get_momentum(lars_optimizer_t* opt, const char* name, float* out, size_t n);
 
-/* Optimizer state under bitsandbytes' names, zero-copy (see StateTensorView in lars/lars.h).
+/* Optimizer state under bitsandbytes' names, zero-copy (see StateTensorView in include/halide_lars/lars.h).
  * Keys: "state1" (f32 momentum, or u8 codes; numel elements), "absmax1" (blockwise 8-bit: f32
  * per block), "qmap1" (8-bit: the f32[256] codebook, shared per device, read-only in effect),
  * "max1" / "new_max1" (per-tensor 8-bit: f32[1] each), "gnorm_vec" (percentile clipping:
