@@ -184,7 +184,7 @@ def halide_library(name, generator, generator_name, backend, params = {}, visibi
     # --define halide_extra_outputs=1: stmt, assembly and schedule for review and tuning.
     _halide_extras(name = name + "_extra_outputs", base = name, **extras)
     if backend == "cpu":
-        # Always built: the lowered statements //tests:schedule_lint_test reads (one generator
+        # Always built: the lowered statements //tests/lint:schedule_lint_test reads (one generator
         # run per CPU target, stmt only).
         _halide_extras(name = name + "_lint_stmt", base = name + "_lint", emit = ["stmt"],
                        always = True, visibility = visibility, **extras)

@@ -6,11 +6,11 @@
 //                             lr diverges): accuracy drops
 //   LARS  large batch         per-layer trust ratio (bitsandbytes' clip): keeps the accuracy
 //   LARS8bit large batch      the same with 8-bit blockwise momentum (1/4 of the state bytes)
-// Progress per epoch, a table (test accuracy, time, state bytes, optimizer throughput) and the
-// test-accuracy curves in demo_accuracy.png (blue SGD small, orange SGD large, red LARS, green
-// LARS8bit).
+// Progress per epoch, a table (test accuracy, time, state bytes, optimizer throughput), and the
+// curves as data: PREFIX.json and PREFIX.csv (--out, default demo_accuracy). //examples:demo runs
+// this program and then examples/plot_demo.py, which draws PREFIX.png and PREFIX.svg.
 //   ./setup.sh && bazel run -c opt //examples:demo          (about 2 minutes on 2 cores)
-//   bazel run -c opt //examples:demo -- --epochs=20 --png=/tmp/acc.png --json=/tmp/demo.json
+//   bazel run -c opt //examples:demo -- --epochs=20 --out=/tmp/acc
 #include <omp.h>
 #include <zlib.h>
 
@@ -25,7 +25,6 @@
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
-#include "examples/png.h"
 #include "halide_lars/lars.h"
 
 ABSL_FLAG(std::string, data, "/usr/share/datasets/fashion-mnist",
@@ -44,8 +43,8 @@ ABSL_FLAG(double, warmup_epochs, 1.0, "linear warmup before the cosine decay");
 ABSL_FLAG(int, hidden, 256, "hidden units of the MLP 784-hidden-hidden/2-10");
 ABSL_FLAG(std::string, runs, "sgd_small,sgd_large,lars,lars8bit",
           "which of the four runs to train (for tuning: e.g. --runs=sgd_large --lr_large=0.2)");
-ABSL_FLAG(std::string, png, "demo_accuracy.png", "where to draw the test-accuracy curves");
-ABSL_FLAG(std::string, json, "", "also write the results as JSON here");
+ABSL_FLAG(std::string, out, "demo_accuracy",
+          "write the runs' curves to OUT.json and OUT.csv (//examples:demo draws OUT.png/.svg)");
 
 namespace {
 
@@ -314,6 +313,36 @@ std::string UserPath(std::string path) {
   return path;
 }
 
+// The runs as JSON (setup + one object per run with its test accuracy per epoch) and as CSV (one
+// row per run and epoch): what examples/plot_demo.py draws and what a user re-plots.
+bool WriteCurves(const std::string& prefix, const std::vector<Run>& runs, int epochs, int hidden) {
+  FILE* j = std::fopen((prefix + ".json").c_str(), "w");
+  FILE* c = std::fopen((prefix + ".csv").c_str(), "w");
+  bool ok = j != nullptr && c != nullptr;
+  if (ok) {
+    std::fprintf(j, "{\"setup\": {\"dataset\": \"Fashion-MNIST\", \"model\": \"%d-%d-%d-%d\", "
+                 "\"epochs\": %d},\n \"runs\": [\n", kIn, hidden, hidden / 2, kOut, epochs);
+    std::fprintf(c, "run,batch,peak_lr,epoch,test_acc\n");
+    for (size_t i = 0; i < runs.size(); ++i) {
+      const Run& r = runs[i];
+      std::fprintf(j, "  {\"name\": \"%s\", \"batch\": %d, \"peak_lr\": %g, \"test_acc\": [",
+                   r.name.c_str(), r.batch, r.peak_lr);
+      for (size_t e = 0; e < r.test_acc.size(); ++e) {
+        std::fprintf(j, "%s%.4f", e ? ", " : "", r.test_acc[e]);
+        std::fprintf(c, "%s,%d,%g,%zu,%.4f\n", r.name.c_str(), r.batch, r.peak_lr, e + 1,
+                     r.test_acc[e]);
+      }
+      std::fprintf(j, "], \"test_loss\": %.5f, \"seconds\": %.2f, \"state_bytes\": %lld}%s\n",
+                   r.final_loss, r.seconds, static_cast<long long>(r.state_bytes),
+                   i + 1 < runs.size() ? "," : "");
+    }
+    std::fprintf(j, "]}\n");
+  }
+  if (j != nullptr) ok &= std::fclose(j) == 0;
+  if (c != nullptr) ok &= std::fclose(c) == 0;
+  return ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -364,32 +393,12 @@ int main(int argc, char** argv) {
                 r.peak_lr, r.final_acc, r.final_loss, r.seconds,
                 static_cast<long long>(r.state_bytes), r.params * r.steps / r.step_seconds / 1e6);
   }
-  const std::string png = UserPath(absl::GetFlag(FLAGS_png));
-  const unsigned colors[] = {0x1f77b4, 0xff7f0e, 0xd62728, 0x2ca02c};
-  std::vector<halide_lars::demo::Series> series;
-  for (size_t i = 0; i < runs.size(); ++i) series.push_back({runs[i].name, runs[i].test_acc, colors[i % 4]});
-  const bool ok = halide_lars::demo::WriteLinePlotPng(png, series, 640, 400, false);
-  std::printf("\ntest accuracy per epoch (blue SGD small batch, orange SGD large batch, red LARS, "
-              "green LARS8bit -- drawn last, it hides LARS where they agree): %s%s\n",
-              png.c_str(), ok ? "" : " -- could not be written");
-  if (!absl::GetFlag(FLAGS_json).empty()) {
-    if (FILE* f = std::fopen(UserPath(absl::GetFlag(FLAGS_json)).c_str(), "w")) {
-      std::fprintf(f, "{\"runs\": [\n");
-      for (size_t i = 0; i < runs.size(); ++i) {
-        const Run& r = runs[i];
-        std::fprintf(f, "  {\"name\": \"%s\", \"batch\": %d, \"peak_lr\": %g, \"test_acc\": [",
-                     r.name.c_str(), r.batch, r.peak_lr);
-        for (size_t e = 0; e < r.test_acc.size(); ++e) {
-          std::fprintf(f, "%s%.4f", e ? ", " : "", r.test_acc[e]);
-        }
-        std::fprintf(f, "], \"test_loss\": %.5f, \"seconds\": %.2f, \"state_bytes\": %lld}%s\n",
-                     r.final_loss, r.seconds, static_cast<long long>(r.state_bytes),
-                     i + 1 < runs.size() ? "," : "");
-      }
-      std::fprintf(f, "]}\n");
-      std::fclose(f);
-    }
+  const std::string out = UserPath(absl::GetFlag(FLAGS_out));
+  if (!WriteCurves(out, runs, absl::GetFlag(FLAGS_epochs), hidden)) {
+    std::fprintf(stderr, "demo: could not write %s.json / %s.csv\n", out.c_str(), out.c_str());
+    return 1;
   }
+  std::printf("\ncurves: %s.json, %s.csv\n", out.c_str(), out.c_str());
   std::printf("total %.1f s\n",
               std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
   return 0;

@@ -92,7 +92,7 @@ namespace {
 // code j of decade i (k = j + 1 - 2^i) is exactly the rational N / (256 * 5^(7-i)) with the
 // integer N = 2^(i+1) + 18k + 9, so ONE correctly rounded fp32 division gives the codebook's
 // fp32 value (runtime/codebook.cc rounds the float64 value once; equal for all 256 codes:
-// //tests:quantize_exhaustive_test). The negative codes mirror the positive ones.
+// //tests/kernels:quantize_exhaustive_test). The negative codes mirror the positive ones.
 constexpr float kDecadeDivisor[7] = {20000000.0f, 4000000.0f, 800000.0f, 160000.0f,
                                      32000.0f,    6400.0f,    1280.0f};
 // fp32(1 / D_i), for the division-free midpoints (MidpointOfPair).
@@ -218,7 +218,7 @@ Expr QuantizeIndex(const Expr& v, const Func& mids, const Func& code, const Func
     // the rational Q / D_i (Q = 2^(i+1) + 18(k+1)); Q * fp32(1/D_i) lands within -2..+1 ulp of
     // the codebook's fp32 midpoint, and that offset is a 2-bit constant per pair (4 uint64
     // words); the 8 midpoints across decades (and next to 0 and 1) are constants. Bit-identical
-    // to the table for all 2^32 inputs, NaNs included (//tests:quantize_exhaustive_test).
+    // to the table for all 2^32 inputs, NaNs included (//tests/kernels:quantize_exhaustive_test).
     const MidpointConstants& mc = Midpoints();
     Expr a = reinterpret<float>(bits & U(0x7fffffff));
     Expr nan = (bits & U(0x7fffffff)) > U(0x7f800000);

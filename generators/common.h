@@ -161,12 +161,12 @@ Halide::Expr FromF32(DType d, const Halide::Expr& f);
 // table_free (GeneratorParam quantize_table_free of the CPU kernels; off by default): vector
 // arithmetic only, no division -- a linear estimate inside v's decade of the codebook settled by
 // two exact midpoint compares (common.cc); bit-identical to the table for all 2^32 floats
-// (//tests:quantize_exhaustive_test), but its ~100 vector operations per element make the 8-bit
+// (//tests/kernels:quantize_exhaustive_test), but its ~100 vector operations per element make the 8-bit
 // step slower than the scalarized lookup on the 2-core EPYC (0.24-0.30 of the triad vs 0.43-0.48).
 // Otherwise ONE lookup: lut[top 16 bits of v] packs the number
 // of midpoints below the bucket (bits 16-23), whether a midpoint lies inside it (bit 24) and that
 // midpoint's low 16 bits (it shares v's top 16), so an integer compare finishes the count. At
-// most one midpoint lies in any bucket (checked by //tests:quantize_test). `lut`: u32 x 65536;
+// most one midpoint lies in any bucket (checked by //tests/kernels:quantize_test). `lut`: u32 x 65536;
 // `mids` (f32 x 256) is not read (kept for the kernels' stable signature).
 Halide::Expr QuantizeIndex(const Halide::Expr& v, const Halide::Func& mids, const Halide::Func& code,
                            const Halide::Func& lut, bool table_free);

@@ -142,7 +142,7 @@ class DequantizeBlockwise : public Generator<DequantizeBlockwise<D>> {
   }
 };
 
-// TEST ONLY (//tests:quantize_exhaustive_test): the CPU kernels' table-free QuantizeIndex on
+// TEST ONLY (//tests/kernels:quantize_exhaustive_test): the CPU kernels' table-free QuantizeIndex on
 // raw float bit patterns (all 2^32 of them there) and DecodeCode on codes.
 class QuantizeIndexProbe : public Generator<QuantizeIndexProbe> {
  public:

@@ -1,6 +1,6 @@
 # HalideLars: Julia bindings over the halide_lars C ABI (include/halide_lars/lars_c.h), one `ccall` wrapper per
 # C function, mirroring the header mechanically. UNTESTED here (no Julia on the build machines):
-# //tests:abi_surface_test checks that every function of the header is bound below with the
+# //tests/abi:abi_surface_test checks that every function of the header is bound below with the
 # same number of arguments. Options are not mirrored: `options_buffer` fills a lars_options_t
 # from the library's own option table (lars_option_info), so new options need no change here.
 #

@@ -1,4 +1,4 @@
-// The norms comparison shared by //tests:norms_test and //tests:seeded_bug_test, so the seeded
+// The norms comparison shared by //tests/kernels:norms_test and //tests/kernels:seeded_bug_test, so the seeded
 // bug is caught by exactly the check the real kernels pass.
 #ifndef HALIDE_LARS_TESTS_NORMS_CHECK_H_
 #define HALIDE_LARS_TESTS_NORMS_CHECK_H_

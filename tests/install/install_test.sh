@@ -19,7 +19,7 @@ echo "== CMake consumer"
 work="$TEST_TMPDIR/cmake"
 mkdir -p "$work"
 cp tests/install/cmake_consumer/CMakeLists.txt tests/install/cmake_consumer/trainer.cc "$work/"
-cp tests/c/static_link_main.c "$work/trainer_c.c"
+cp tests/packaging/c/static_link_main.c "$work/trainer_c.c"
 cmake -S "$work" -B "$work/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_BUILD_TYPE=Release > "$work/configure.log"
 cmake --build "$work/build" -j 2 > "$work/build.log" || { cat "$work/build.log"; exit 1; }
 "$work/build/trainer"
@@ -32,7 +32,7 @@ mv "$prefix" "$moved"
 work="$TEST_TMPDIR/make"
 mkdir -p "$work"
 cp tests/install/make_consumer/Makefile "$work/"
-cp tests/c/static_link_main.c "$work/trainer.c"
+cp tests/packaging/c/static_link_main.c "$work/trainer.c"
 PKG_CONFIG_PATH="$moved/lib/pkgconfig" make -s -C "$work"
 loaded=$(ldd "$work/trainer" | awk '/libhalide_lars.so =>/ {print $3}')
 [[ -n "$loaded" && "$(readlink -f "$loaded")" == "$(readlink -f "$moved/lib/libhalide_lars.so")" ]] ||

@@ -22,6 +22,19 @@ double RoundTo(DType dtype, double v) {
   return f;
 }
 
+double PercentileClip(double n2, int64_t step, int percentile, std::vector<double>* ring) {
+  if (step == 1) {
+    ring->assign(100, n2);
+  } else {
+    (*ring)[step % 100] = n2;
+  }
+  std::vector<double> sorted = *ring;
+  std::sort(sorted.begin(), sorted.end());
+  const double clip = std::sqrt(sorted[percentile]);
+  const double current = std::sqrt(n2);
+  return current > clip ? clip / current : 1.0;
+}
+
 void LarsStep(const LarsOptions& o, DType dtype, const std::vector<double>& g,
               std::vector<double>* p, LarsRefState* st) {
   const size_t n = p->size();
@@ -33,17 +46,7 @@ void LarsStep(const LarsOptions& o, DType dtype, const std::vector<double>& g,
   double gsq = 0.0;
   for (double v : g) gsq += v * v;
   if (o.percentile_clipping < 100) {
-    const double n2 = static_cast<float>(gsq);
-    if (step == 1) {
-      st->gnorm_vec.assign(100, n2);
-    } else {
-      st->gnorm_vec[step % 100] = n2;
-    }
-    std::vector<double> sorted = st->gnorm_vec;
-    std::sort(sorted.begin(), sorted.end());
-    const double clip = std::sqrt(sorted[o.percentile_clipping]);
-    const double current = std::sqrt(n2);
-    if (current > clip) s = clip / current;
+    s = PercentileClip(static_cast<float>(gsq), step, o.percentile_clipping, &st->gnorm_vec);
   }
 
   double psq = 0.0;

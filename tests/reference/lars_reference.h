@@ -25,6 +25,11 @@ struct LarsRefState {
 void LarsStep(const LarsOptions& o, DType dtype, const std::vector<double>& g,
               std::vector<double>* p, LarsRefState* state);
 
+// bitsandbytes' percentile clipping at 1-based step `step`: the ring (100 squared gradient norms)
+// takes n2 = Σg² (every slot on step 1, else slot step % 100), and the gradient scale is
+// clip / sqrt(n2) where sqrt(n2) exceeds clip = sqrt(sorted(ring)[percentile]), else 1.
+double PercentileClip(double n2, int64_t step, int percentile, std::vector<double>* ring);
+
 // A value rounded to `dtype` (through fp32, as the kernels round their fp32 results).
 double RoundTo(DType dtype, double v);
 

@@ -10,7 +10,7 @@ Whole-machine run (every CPU family, default search spaces, a time budget):
 
     bazel run //tools/autotune -- --backend=cpu --budget=10
 
-  writes tools/autotune/out/{tuning.json,tuning.csv,tuning.png} and installs
+  writes tools/autotune/out/{tuning.json,tuning.csv,tuning.png,tuning.svg} and installs
   generators/tuning_table.bzl (the GeneratorParams generators/kernels.bzl builds with), so the
   next `bazel build` picks the winners up. --no-install leaves the table alone.
 
@@ -38,14 +38,11 @@ import argparse
 import csv
 import itertools
 import json
-import math
 import os
-import struct
 import subprocess
 import sys
 import tempfile
 import time
-import zlib
 
 HARNESS_PROLOGUE = r'''
 #include <algorithm>
@@ -320,48 +317,52 @@ def grid(space):
     return [dict(zip(names, combo)) for combo in itertools.product(*(space[k] for k in names))]
 
 
-def write_png(path, results, families):
-    """Median time of every variant as a bar, one group per family, height = time / the
-    family's best on a log scale (the best is the shortest bar; full height = 64x slower or
-    more): blue = ours, green = the family's winner, red = Halide autoscheduler baselines."""
-    bars = []
+def plot_figure(results, families):
+    """Every timed variant as a bar, grouped by family: its bandwidth as a fraction of the in-place
+    triad timed in the same rounds (1.0 = the roofline), blue ours, green the family's winner,
+    red Halide's autoscheduler baselines. Returns the matplotlib figure."""
+    import matplotlib
+    matplotlib.use("Agg")  # files only
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
+
+    colors = {"ours": "tab:blue", "winner": "tab:green", "baseline": "tab:red"}
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 + 0.28 * len(results)), 4.5), dpi=100)
+    x, centers, names = 0.0, [], []
     for fam in families:
         rows = [r for r in results if r["family"] == fam and r["kind"] != "baseline_failed"]
         if not rows:
             continue
         best = min((r for r in rows if r["kind"] == "ours"), key=lambda r: r["seconds"],
                    default=None)
-        ref = best["seconds"] if best else min(r["seconds"] for r in rows)
+        start = x
         for r in rows:
-            color = (200, 40, 40) if r["kind"] == "baseline" else (
-                (40, 160, 60) if r is best else (50, 90, 200))
-            rel = max(r["seconds"] / ref, 1.0)
-            bars.append((min(1.0, (1.0 + math.log2(rel)) / 7.0), color))
-        bars.append(None)  # gap between families
-    width, height, bar, gap = max(8 * len(bars) + 20, 200), 240, 6, 2
-    img = [[(255, 255, 255)] * width for _ in range(height)]
-    x = 10
-    for b in bars:
-        if b is None:
-            x += bar
-            continue
-        h = max(1, int(b[0] * (height - 20)))
-        for yy in range(height - 10 - h, height - 10):
-            for xx in range(x, x + bar):
-                img[yy][xx] = b[1]
-        x += bar + gap
-    for xx in range(width):
-        img[height - 10][xx] = (0, 0, 0)
-    raw = b"".join(b"\x00" + bytes(c for px in row for c in px) for row in img)
+            kind = "winner" if r is best else r["kind"]
+            ax.bar(x, r["gbps"] / r["triad_gbps"], width=0.8, color=colors[kind])
+            x += 1.0
+        centers.append((start + x - 1.0) / 2)
+        names.append(fam)
+        x += 1.0  # a gap between families
+    ax.axhline(1.0, color="black", linewidth=0.8, linestyle="--")
+    ax.set_xticks(centers)
+    ax.set_xticklabels(names, rotation=20, ha="right")
+    ax.set_xlabel("kernel family (one bar per timed variant)")
+    ax.set_ylabel("bandwidth / in-place triad bandwidth")
+    ax.set_title("autotune: each schedule variant against the roofline of the same run")
+    ax.legend(handles=[Patch(color=colors["ours"], label="our schedule variant"),
+                       Patch(color=colors["winner"], label="the family's winner (installed)"),
+                       Patch(color=colors["baseline"], label="Halide autoscheduler baseline")],
+              loc="upper right", fontsize="small")
+    ax.grid(True, axis="y", alpha=0.3)
+    fig.tight_layout()
+    return fig
 
-    def chunk(kind, data):
-        body = kind + data
-        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
-    png = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
-    png += chunk(b"IDAT", zlib.compress(raw, 9)) + chunk(b"IEND", b"")
-    with open(path, "wb") as f:
-        f.write(png)
+def write_plot(out_dir, results, families):
+    """tuning.png and tuning.svg in out_dir (plot_figure)."""
+    fig = plot_figure(results, families)
+    for ext in ("png", "svg"):
+        fig.savefig(os.path.join(out_dir, f"tuning.{ext}"))
 
 
 def write_table(path, winners, measured_on):
@@ -387,7 +388,7 @@ def report_group(tuner, family, timed):
 def whole_machine(args, tuner):
     if args.backend == "cuda":
         sys.exit("--backend=cuda: GPU schedules are timed on a GPU; no CUDA device is usable here "
-                 "(the CUDA kernels are still built and their PTX checked by //tests:ptx_check)")
+                 "(the CUDA kernels are still built and their PTX checked by //tests/lint:ptx_check)")
     workspace = os.environ.get("BUILD_WORKSPACE_DIRECTORY", os.getcwd())
     out = args.out or os.path.join(workspace, "tools", "autotune", "out")
     table = args.table or os.path.join(workspace, "generators", "tuning_table.bzl")
@@ -427,8 +428,8 @@ def whole_machine(args, tuner):
         for r in tuner.results:
             w.writerow([r["family"], r["kind"], r["label"], f"{r['seconds']:.6f}",
                         f"{r['gbps']:.3f}", f"{r['triad_gbps']:.3f}"])
-    write_png(os.path.join(out, "tuning.png"), tuner.results, list(SPACES))
-    print(f"\nwrote {out}/tuning.json, tuning.csv, tuning.png")
+    write_plot(out, tuner.results, list(SPACES))
+    print(f"\nwrote {out}/tuning.json, tuning.csv, tuning.png, tuning.svg")
     for fam in done_families:
         best = tuner.best(fam)
         line = f"  {fam:20s} best {best['label']:40s} {best['gbps']:7.2f} GB/s"

@@ -1,5 +1,5 @@
 #!/bin/bash
-# Builds tests/c/static_link_main.c against lars_c.h and libhalide_lars.a with plain gcc/g++
+# Builds tests/packaging/c/static_link_main.c against lars_c.h and libhalide_lars.a with plain gcc/g++
 # (no Bazel C++ rules involved), runs it, and fails if it fails.
 # Usage: static_link_test.sh {LIB.a LIB.a.linkopts (either order)} HEADER MAIN.c
 set -euo pipefail

@@ -1,5 +1,5 @@
 // Proves the OpenCL-on-pocl runs catch GPU schedule bugs rather than assuming it: the same check
-// //tests:norms_test applies to every kernel is applied to a test-only OpenCL norms kernel whose
+// //tests/kernels:norms_test applies to every kernel is applied to a test-only OpenCL norms kernel whose
 // schedule drops the tail past the last full block (generators/BUILD
 // norms_f32_opencl_seeded_tail_bug). It must fail on every size that has such a tail and pass
 // on sizes without one (so the failure is the seeded bug, not a broken harness).

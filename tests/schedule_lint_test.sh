@@ -1,6 +1,0 @@
-#!/bin/bash
-# Runs tests/schedule_lint.py (first argument) over every CPU kernel's lowered statements.
-set -euo pipefail
-script="$1"
-shift
-exec /usr/bin/python3 "$script" "$@"
