@@ -1,7 +1,7 @@
 // LARS_RETURN_IF_ERROR / LARS_ASSIGN_OR_RETURN: Debian's Abseil 20220623 predates
 // absl/status/status_macros.h. Replace with the ABSL_ macros once the floor has them.
-#ifndef HALIDE_LARS_RUNTIME_STATUS_MACROS_H_
-#define HALIDE_LARS_RUNTIME_STATUS_MACROS_H_
+#ifndef HALIDE_LARS_BASE_STATUS_MACROS_H_
+#define HALIDE_LARS_BASE_STATUS_MACROS_H_
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -24,4 +24,4 @@
   if (!tmp.ok()) return tmp.status();               \
   lhs = std::move(*tmp)
 
-#endif  // HALIDE_LARS_RUNTIME_STATUS_MACROS_H_
+#endif  // HALIDE_LARS_BASE_STATUS_MACROS_H_

@@ -1,35 +1,25 @@
-// The C ABI over halide_lars::Lars (include/halide_lars/lars_c.h). Every entry point validates its handle and
-// arguments, converts DLPack tensors, catches everything, and reports through lars_last_error().
-#include "include/halide_lars/lars_c.h"
+// The C ABI's entry points (include/halide_lars/lars_c.h) over halide_lars::Lars and the
+// stateless step. Every entry point runs Guarded (c_handles.h: handles checked, exceptions caught,
+// errors reported through lars_last_error()) and converts its arguments with c_convert.h.
+#include "halide_lars/lars_c.h"
 
-#include <cmath>
 #include <cstddef>
-#include <exception>
+#include <cstring>
 #include <memory>
-#include <optional>
 #include <string>
-#include <type_traits>
 #include <utility>
 #include <vector>
 
-#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
-#include "absl/synchronization/mutex.h"
+#include "base/status_macros.h"
+#include "c_api/c_convert.h"
+#include "c_api/c_handles.h"
 #include "halide_lars/lars.h"
 #include "halide_lars/options.h"
 #include "halide_lars/stateless.h"
-#include "base/status_macros.h"
 
-struct lars_optimizer {
-  explicit lars_optimizer(halide_lars::Lars l)
-      : owner(std::make_shared<halide_lars::Lars>(std::move(l))), lars(*owner) {}
-  // Shared with exported state tensors (lars_export_state), which keep it alive after destroy.
-  std::shared_ptr<halide_lars::Lars> owner;
-  halide_lars::Lars& lars;
-};
 
 namespace {
 
@@ -39,6 +29,12 @@ using halide_lars::DType;
 using halide_lars::FlatParam;
 using halide_lars::LayoutFlatParams;
 using halide_lars::TensorView;
+using halide_lars::c_api::CheckHandle;
+using halide_lars::c_api::CheckString;
+using halide_lars::c_api::FromDLPack;
+using halide_lars::c_api::Guarded;
+using halide_lars::c_api::OptionTableForC;
+using halide_lars::c_api::ToOptions;
 
 static_assert(LARS_FLAT_ALIGNMENT == halide_lars::kFlatAlignment, "lars_c.h and lars.h disagree");
 // The C enums are the C++ ones, value for value (the C ABI casts between them).
@@ -65,202 +61,6 @@ static_assert(LARS_UNAUTHENTICATED == static_cast<int>(absl::StatusCode::kUnauth
                   LARS_INVALID_ARGUMENT == static_cast<int>(absl::StatusCode::kInvalidArgument),
               "lars_status_t and absl::StatusCode disagree");
 
-thread_local std::string last_error;
-
-// Live handles: a destroyed or foreign handle is reported, never dereferenced.
-absl::Mutex handles_mu(absl::kConstInit);
-absl::flat_hash_set<const lars_optimizer*>& Handles() {
-  static auto* h = new absl::flat_hash_set<const lars_optimizer*>;
-  return *h;
-}
-
-lars_status_t Report(const absl::Status& s) {
-  last_error = s.ok() ? "" : std::string(s.message());
-  return static_cast<lars_status_t>(s.code());
-}
-
-// Runs `f` (returning absl::Status) with every exception turned into an error code.
-template <typename F>
-lars_status_t Guarded(F&& f) {
-  try {
-    return Report(f());
-  } catch (const std::bad_alloc&) {
-    return Report(absl::ResourceExhaustedError("out of memory"));
-  } catch (const std::exception& e) {
-    return Report(absl::InternalError(absl::StrCat("unexpected exception: ", e.what())));
-  } catch (...) {
-    return Report(absl::InternalError("unexpected exception"));
-  }
-}
-
-absl::Status CheckHandle(const lars_optimizer* opt) {
-  if (opt == nullptr) return absl::InvalidArgumentError("optimizer: null handle");
-  absl::MutexLock lock(&handles_mu);
-  if (!Handles().contains(opt)) {
-    return absl::InvalidArgumentError("optimizer: not a live handle (destroyed or never created)");
-  }
-  return absl::OkStatus();
-}
-
-absl::Status CheckString(const char* s, const char* what) {
-  if (s == nullptr) return absl::InvalidArgumentError(absl::StrCat(what, ": null string"));
-  return absl::OkStatus();
-}
-
-// DLTensor -> TensorView: dense float32/float16/bfloat16 (or, for the sharded step's partials,
-// float64 only) on CPU, CUDA or OpenCL.
-// partials: f64 only; state: f32 or u8 (momentum, codes, absmax); else a parameter's dtypes.
-absl::StatusOr<TensorView> FromDLPack(const DLTensor* t, const std::string& what,
-                                      bool partials = false, bool state = false) {
-  if (t == nullptr) return absl::InvalidArgumentError(absl::StrCat(what, ": null DLTensor"));
-  TensorView v;
-  switch (t->device.device_type) {
-    case kDLCPU:
-    case kDLCUDAHost:
-      v.device = Device::Cpu();
-      break;
-    case kDLCUDA:
-      v.device = Device::Cuda(t->device.device_id);
-      break;
-    case kDLOpenCL:
-      v.device = Device::OpenCL();
-      break;
-    default:
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": device type ", static_cast<int>(t->device.device_type),
-          ", expected kDLCPU (1), kDLCUDA (2) or kDLOpenCL (4)"));
-  }
-  if (t->dtype.lanes != 1) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": ", t->dtype.lanes, " lanes, expected 1"));
-  }
-  if (partials) {
-    if (t->dtype.code != kDLFloat || t->dtype.bits != 64) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": dtype code ", static_cast<int>(t->dtype.code), " bits ",
-          static_cast<int>(t->dtype.bits), ", expected float64"));
-    }
-    v.dtype = DType::kF64;
-  } else if (state && t->dtype.code == kDLUInt && t->dtype.bits == 8) {
-    v.dtype = DType::kU8;
-  } else if (state && !(t->dtype.code == kDLFloat && t->dtype.bits == 32)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": dtype code ", static_cast<int>(t->dtype.code), " bits ",
-        static_cast<int>(t->dtype.bits), ", expected float32 or uint8"));
-  } else if (t->dtype.code == kDLFloat && t->dtype.bits == 32) {
-    v.dtype = DType::kF32;
-  } else if (t->dtype.code == kDLFloat && t->dtype.bits == 16) {
-    v.dtype = DType::kF16;
-  } else if (t->dtype.code == kDLBfloat && t->dtype.bits == 16) {
-    v.dtype = DType::kBF16;
-  } else {
-    return absl::InvalidArgumentError(absl::StrCat(
-        what, ": dtype code ", static_cast<int>(t->dtype.code), " bits ",
-        static_cast<int>(t->dtype.bits), ", expected float32, float16 or bfloat16"));
-  }
-  if (t->ndim < 0 || (t->ndim > 0 && t->shape == nullptr)) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": bad shape"));
-  }
-  int64_t numel = 1, expected_stride = 1;
-  for (int d = t->ndim - 1; d >= 0; --d) {
-    if (t->shape[d] < 0) return absl::InvalidArgumentError(absl::StrCat(what, ": negative extent"));
-    if (t->strides != nullptr && t->shape[d] > 1 && t->strides[d] != expected_stride) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          what, ": not contiguous (stride ", t->strides[d], " in dimension ", d, ", expected ",
-          expected_stride, "); pass a contiguous copy"));
-    }
-    expected_stride *= t->shape[d];
-    numel *= t->shape[d];
-  }
-  v.numel = numel;
-  if (t->byte_offset != 0 && v.device.type == DeviceType::kOpenCL) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": byte_offset on an OpenCL cl_mem"));
-  }
-  if (t->data == nullptr && numel > 0) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": null data with ", numel, " elements"));
-  }
-  v.data = t->data == nullptr ? nullptr : static_cast<char*>(t->data) + t->byte_offset;
-  if (v.device.type != DeviceType::kOpenCL && v.data != nullptr &&
-      reinterpret_cast<uintptr_t>(v.data) % halide_lars::DTypeSize(v.dtype) != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": data is not aligned to its element size"));
-  }
-  return v;
-}
-
-// Field conversions between lars_options_t and LarsOptions, per option type.
-void FromC(double c, double* f) { *f = c; }
-void FromC(double c, std::optional<double>* f) {
-  if (std::isnan(c)) {
-    f->reset();  // lr: NaN means "not set"
-  } else {
-    *f = c;
-  }
-}
-void FromC(int32_t c, bool* f) { *f = c != 0; }
-void FromC(int32_t c, int* f) { *f = c; }
-void FromC(int64_t c, int64_t* f) { *f = c; }
-template <typename E, std::enable_if_t<std::is_enum_v<E>, int> = 0>
-void FromC(int32_t c, E* f) {
-  *f = static_cast<E>(c);  // ValidateOptions rejects values outside the enum
-}
-template <typename C, typename T>
-void ToC(const T& f, C* c) {
-  if constexpr (std::is_same_v<T, std::optional<double>>) {
-    *c = f.value_or(NAN);
-  } else {
-    *c = static_cast<C>(f);
-  }
-}
-
-halide_lars::LarsOptions ToOptions(const lars_options_t& o) {
-  halide_lars::LarsOptions out;
-#define LARS_OPTION(name, type, default_value, check, expected, doc) FromC(o.name, &out.name);
-#include "halide_lars/options.inc"
-#undef LARS_OPTION
-  return out;
-}
-
-// The option table with each field's place in lars_options_t (strings live as long as the
-// process: OptionTable is never destroyed).
-struct COptionTable {
-  std::vector<lars_option_info_t> infos;
-  std::vector<std::string> values;
-};
-
-const COptionTable& OptionTableForC() {
-  static const COptionTable* table = [] {
-    auto* t = new COptionTable;
-    const std::vector<halide_lars::OptionInfo>& options = halide_lars::OptionTable();
-    const int64_t offsets[] = {
-#define LARS_OPTION(name, type, default_value, check, expected, doc) offsetof(lars_options_t, name),
-#include "halide_lars/options.inc"
-#undef LARS_OPTION
-    };
-    t->values.reserve(options.size());  // never reallocated: infos point into it
-    for (size_t i = 0; i < options.size(); ++i) {
-      const halide_lars::OptionInfo& o = options[i];
-      t->values.push_back(absl::StrJoin(o.values, ","));
-      lars_option_info_t info;
-      info.name = o.name.c_str();
-      info.values = t->values.back().c_str();
-      info.expected = o.expected.c_str();
-      info.doc = o.doc.c_str();
-      info.offset = offsets[i];
-      info.default_value = o.default_value;
-      info.type = static_cast<int32_t>(o.type);
-      t->infos.push_back(info);
-    }
-    return t;
-  }();
-  return *table;
-}
-
-static_assert(static_cast<int>(halide_lars::OptionInfo::Type::kFloat64) == LARS_OPTION_FLOAT64 &&
-                  static_cast<int>(halide_lars::OptionInfo::Type::kInt32) == LARS_OPTION_INT32 &&
-                  static_cast<int>(halide_lars::OptionInfo::Type::kInt64) == LARS_OPTION_INT64 &&
-                  static_cast<int>(halide_lars::OptionInfo::Type::kBool) == LARS_OPTION_BOOL &&
-                  static_cast<int>(halide_lars::OptionInfo::Type::kEnum) == LARS_OPTION_ENUM,
-              "lars_option_type_t and OptionInfo::Type disagree");
-
 // lars_layout_flat / lars_plan_flat: the arrays and counts.
 absl::Status CheckLayoutArrays(int64_t count, const int64_t* numels, const int64_t* offsets_out,
                                const int64_t* total_out) {
@@ -281,12 +81,11 @@ using PartialsPhase = absl::Status (halide_lars::Lars::*)(const TensorView&,
 lars_status_t PartialsTensorCall(lars_optimizer_t* opt, const DLTensor* partials,
                                  void* cuda_stream, PartialsPhase phase) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    absl::StatusOr<TensorView> v = FromDLPack(partials, "partials", /*partials=*/true);
-    if (!v.ok()) return v.status();
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
+    LARS_ASSIGN_OR_RETURN(TensorView v, FromDLPack(partials, "partials", /*partials=*/true));
     halide_lars::ExecContext exec;
     exec.cuda_stream = cuda_stream;
-    return (opt->lars.*phase)(*v, exec);
+    return (opt->lars.*phase)(v, exec);
   });
 }
 
@@ -298,15 +97,12 @@ int32_t lars_abi_version(void) { return LARS_C_ABI_VERSION; }
 
 const char* lars_version(void) { return "halide_lars 0.1.0"; }
 
-const char* lars_last_error(void) { return last_error.c_str(); }
+const char* lars_last_error(void) { return halide_lars::c_api::LastError().c_str(); }
 
 lars_status_t lars_options_default(lars_options_t* options) {
   return Guarded([&] {
     if (options == nullptr) return absl::InvalidArgumentError("options: null");
-    const halide_lars::LarsOptions d;
-#define LARS_OPTION(name, type, default_value, check, expected, doc) ToC(d.name, &options->name);
-#include "halide_lars/options.inc"
-#undef LARS_OPTION
+    halide_lars::c_api::FromOptions(halide_lars::LarsOptions(), options);
     return absl::OkStatus();
   });
 }
@@ -330,15 +126,20 @@ lars_status_t lars_option_info(int32_t index, lars_option_info_t* out) {
 
 int64_t lars_options_size(void) { return sizeof(lars_options_t); }
 
+lars_status_t lars_validate_options(const lars_options_t* options) {
+  return Guarded([&]() -> absl::Status {
+    if (options == nullptr) return absl::InvalidArgumentError("options: null");
+    return halide_lars::ValidateOptions(ToOptions(*options));
+  });
+}
+
 lars_status_t lars_create(const lars_options_t* options, lars_optimizer_t** out) {
   return Guarded([&]() -> absl::Status {
     if (options == nullptr) return absl::InvalidArgumentError("options: null");
     if (out == nullptr) return absl::InvalidArgumentError("out: null");
-    absl::StatusOr<halide_lars::Lars> lars = halide_lars::Lars::Create(ToOptions(*options));
-    if (!lars.ok()) return lars.status();
-    auto* opt = new lars_optimizer(std::move(*lars));
-    absl::MutexLock lock(&handles_mu);
-    Handles().insert(opt);
+    LARS_ASSIGN_OR_RETURN(halide_lars::Lars lars, halide_lars::Lars::Create(ToOptions(*options)));
+    auto* opt = new lars_optimizer(std::move(lars));
+    halide_lars::c_api::RegisterHandle(opt);
     *out = opt;
     return absl::OkStatus();
   });
@@ -347,12 +148,9 @@ lars_status_t lars_create(const lars_options_t* options, lars_optimizer_t** out)
 lars_status_t lars_destroy(lars_optimizer_t* opt) {
   return Guarded([&]() -> absl::Status {
     if (opt == nullptr) return absl::OkStatus();
-    {
-      absl::MutexLock lock(&handles_mu);
-      if (Handles().erase(opt) == 0) {
-        return absl::InvalidArgumentError(
-            "optimizer: not a live handle (destroyed twice or never created)");
-      }
+    if (!halide_lars::c_api::UnregisterHandle(opt)) {
+      return absl::InvalidArgumentError(
+          "optimizer: not a live handle (destroyed twice or never created)");
     }
     delete opt;
     return absl::OkStatus();
@@ -361,11 +159,10 @@ lars_status_t lars_destroy(lars_optimizer_t* opt) {
 
 lars_status_t lars_add_param_group(lars_optimizer_t* opt, int32_t* group_out) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     if (group_out == nullptr) return absl::InvalidArgumentError("group_out: null");
-    absl::StatusOr<int> g = opt->lars.AddParamGroup({});
-    if (!g.ok()) return g.status();
-    *group_out = *g;
+    LARS_ASSIGN_OR_RETURN(int g, opt->lars.AddParamGroup({}));
+    *group_out = g;
     return absl::OkStatus();
   });
 }
@@ -373,8 +170,8 @@ lars_status_t lars_add_param_group(lars_optimizer_t* opt, int32_t* group_out) {
 lars_status_t lars_set_group_option(lars_optimizer_t* opt, int32_t group, const char* key,
                                     double value) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    if (absl::Status s = CheckString(key, "key"); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
+    LARS_RETURN_IF_ERROR(CheckString(key, "key"));
     return opt->lars.SetGroupOption(group, key, value);
   });
 }
@@ -382,9 +179,9 @@ lars_status_t lars_set_group_option(lars_optimizer_t* opt, int32_t group, const 
 lars_status_t lars_set_group_option_str(lars_optimizer_t* opt, int32_t group, const char* key,
                                         const char* value) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    if (absl::Status s = CheckString(key, "key"); !s.ok()) return s;
-    if (absl::Status s = CheckString(value, "value"); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
+    LARS_RETURN_IF_ERROR(CheckString(key, "key"));
+    LARS_RETURN_IF_ERROR(CheckString(value, "value"));
     return opt->lars.SetGroupOption(group, key, std::string(value));
   });
 }
@@ -392,39 +189,36 @@ lars_status_t lars_set_group_option_str(lars_optimizer_t* opt, int32_t group, co
 lars_status_t lars_add_param(lars_optimizer_t* opt, const char* name, const DLTensor* param,
                              const DLTensor* grad, int32_t group) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
-    absl::StatusOr<TensorView> p = FromDLPack(param, absl::StrCat(name, ": param"));
-    if (!p.ok()) return p.status();
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
+    LARS_RETURN_IF_ERROR(CheckString(name, "name"));
+    LARS_ASSIGN_OR_RETURN(TensorView p, FromDLPack(param, absl::StrCat(name, ": param")));
     TensorView g;
-    g.dtype = p->dtype;
-    g.device = p->device;
+    g.dtype = p.dtype;
+    g.device = p.device;
     if (grad != nullptr) {
-      absl::StatusOr<TensorView> gv = FromDLPack(grad, absl::StrCat(name, ": grad"));
-      if (!gv.ok()) return gv.status();
-      g = *gv;
+      LARS_ASSIGN_OR_RETURN(TensorView gv, FromDLPack(grad, absl::StrCat(name, ": grad")));
+      g = gv;
     }
-    return opt->lars.AddParam(name, *p, g, group);
+    return opt->lars.AddParam(name, p, g, group);
   });
 }
 
 lars_status_t lars_set_grad(lars_optimizer_t* opt, const char* name, const DLTensor* grad) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
+    LARS_RETURN_IF_ERROR(CheckString(name, "name"));
     if (grad == nullptr) return opt->lars.SetGrad(name, TensorView{});
-    absl::StatusOr<TensorView> g = FromDLPack(grad, absl::StrCat(name, ": grad"));
-    if (!g.ok()) return g.status();
-    return opt->lars.SetGrad(name, *g);
+    LARS_ASSIGN_OR_RETURN(TensorView g, FromDLPack(grad, absl::StrCat(name, ": grad")));
+    return opt->lars.SetGrad(name, g);
   });
 }
 
 lars_status_t lars_override(lars_optimizer_t* opt, const char* name, const char* key,
                             double value) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
-    if (absl::Status s = CheckString(key, "key"); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
+    LARS_RETURN_IF_ERROR(CheckString(name, "name"));
+    LARS_RETURN_IF_ERROR(CheckString(key, "key"));
     return opt->lars.OverrideConfig(name, key, value);
   });
 }
@@ -432,17 +226,17 @@ lars_status_t lars_override(lars_optimizer_t* opt, const char* name, const char*
 lars_status_t lars_override_str(lars_optimizer_t* opt, const char* name, const char* key,
                                 const char* value) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
-    if (absl::Status s = CheckString(key, "key"); !s.ok()) return s;
-    if (absl::Status s = CheckString(value, "value"); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
+    LARS_RETURN_IF_ERROR(CheckString(name, "name"));
+    LARS_RETURN_IF_ERROR(CheckString(key, "key"));
+    LARS_RETURN_IF_ERROR(CheckString(value, "value"));
     return opt->lars.OverrideConfig(name, key, std::string(value));
   });
 }
 
 lars_status_t lars_step(lars_optimizer_t* opt, void* cuda_stream) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     halide_lars::ExecContext exec;
     exec.cuda_stream = cuda_stream;
     return opt->lars.Step(exec);
@@ -452,8 +246,8 @@ lars_status_t lars_step(lars_optimizer_t* opt, void* cuda_stream) {
 lars_status_t lars_set_shard(lars_optimizer_t* opt, const char* name, int64_t offset,
                              int64_t full_numel) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
+    LARS_RETURN_IF_ERROR(CheckString(name, "name"));
     return opt->lars.SetShard(name, offset, full_numel);
   });
 }
@@ -461,9 +255,7 @@ lars_status_t lars_set_shard(lars_optimizer_t* opt, const char* name, int64_t of
 lars_status_t lars_layout_flat(int64_t count, const int64_t* numels, int64_t alignment,
                                int64_t* offsets_out, int64_t* total_out) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckLayoutArrays(count, numels, offsets_out, total_out); !s.ok()) {
-      return s;
-    }
+    LARS_RETURN_IF_ERROR(CheckLayoutArrays(count, numels, offsets_out, total_out));
     std::vector<FlatParam> tensors(count);
     for (int64_t i = 0; i < count; ++i) tensors[i].numel = numels[i];
     if (alignment < 0 || (alignment > 0 && alignment % LARS_FLAT_ALIGNMENT != 0)) {
@@ -480,20 +272,17 @@ lars_status_t lars_layout_flat(int64_t count, const int64_t* numels, int64_t ali
 lars_status_t lars_plan_flat(lars_optimizer_t* opt, int64_t count, const int64_t* numels,
                              const int32_t* groups, int64_t* offsets_out, int64_t* total_out) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    if (absl::Status s = CheckLayoutArrays(count, numels, offsets_out, total_out); !s.ok()) {
-      return s;
-    }
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
+    LARS_RETURN_IF_ERROR(CheckLayoutArrays(count, numels, offsets_out, total_out));
     std::vector<FlatParam> tensors(count);
     for (int64_t i = 0; i < count; ++i) {
       tensors[i].name = absl::StrCat("numels[", i, "]");
       tensors[i].numel = numels[i];
       tensors[i].group = groups == nullptr ? 0 : groups[i];
     }
-    absl::StatusOr<int64_t> total = opt->lars.PlanFlatParams(&tensors);
-    if (!total.ok()) return total.status();
+    LARS_ASSIGN_OR_RETURN(int64_t total, opt->lars.PlanFlatParams(&tensors));
     for (int64_t i = 0; i < count; ++i) offsets_out[i] = tensors[i].offset;
-    *total_out = *total;
+    *total_out = total;
     return absl::OkStatus();
   });
 }
@@ -503,29 +292,25 @@ lars_status_t lars_add_flat_params(lars_optimizer_t* opt, const DLTensor* params
                                    const int64_t* offsets, const int64_t* numels,
                                    const int32_t* groups) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     if (count < 0) return absl::InvalidArgumentError(absl::StrCat("count: ", count));
     if (count > 0 && (names == nullptr || offsets == nullptr || numels == nullptr)) {
       return absl::InvalidArgumentError("names, offsets or numels: null");
     }
-    absl::StatusOr<TensorView> p = FromDLPack(params, "params");
-    if (!p.ok()) return p.status();
-    absl::StatusOr<TensorView> g = FromDLPack(grads, "grads");
-    if (!g.ok()) return g.status();
+    LARS_ASSIGN_OR_RETURN(TensorView p, FromDLPack(params, "params"));
+    LARS_ASSIGN_OR_RETURN(TensorView g, FromDLPack(grads, "grads"));
     std::vector<FlatParam> tensors(count);
     for (int64_t i = 0; i < count; ++i) {
-      if (absl::Status s = CheckString(names[i], absl::StrCat("names[", i, "]").c_str()); !s.ok()) {
-        return s;
-      }
+      LARS_RETURN_IF_ERROR(CheckString(names[i], absl::StrCat("names[", i, "]").c_str()));
       tensors[i] = {names[i], numels[i], offsets[i], groups == nullptr ? 0 : groups[i]};
     }
-    return opt->lars.AddFlatParams(*p, *g, tensors);
+    return opt->lars.AddFlatParams(p, g, tensors);
   });
 }
 
 lars_status_t lars_last_step_pipelines(lars_optimizer_t* opt, int64_t* out) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     if (out == nullptr) return absl::InvalidArgumentError("out: null");
     *out = opt->lars.LastStepPipelines();
     return absl::OkStatus();
@@ -534,14 +319,14 @@ lars_status_t lars_last_step_pipelines(lars_optimizer_t* opt, int64_t* out) {
 
 lars_status_t lars_set_num_threads(lars_optimizer_t* opt, int32_t n) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     return opt->lars.SetNumThreads(n);
   });
 }
 
 lars_status_t lars_get_num_threads(lars_optimizer_t* opt, int32_t* out) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     if (out == nullptr) return absl::InvalidArgumentError("out: null");
     *out = opt->lars.num_threads();
     return absl::OkStatus();
@@ -550,14 +335,14 @@ lars_status_t lars_get_num_threads(lars_optimizer_t* opt, int32_t* out) {
 
 lars_status_t lars_set_grad_scale(lars_optimizer_t* opt, double scale) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     return opt->lars.SetGradScale(scale);
   });
 }
 
 lars_status_t lars_get_grad_scale(lars_optimizer_t* opt, double* out) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     if (out == nullptr) return absl::InvalidArgumentError("out: null");
     *out = opt->lars.grad_scale();
     return absl::OkStatus();
@@ -610,7 +395,7 @@ lars_status_t lars_step_tensor(const lars_options_t* options, const DLTensor* pa
 
 lars_status_t lars_partials_size(lars_optimizer_t* opt, int64_t* n_out) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     if (n_out == nullptr) return absl::InvalidArgumentError("n_out: null");
     *n_out = opt->lars.PartialsSize();
     return absl::OkStatus();
@@ -620,7 +405,7 @@ lars_status_t lars_partials_size(lars_optimizer_t* opt, int64_t* n_out) {
 lars_status_t lars_step_begin(lars_optimizer_t* opt, double* partials, int64_t n,
                               void* cuda_stream) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     halide_lars::ExecContext exec;
     exec.cuda_stream = cuda_stream;
     return opt->lars.StepBegin(partials, n, exec);
@@ -630,7 +415,7 @@ lars_status_t lars_step_begin(lars_optimizer_t* opt, double* partials, int64_t n
 lars_status_t lars_step_finish(lars_optimizer_t* opt, const double* partials, int64_t n,
                                void* cuda_stream) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     halide_lars::ExecContext exec;
     exec.cuda_stream = cuda_stream;
     return opt->lars.StepFinish(partials, n, exec);
@@ -649,47 +434,44 @@ lars_status_t lars_step_finish_tensor(lars_optimizer_t* opt, const DLTensor* par
 
 lars_status_t lars_param_step(lars_optimizer_t* opt, const char* name, int64_t* step_out) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
+    LARS_RETURN_IF_ERROR(CheckString(name, "name"));
     if (step_out == nullptr) return absl::InvalidArgumentError("step_out: null");
-    absl::StatusOr<halide_lars::ParamStateSnapshot> st = opt->lars.GetState(name);
-    if (!st.ok()) return st.status();
-    *step_out = st->step;
+    LARS_ASSIGN_OR_RETURN(halide_lars::ParamStateSnapshot st, opt->lars.GetState(name));
+    *step_out = st.step;
     return absl::OkStatus();
   });
 }
 
 lars_status_t lars_param_skipped_steps(lars_optimizer_t* opt, const char* name, int64_t* out) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
+    LARS_RETURN_IF_ERROR(CheckString(name, "name"));
     if (out == nullptr) return absl::InvalidArgumentError("out: null");
-    absl::StatusOr<halide_lars::ParamStateSnapshot> st = opt->lars.GetState(name);
-    if (!st.ok()) return st.status();
-    *out = st->skipped_steps;
+    LARS_ASSIGN_OR_RETURN(halide_lars::ParamStateSnapshot st, opt->lars.GetState(name));
+    *out = st.skipped_steps;
     return absl::OkStatus();
   });
 }
 
 lars_status_t lars_get_momentum(lars_optimizer_t* opt, const char* name, float* out, size_t n) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
-    absl::StatusOr<halide_lars::ParamStateSnapshot> st = opt->lars.GetState(name);
-    if (!st.ok()) return st.status();
-    if (n != st->momentum.size()) {
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
+    LARS_RETURN_IF_ERROR(CheckString(name, "name"));
+    LARS_ASSIGN_OR_RETURN(halide_lars::ParamStateSnapshot st, opt->lars.GetState(name));
+    if (n != st.momentum.size()) {
       return absl::InvalidArgumentError(absl::StrCat("n: ", n, ", the parameter has ",
-                                                     st->momentum.size(), " elements"));
+                                                     st.momentum.size(), " elements"));
     }
     if (out == nullptr && n > 0) return absl::InvalidArgumentError("out: null");
-    std::copy(st->momentum.begin(), st->momentum.end(), out);
+    std::copy(st.momentum.begin(), st.momentum.end(), out);
     return absl::OkStatus();
   });
 }
 
 lars_status_t lars_param_count(lars_optimizer_t* opt, int64_t* n_out) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     if (n_out == nullptr) return absl::InvalidArgumentError("n_out: null");
     *n_out = static_cast<int64_t>(opt->lars.ParamNames().size());
     return absl::OkStatus();
@@ -699,7 +481,7 @@ lars_status_t lars_param_count(lars_optimizer_t* opt, int64_t* n_out) {
 lars_status_t lars_state_versions(lars_optimizer_t* opt, int64_t n, int64_t* steps_out,
                                   uint64_t* versions_out) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     const std::vector<halide_lars::StateVersion> v = opt->lars.StateVersions();
     if (n != static_cast<int64_t>(v.size())) {
       return absl::InvalidArgumentError(
@@ -718,12 +500,11 @@ lars_status_t lars_state_versions(lars_optimizer_t* opt, int64_t n, int64_t* ste
 
 lars_status_t lars_state_count(lars_optimizer_t* opt, const char* name, int32_t* count_out) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
+    LARS_RETURN_IF_ERROR(CheckString(name, "name"));
     if (count_out == nullptr) return absl::InvalidArgumentError("count_out: null");
-    absl::StatusOr<std::vector<halide_lars::StateTensorView>> st = opt->lars.StateTensors(name);
-    if (!st.ok()) return st.status();
-    *count_out = static_cast<int32_t>(st->size());
+    LARS_ASSIGN_OR_RETURN(std::vector<halide_lars::StateTensorView> st, opt->lars.StateTensors(name));
+    *count_out = static_cast<int32_t>(st.size());
     return absl::OkStatus();
   });
 }
@@ -755,16 +536,15 @@ const char* StaticKey(const std::string& key) {
 lars_status_t lars_export_state(lars_optimizer_t* opt, const char* name, int32_t index,
                                 const char** key_out, DLManagedTensor** out) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    if (absl::Status s = CheckString(name, "name"); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
+    LARS_RETURN_IF_ERROR(CheckString(name, "name"));
     if (key_out == nullptr || out == nullptr) return absl::InvalidArgumentError("key_out/out: null");
-    absl::StatusOr<std::vector<halide_lars::StateTensorView>> st = opt->lars.StateTensors(name);
-    if (!st.ok()) return st.status();
-    if (index < 0 || index >= static_cast<int32_t>(st->size())) {
+    LARS_ASSIGN_OR_RETURN(std::vector<halide_lars::StateTensorView> st, opt->lars.StateTensors(name));
+    if (index < 0 || index >= static_cast<int32_t>(st.size())) {
       return absl::OutOfRangeError(absl::StrCat("index ", index, ": \"", name, "\" has ",
-                                                st->size(), " state tensors"));
+                                                st.size(), " state tensors"));
     }
-    const halide_lars::StateTensorView& v = (*st)[index];
+    const halide_lars::StateTensorView& v = (st)[index];
     auto ctx = std::make_unique<ExportContext>();
     ctx->shape[0] = v.numel;
     ctx->keepalive = v.keepalive;
@@ -805,7 +585,7 @@ lars_status_t lars_export_state(lars_optimizer_t* opt, const char* name, int32_t
 lars_status_t lars_import_state(lars_optimizer_t* opt, int64_t count,
                                 const lars_param_state_t* states) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     if (count < 0 || (count > 0 && states == nullptr)) {
       return absl::InvalidArgumentError("states: null or negative count");
     }
@@ -814,7 +594,7 @@ lars_status_t lars_import_state(lars_optimizer_t* opt, int64_t count,
       const lars_param_state_t& c = states[i];
       halide_lars::ImportedState& s = in[i];
       const std::string what = absl::StrCat("states[", i, "]");
-      if (absl::Status st = CheckString(c.name, what.c_str()); !st.ok()) return st;
+      LARS_RETURN_IF_ERROR(CheckString(c.name, what.c_str()));
       if (c.kind < LARS_STATE_FP32 || c.kind > LARS_STATE_TENSOR8) {
         return absl::InvalidArgumentError(absl::StrCat(what, ": kind ", c.kind));
       }
@@ -846,7 +626,7 @@ lars_status_t lars_import_state(lars_optimizer_t* opt, int64_t count,
 
 lars_status_t lars_state_size(lars_optimizer_t* opt, int64_t* bytes_out) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     if (bytes_out == nullptr) return absl::InvalidArgumentError("bytes_out: null");
     *bytes_out = opt->lars.StateBytes();
     return absl::OkStatus();
@@ -856,24 +636,23 @@ lars_status_t lars_state_size(lars_optimizer_t* opt, int64_t* bytes_out) {
 lars_status_t lars_save_state(lars_optimizer_t* opt, uint8_t* buffer, size_t capacity,
                               size_t* size_out) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     if (size_out == nullptr) return absl::InvalidArgumentError("size_out: null");
-    absl::StatusOr<std::string> bytes = opt->lars.SaveState();
-    if (!bytes.ok()) return bytes.status();
-    *size_out = bytes->size();
+    LARS_ASSIGN_OR_RETURN(std::string bytes, opt->lars.SaveState());
+    *size_out = bytes.size();
     if (buffer == nullptr) return absl::OkStatus();
-    if (capacity < bytes->size()) {
+    if (capacity < bytes.size()) {
       return absl::OutOfRangeError(absl::StrCat("capacity: ", capacity, " bytes, the checkpoint needs ",
-                                                bytes->size()));
+                                                bytes.size()));
     }
-    std::copy(bytes->begin(), bytes->end(), buffer);
+    std::copy(bytes.begin(), bytes.end(), buffer);
     return absl::OkStatus();
   });
 }
 
 lars_status_t lars_load_state(lars_optimizer_t* opt, const uint8_t* data, size_t size) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
     if (data == nullptr && size > 0) return absl::InvalidArgumentError("data: null");
     return opt->lars.LoadState(
         absl::string_view(reinterpret_cast<const char*>(data), data == nullptr ? 0 : size));
@@ -882,16 +661,16 @@ lars_status_t lars_load_state(lars_optimizer_t* opt, const uint8_t* data, size_t
 
 lars_status_t lars_save_state_file(lars_optimizer_t* opt, const char* path) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    if (absl::Status s = CheckString(path, "path"); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
+    LARS_RETURN_IF_ERROR(CheckString(path, "path"));
     return opt->lars.SaveStateToFile(path);
   });
 }
 
 lars_status_t lars_load_state_file(lars_optimizer_t* opt, const char* path) {
   return Guarded([&]() -> absl::Status {
-    if (absl::Status s = CheckHandle(opt); !s.ok()) return s;
-    if (absl::Status s = CheckString(path, "path"); !s.ok()) return s;
+    LARS_RETURN_IF_ERROR(CheckHandle(opt));
+    LARS_RETURN_IF_ERROR(CheckString(path, "path"));
     return opt->lars.LoadStateFromFile(path);
   });
 }

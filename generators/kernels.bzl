@@ -1,6 +1,7 @@
 """The kernel matrix built by default (keep it small: every entry is an LLVM run on 2 cores).
 
-Rows here and in runtime/kernels.inc must agree; the registry fails to compile otherwise.
+The registry's rows (generators/kernels.inc, the genrule :kernels_inc) are generated from OPS:
+a kernel is built exactly when it is registered. The ops' arguments: runtime/kernel_ops.inc.
 Schedule GeneratorParams come from the tuning table (tools/autotune writes it).
 """
 
@@ -83,6 +84,16 @@ def tuned_params(op, backend, params):
 DEFAULT_KERNELS = [
     (kernel_name(op, dtype, backend, variant), generator.format(dtype = dtype), backend,
      tuned_params(op, backend, params))
+    for (op, generator, dtypes, backends, variants) in OPS
+    for dtype in dtypes
+    for backend in backends
+    for (variant, params) in variants
+]
+
+# The registry's rows (generators/kernels.inc): LARS_KERNEL(op, dtype, backend) or
+# LARS_KERNEL_VARIANT(op, dtype, backend, _variant), one per DEFAULT_KERNELS entry, same order.
+KERNEL_INC_ROWS = [
+    ("LARS_KERNEL_VARIANT(%s, %s, %s, _%s)" % (op, dtype, backend, variant)) if variant else ("LARS_KERNEL(%s, %s, %s)" % (op, dtype, backend))
     for (op, generator, dtypes, backends, variants) in OPS
     for dtype in dtypes
     for backend in backends

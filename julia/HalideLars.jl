@@ -80,6 +80,8 @@ lars_option_info(index, out::Ref{OptionInfo}) =
 lars_options_size() = ccall((:lars_options_size, libhalide_lars), Int64, ())
 lars_options_default(o::Vector{UInt8}) =
     ccall((:lars_options_default, libhalide_lars), Cint, (Ptr{UInt8},), o)
+lars_validate_options(o::Vector{UInt8}) =
+    ccall((:lars_validate_options, libhalide_lars), Cint, (Ptr{UInt8},), o)
 lars_create(o::Vector{UInt8}, out::Ref{Ptr{Cvoid}}) =
     ccall((:lars_create, libhalide_lars), Cint, (Ptr{UInt8}, Ref{Ptr{Cvoid}}), o, out)
 lars_destroy(opt::Ptr{Cvoid}) = ccall((:lars_destroy, libhalide_lars), Cint, (Ptr{Cvoid},), opt)

@@ -64,14 +64,42 @@ void SetOverride(OptionOverrides* list, const std::pair<std::string, OptionValue
   list->push_back(kv);
 }
 
+// Every option equal, value for value (numbers exactly; NaN never equals).
+bool SameOptions(const LarsOptions& a, const LarsOptions& b) {
+  const OptionOverrides x = OptionsAsOverrides(a), y = OptionsAsOverrides(b);
+  if (x.size() != y.size()) return false;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const OptionValue &u = x[i].second, &v = y[i].second;
+    if (x[i].first != y[i].first || u.is_text() != v.is_text() ||
+        (u.is_text() ? u.text() != v.text() : u.number() != v.number())) {
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace
 
 absl::Status Lars::SetGroupOption(int group, absl::string_view key, const OptionValue& value) {
   LARS_RETURN_IF_ERROR(impl_->CheckGroup(group));
   const OptionOverrides extra = {{std::string(key), value}};
-  LARS_RETURN_IF_ERROR(impl_->GroupOptions(group, &extra).status());
+  LARS_ASSIGN_OR_RETURN(const LarsOptions with, impl_->GroupOptions(group, &extra));
   for (const auto& p : impl_->params) {
     if (p->group == group) LARS_RETURN_IF_ERROR(impl_->ParamOptions(*p, &extra).status());
+  }
+  // A group holds only what differs from the defaults: a value the group would have anyway
+  // (e.g. group 0, made from the defaults, given them again by a binding) is not stored, so a
+  // checkpoint has each option once.
+  OptionOverrides without = impl_->group_overrides[group];
+  without.erase(std::remove_if(without.begin(), without.end(),
+                               [&](const auto& e) { return e.first == key; }),
+                without.end());
+  LarsOptions inherited = impl_->defaults;
+  LARS_RETURN_IF_ERROR(ApplyOverrides(without, &inherited));
+  if (SameOptions(inherited, with)) {
+    impl_->group_overrides[group] = std::move(without);
+    impl_->OptionsChanged();
+    return absl::OkStatus();
   }
   SetOverride(&impl_->group_overrides[group], extra[0]);
   impl_->OptionsChanged();

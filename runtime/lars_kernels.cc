@@ -48,15 +48,17 @@ class Views {
   std::deque<BufferView> views_;  // never moved: halide_buffer_t points into itself
 };
 
-// Runs kernel `op` for (dtype, device, variant) with `args` after the user context; errors
-// name the kernel (its registry name).
-template <Op op, typename... Args>
+// Runs the kernel of `args`' op (OpOf) for (dtype, device, variant) with the named arguments
+// after the user context; errors name the kernel (its registry name).
+template <typename Args>
 absl::Status Launch(DType dtype, DeviceType device, const char* variant, Views& views,
-                    Args... args) {
+                    const Args& args) {
+  constexpr Op op = OpOf<Args>::value;
   LARS_ASSIGN_OR_RETURN(const KernelInfo* info, FindKernelInfo(op, dtype, device, variant));
   LARS_RETURN_IF_ERROR(views.status());
   auto kernel = reinterpret_cast<typename KernelSignature<op>::type>(info->fn);
-  return internal::PipelineStatus(info->name, kernel(views.ctx(), args...), *views.ctx());
+  return internal::PipelineStatus(info->name, KernelSignature<op>::Call(kernel, views.ctx(), args),
+                                  *views.ctx());
 }
 
 }  // namespace
@@ -93,21 +95,29 @@ absl::Status RunLarsNorms(const LarsTensorArgs& a, const TensorView& out, const 
   const bool nesterov = k.nesterov && !exact, first_step = k.first_step || exact;
   if (s.kind == StateKind::kFp32) {
     halide_buffer_t* m = v(s.momentum);
-    return Launch<Op::kLarsNorms>(dtype, dev, "", v, p, g, m, gscale, k.momentum,
-                                  k.dampening, k.weight_decay, nesterov, first_step, o);
+    return Launch(dtype, dev, "", v,
+                  LarsNormsArgs{.p = p, .g = g, .m = m, .gscale = gscale, .momentum = k.momentum,
+                                .dampening = k.dampening, .weight_decay = k.weight_decay,
+                                .nesterov = nesterov, .first_step = first_step, .out = o});
   }
   LARS_ASSIGN_OR_RETURN(internal::DeviceCodebook book, internal::GetDeviceCodebook(a.param.device));
   halide_buffer_t *codes = v(s.codes), *code = v(book.code);
   if (s.kind == StateKind::kTensor8) {
     halide_buffer_t* prev = v(s.prev_norms);
-    return Launch<Op::kLars8bitTensorNorms>(dtype, dev, "", v, p, g, codes, prev, code,
-                                            gscale, k.momentum, k.dampening, k.weight_decay,
-                                            k.nesterov, k.first_step, o);  // never exact
+    return Launch(dtype, dev, "", v,  // never exact
+                  Lars8bitTensorNormsArgs{.p = p, .g = g, .codes = codes, .scale = prev,
+                                          .code = code, .gscale = gscale,
+                                          .momentum = k.momentum, .dampening = k.dampening,
+                                          .weight_decay = k.weight_decay,
+                                          .nesterov = k.nesterov, .first_step = k.first_step,
+                                          .out = o});
   }
   halide_buffer_t* absmax = v(s.absmax);
-  return Launch<Op::kLars8bitNorms>(dtype, dev, internal::QuantBlockVariant(s.block_size), v,
-                                    p, g, codes, absmax, code, gscale, k.momentum, k.dampening,
-                                    k.weight_decay, nesterov, first_step, o);
+  return Launch(dtype, dev, internal::QuantBlockVariant(s.block_size), v,
+                Lars8bitNormsArgs{.p = p, .g = g, .codes = codes, .absmax = absmax, .code = code,
+                                  .gscale = gscale, .momentum = k.momentum,
+                                  .dampening = k.dampening, .weight_decay = k.weight_decay,
+                                  .nesterov = nesterov, .first_step = first_step, .out = o});
 }
 
 absl::Status RunLarsUpdate(const LarsTensorArgs& a, const TensorView& norms_view,
@@ -122,28 +132,40 @@ absl::Status RunLarsUpdate(const LarsTensorArgs& a, const TensorView& norms_view
   halide_buffer_t* p_out = v(a.param);
   if (s.kind == StateKind::kFp32) {
     halide_buffer_t *m = v(s.momentum), *m_out = v(s.momentum);
-    return Launch<Op::kLarsUpdate>(dtype, dev, "", v, p, g, m, gscale, norms, k.lr,
-                                   k.momentum, k.dampening, k.weight_decay, k.nesterov,
-                                   k.first_step, k.trust_mode, k.max_unorm, k.trust_coefficient,
-                                   k.eps, p_out, m_out);
+    return Launch(dtype, dev, "", v,
+                  LarsUpdateArgs{.p = p, .g = g, .m = m, .gscale = gscale, .norms = norms,
+                                 .lr = k.lr, .momentum = k.momentum, .dampening = k.dampening,
+                                 .weight_decay = k.weight_decay, .nesterov = k.nesterov,
+                                 .first_step = k.first_step, .trust_mode = k.trust_mode,
+                                 .max_unorm = k.max_unorm,
+                                 .trust_coefficient = k.trust_coefficient, .eps = k.eps,
+                                 .p_out = p_out, .m_out = m_out});
   }
   LARS_ASSIGN_OR_RETURN(internal::DeviceCodebook book, internal::GetDeviceCodebook(a.param.device));
   halide_buffer_t *codes = v(s.codes), *codes_out = v(s.codes);
   halide_buffer_t *code = v(book.code), *mids = v(book.mids), *lut = v(book.lut, internal::kLutType);
   if (s.kind == StateKind::kTensor8) {
     halide_buffer_t* prev = v(s.prev_norms);
-    return Launch<Op::kLars8bitTensorUpdate>(dtype, dev, "", v, p, g, codes, prev, code,
-                                             mids, lut, gscale, norms, k.lr, k.momentum,
-                                             k.dampening, k.weight_decay, k.nesterov,
-                                             k.first_step, k.trust_mode, k.max_unorm, p_out,
-                                             codes_out);
+    return Launch(dtype, dev, "", v,
+                  Lars8bitTensorUpdateArgs{
+                      .p = p, .g = g, .codes = codes, .scale = prev, .code = code, .mids = mids,
+                      .lut = lut, .gscale = gscale, .norms = norms, .lr = k.lr,
+                      .momentum = k.momentum, .dampening = k.dampening,
+                      .weight_decay = k.weight_decay, .nesterov = k.nesterov,
+                      .first_step = k.first_step, .trust_mode = k.trust_mode,
+                      .max_unorm = k.max_unorm, .p_out = p_out, .codes_out = codes_out});
   }
   halide_buffer_t *absmax = v(s.absmax), *absmax_out = v(s.absmax);
-  return Launch<Op::kLars8bitUpdate>(dtype, dev, internal::QuantBlockVariant(s.block_size),
-                                     v, p, g, codes, absmax, code, mids, lut, gscale, norms, k.lr,
-                                     k.momentum, k.dampening, k.weight_decay, k.nesterov,
-                                     k.first_step, k.trust_mode, k.max_unorm, k.trust_coefficient,
-                                     k.eps, p_out, codes_out, absmax_out);
+  return Launch(dtype, dev, internal::QuantBlockVariant(s.block_size), v,
+                Lars8bitUpdateArgs{
+                    .p = p, .g = g, .codes = codes, .absmax = absmax, .code = code, .mids = mids,
+                    .lut = lut, .gscale = gscale, .norms = norms, .lr = k.lr,
+                    .momentum = k.momentum, .dampening = k.dampening,
+                    .weight_decay = k.weight_decay, .nesterov = k.nesterov,
+                    .first_step = k.first_step, .trust_mode = k.trust_mode,
+                    .max_unorm = k.max_unorm, .trust_coefficient = k.trust_coefficient,
+                    .eps = k.eps, .p_out = p_out, .codes_out = codes_out,
+                    .absmax_out = absmax_out});
 }
 
 absl::Status RunLarsMomentumFirst(const LarsTensorArgs& a, const TensorView& norms_out,
@@ -156,11 +178,16 @@ absl::Status RunLarsMomentumFirst(const LarsTensorArgs& a, const TensorView& nor
   halide_buffer_t *p = v(a.param), *g = v(a.grad), *m = v(a.state.momentum);
   halide_buffer_t *gscale = v(a.gscale), *norms = v(norms_out);
   halide_buffer_t *m_out = v(a.state.momentum), *p_out = v(a.param);
-  LARS_RETURN_IF_ERROR(Launch<Op::kLarsMomentum>(dtype, dev, "", v, p, g, m, gscale,
-                                                 k.momentum, k.dampening, k.weight_decay,
-                                                 k.nesterov, k.first_step, m_out, norms));
-  return Launch<Op::kLarsApply>(dtype, dev, "", v, p, g, m, gscale, norms, k.lr, k.momentum,
-                                k.weight_decay, k.nesterov, k.max_unorm, p_out);
+  LARS_RETURN_IF_ERROR(Launch(
+      dtype, dev, "", v,
+      LarsMomentumArgs{.p = p, .g = g, .m = m, .gscale = gscale, .momentum = k.momentum,
+                       .dampening = k.dampening, .weight_decay = k.weight_decay,
+                       .nesterov = k.nesterov, .first_step = k.first_step, .m_out = m_out,
+                       .norms = norms}));
+  return Launch(dtype, dev, "", v,
+                LarsApplyArgs{.p = p, .g = g, .m = m, .gscale = gscale, .norms = norms,
+                              .lr = k.lr, .momentum = k.momentum, .weight_decay = k.weight_decay,
+                              .nesterov = k.nesterov, .max_unorm = k.max_unorm, .p_out = p_out});
 }
 
 absl::Status RunPercentileClip(const PercentileArgs& a, const ExecContext& exec) {
@@ -169,8 +196,10 @@ absl::Status RunPercentileClip(const PercentileArgs& a, const ExecContext& exec)
   LARS_RETURN_IF_ERROR(v.Open(a.ring.device, exec));
   halide_buffer_t *ring = v(a.ring), *gnorm = v(a.gnorm), *ring_out = v(a.ring);
   halide_buffer_t* gscale = v(a.gscale);
-  return Launch<Op::kPercentileClip>(DType::kF32, dev, "", v, ring, gnorm, a.ring_step,
-                                     a.percentile, a.inv_scale, ring_out, gscale);
+  return Launch(DType::kF32, dev, "", v,
+                PercentileClipArgs{.ring = ring, .gnorm = gnorm, .step = a.ring_step,
+                                   .percentile = a.percentile, .inv_scale = a.inv_scale,
+                                   .ring_out = ring_out, .gscale = gscale});
 }
 
 absl::Status RunLarsFlatNorms(const FlatSetArgs& a, int32_t t0, int32_t t1, int32_t c0, int32_t c1,
@@ -188,13 +217,15 @@ absl::Status RunLarsFlatNorms(const FlatSetArgs& a, int32_t t0, int32_t t1, int3
   if (a.state.kind == StateKind::kBlockwise8) {
     LARS_ASSIGN_OR_RETURN(internal::DeviceCodebook book, internal::GetDeviceCodebook(a.params.device));
     halide_buffer_t *codes = v(a.state.codes), *absmax = v(a.state.absmax), *code = v(book.code);
-    return Launch<Op::kLars8bitFlatNorms>(dtype, dev, internal::QuantBlockVariant(a.state.block_size),
-                                          v, p, g, codes, absmax, code, opts, tensors,
-                                          chunks, a.max_chunks, out);
+    return Launch(dtype, dev, internal::QuantBlockVariant(a.state.block_size), v,
+                  Lars8bitFlatNormsArgs{.p = p, .g = g, .codes = codes, .absmax = absmax,
+                                        .code = code, .opts = opts, .tensors = tensors,
+                                        .chunks = chunks, .max_chunks = a.max_chunks, .out = out});
   }
   halide_buffer_t* m = v(a.state.momentum);
-  return Launch<Op::kLarsFlatNorms>(dtype, dev, "", v, p, g, m, opts, tensors, chunks,
-                                    a.max_chunks, out);
+  return Launch(dtype, dev, "", v,
+                LarsFlatNormsArgs{.p = p, .g = g, .m = m, .opts = opts, .tensors = tensors,
+                                  .chunks = chunks, .max_chunks = a.max_chunks, .out = out});
 }
 
 absl::Status RunLarsFlatUpdate(const FlatSetArgs& a, int32_t base_row, const TensorView& norms_view,
@@ -212,13 +243,18 @@ absl::Status RunLarsFlatUpdate(const FlatSetArgs& a, int32_t base_row, const Ten
     halide_buffer_t *absmax = v(a.state.absmax), *absmax_out = v(a.state.absmax);
     halide_buffer_t *code = v(book.code), *mids = v(book.mids);
     halide_buffer_t* lut = v(book.lut, internal::kLutType);
-    return Launch<Op::kLars8bitFlatUpdate>(
-        dtype, dev, internal::QuantBlockVariant(a.state.block_size), v, p, g, codes, absmax,
-        code, mids, lut, opts, tensors, rows, norms, base_row, p_out, codes_out, absmax_out);
+    return Launch(dtype, dev, internal::QuantBlockVariant(a.state.block_size), v,
+                  Lars8bitFlatUpdateArgs{
+                      .p = p, .g = g, .codes = codes, .absmax = absmax, .code = code,
+                      .mids = mids, .lut = lut, .opts = opts, .tensors = tensors, .rows = rows,
+                      .norms = norms, .base_row = base_row, .p_out = p_out,
+                      .codes_out = codes_out, .absmax_out = absmax_out});
   }
   halide_buffer_t *m = v(a.state.momentum), *m_out = v(a.state.momentum);
-  return Launch<Op::kLarsFlatUpdate>(dtype, dev, "", v, p, g, m, opts, tensors, rows, norms,
-                                     base_row, p_out, m_out);
+  return Launch(dtype, dev, "", v,
+                LarsFlatUpdateArgs{.p = p, .g = g, .m = m, .opts = opts, .tensors = tensors,
+                                   .rows = rows, .norms = norms, .base_row = base_row,
+                                   .p_out = p_out, .m_out = m_out});
 }
 
 }  // namespace halide_lars

@@ -30,7 +30,9 @@ absl::Status SumSqMaxAbs(const TensorView& x, const TensorView& out, const ExecC
   LARS_RETURN_IF_ERROR(ob.status());
   return internal::PipelineStatus(absl::StrCat("norms_", DTypeName(x.dtype), "_",
                                             DeviceTypeName(x.device.type)),
-                               kernel(&ctx, xb.raw(), ob.raw()), ctx);
+                               KernelSignature<Op::kNorms>::Call(
+                                   kernel, &ctx, NormsArgs{.x = xb.raw(), .out = ob.raw()}),
+                               ctx);
 }
 
 }  // namespace halide_lars

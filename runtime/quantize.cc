@@ -98,7 +98,11 @@ absl::Status QuantizeBlockwise(const TensorView& x, const TensorView& codes,
   for (auto* b : {&xb, &cb, &mb, &lb, &qb, &ab}) LARS_RETURN_IF_ERROR(b->status());
   return internal::PipelineStatus(
       absl::StrCat("quantize_blockwise_", DTypeName(x.dtype), "_", DeviceTypeName(x.device.type)),
-      kernel(&ctx, xb.raw(), cb.raw(), mb.raw(), lb.raw(), qb.raw(), ab.raw()), ctx);
+      KernelSignature<Op::kQuantizeBlockwise>::Call(
+          kernel, &ctx,
+          QuantizeBlockwiseArgs{.x = xb.raw(), .code = cb.raw(), .mids = mb.raw(), .lut = lb.raw(),
+                                .q = qb.raw(), .absmax = ab.raw()}),
+      ctx);
 }
 
 absl::Status DequantizeBlockwise(const TensorView& codes, const TensorView& absmax,
@@ -116,7 +120,11 @@ absl::Status DequantizeBlockwise(const TensorView& codes, const TensorView& absm
   for (auto* b : {&qb, &ab, &cb, &ob}) LARS_RETURN_IF_ERROR(b->status());
   return internal::PipelineStatus(absl::StrCat("dequantize_blockwise_", DTypeName(out.dtype), "_",
                                             DeviceTypeName(out.device.type)),
-                               kernel(&ctx, qb.raw(), ab.raw(), cb.raw(), ob.raw()), ctx);
+                               KernelSignature<Op::kDequantizeBlockwise>::Call(
+                                   kernel, &ctx,
+                                   DequantizeBlockwiseArgs{.q = qb.raw(), .absmax = ab.raw(),
+                                                           .code = cb.raw(), .x = ob.raw()}),
+                               ctx);
 }
 
 }  // namespace halide_lars

@@ -1,167 +1,111 @@
 // Kernel registry: (op, dtype, device type) -> generated function. Callers never name
 // generated symbols. Thread-safe (immutable after static initialization).
+// Two lists, each written once: the ops with their arguments (runtime/kernel_ops.inc: the Op
+// enum, each op's function type and named-argument struct below), and the registered kernels
+// (generators/kernels.inc, generated from generators/kernels.bzl, which builds exactly those).
 #ifndef HALIDE_LARS_RUNTIME_REGISTRY_H_
 #define HALIDE_LARS_RUNTIME_REGISTRY_H_
 
+#include <cstddef>
+#include <cstdint>
+#include <iterator>
 #include <vector>
 
 #include "HalideRuntime.h"
 #include "absl/status/statusor.h"
+#include "absl/types/span.h"
 #include "absl/strings/string_view.h"
 #include "halide_lars/types.h"
 
 namespace halide_lars {
 
-// Signatures of the generated pipelines, per op (user_context first: every pipeline has it).
+// The kernel ops, in kernel_ops.inc order.
 enum class Op {
-  kNorms,
-  kLarsNorms,
-  kLarsUpdate,
-  kPercentileClip,
-  kLarsMomentum,
-  kLarsApply,
-  kQuantizeBlockwise,
-  kDequantizeBlockwise,
-  kLars8bitNorms,
-  kLars8bitUpdate,
-  kLars8bitTensorNorms,
-  kLars8bitTensorUpdate,
-  kLarsFlatNorms,
-  kLarsFlatUpdate,
-  kLars8bitFlatNorms,
-  kLars8bitFlatUpdate,
+#define LARS_OP(Name, token, ARGS) k##Name,
+#include "runtime/kernel_ops.inc"
+#undef LARS_OP
 };
 absl::string_view OpName(Op op);  // "norms"
 
+// One argument of a generated function as its generator names it (the metadata name).
+struct KernelArgName {
+  const char* name;
+  bool buffer;  // a halide_buffer_t*; else a scalar
+};
+
+// Per op, from its kernel_ops.inc row:
+//   <Name>Args       one field per argument, in the generated order (call sites fill it by name)
+//   <Name>Fn         the generated function type (user_context first)
+//   k<Name>ArgNames  the arguments' metadata names
+//   Call<Name>       calls a <Name>Fn with an <Name>Args' fields in order
+#define LARS_OP(Name, token, ARGS) \
+  struct Name##Args {              \
+    ARGS                           \
+  };
+#define LARS_IN(name) halide_buffer_t* name = nullptr;
+#define LARS_OUT(field, meta) halide_buffer_t* field = nullptr;
+#define LARS_ARG(type, name) type name{};
+#include "runtime/kernel_ops.inc"
+#undef LARS_IN
+#undef LARS_OUT
+#undef LARS_ARG
+#undef LARS_OP
+
+#define LARS_OP(Name, token, ARGS) using Name##Fn = int (*)(const void* ARGS);
+#define LARS_IN(name) , halide_buffer_t*
+#define LARS_OUT(field, meta) , halide_buffer_t*
+#define LARS_ARG(type, name) , type
+#include "runtime/kernel_ops.inc"
+#undef LARS_IN
+#undef LARS_OUT
+#undef LARS_ARG
+#undef LARS_OP
+
+#define LARS_OP(Name, token, ARGS) inline constexpr KernelArgName k##Name##ArgNames[] = {ARGS};
+#define LARS_IN(name) {#name, true},
+#define LARS_OUT(field, meta) {meta, true},
+#define LARS_ARG(type, name) {#name, false},
+#include "runtime/kernel_ops.inc"
+#undef LARS_IN
+#undef LARS_OUT
+#undef LARS_ARG
+#undef LARS_OP
+
+#define LARS_OP(Name, token, ARGS) \
+  inline int Call##Name(Name##Fn fn, const void* uc, const Name##Args& a) { return fn(uc ARGS); }
+#define LARS_IN(name) , a.name
+#define LARS_OUT(field, meta) , a.field
+#define LARS_ARG(type, name) , a.name
+#include "runtime/kernel_ops.inc"
+#undef LARS_IN
+#undef LARS_OUT
+#undef LARS_ARG
+#undef LARS_OP
+
+// KernelSignature<op>: ::type (the generated function type), ::Args, ::kArgNames, ::Call.
+// OpOf<Args>::value: the op of a named-argument struct.
 template <Op op>
 struct KernelSignature;
-template <>
-struct KernelSignature<Op::kNorms> {
-  // (user_context, x, out[2] = {Σx², max|x|})
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*);
-};
+template <typename Args>
+struct OpOf;
+#define LARS_OP(Name, token, ARGS)                                                           \
+  template <>                                                                                \
+  struct KernelSignature<Op::k##Name> {                                                      \
+    using type = Name##Fn;                                                                   \
+    using Args = Name##Args;                                                                 \
+    static constexpr const KernelArgName* kArgNames = k##Name##ArgNames;                     \
+    static constexpr size_t kNumArgs = std::size(k##Name##ArgNames);                         \
+    static int Call(type fn, const void* uc, const Args& a) { return Call##Name(fn, uc, a); } \
+  };                                                                                         \
+  template <>                                                                                \
+  struct OpOf<Name##Args> {                                                                  \
+    static constexpr Op value = Op::k##Name;                                                 \
+  };
+#include "runtime/kernel_ops.inc"
+#undef LARS_OP
 
-template <>
-struct KernelSignature<Op::kLarsNorms> {
-  // (uc, p, g, m, gscale[1], momentum, dampening, weight_decay, nesterov, first_step,
-  //  out[3] = {Σp², Σu², Σg²})
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, float, float, float, bool, bool, halide_buffer_t*);
-};
-template <>
-struct KernelSignature<Op::kLarsUpdate> {
-  // (uc, p, g, m, gscale[1], norms[3], lr, momentum, dampening, weight_decay, nesterov,
-  //  first_step, trust_mode, max_unorm, trust_coefficient, eps, p_out, m_out)
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, halide_buffer_t*, float, float, float, float, bool, bool,
-                       int32_t, float, float, float, halide_buffer_t*, halide_buffer_t*);
-};
-// FlatSet (multi-tensor) step; tables: base/kernel_abi.h.
-template <>
-struct KernelSignature<Op::kLarsFlatNorms> {
-  // (uc, p, g, m, opts, tensors, chunks, max_chunks, out[3T])
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, int32_t,
-                       halide_buffer_t*);
-};
-template <>
-struct KernelSignature<Op::kLarsFlatUpdate> {
-  // (uc, p, g, m, opts, tensors, rows, norms[3T], base_row, p_out, m_out); p, g, m, p_out,
-  // m_out: flat set elements [64*base_row, 64*base_row + n), indexed from 0
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       int32_t, halide_buffer_t*, halide_buffer_t*);
-};
-template <>
-struct KernelSignature<Op::kLars8bitFlatNorms> {
-  // (uc, p, g, codes, absmax, code[256], opts, tensors, chunks, max_chunks, out[3T])
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, int32_t, halide_buffer_t*);
-};
-template <>
-struct KernelSignature<Op::kLars8bitFlatUpdate> {
-  // (uc, p, g, codes, absmax, code, mids, lut, opts, tensors, rows, norms, base_row, p_out,
-  //  codes_out, absmax_out); p .. codes: a block-aligned slice indexed from 0
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       int32_t, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*);
-};
-template <>
-struct KernelSignature<Op::kPercentileClip> {
-  // (uc, ring[100], gnorm[>=1], step, percentile, inv_scale, ring_out[100], gscale[1])
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, int32_t, int32_t, float,
-                       halide_buffer_t*, halide_buffer_t*);
-};
-
-template <>
-struct KernelSignature<Op::kLarsMomentum> {
-  // (uc, p, g, m, gscale[1], momentum, dampening, weight_decay, nesterov, first_step,
-  //  m_out (in place over m), norms[3] = {Σp², Σu², Σg²})
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, float, float, float, bool, bool, halide_buffer_t*,
-                       halide_buffer_t*);
-};
-template <>
-struct KernelSignature<Op::kLarsApply> {
-  // (uc, p, g, m (new), gscale[1], norms[3], lr, momentum, weight_decay, nesterov, max_unorm,
-  //  p_out (in place over p))
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, halide_buffer_t*, float, float, float, bool, float,
-                       halide_buffer_t*);
-};
-
-template <>
-struct KernelSignature<Op::kQuantizeBlockwise> {
-  // (uc, x, code[256], mids[256], lut[65536], q_out (u8, n), absmax_out (f32, ceil(n/B)))
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*);
-};
-template <>
-struct KernelSignature<Op::kDequantizeBlockwise> {
-  // (uc, q (u8, n), absmax (f32, ceil(n/B)), code[256], x_out)
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*);
-};
-
-template <>
-struct KernelSignature<Op::kLars8bitNorms> {
-  // (uc, p, g, codes, absmax, code[256], gscale[1], momentum, dampening, weight_decay, nesterov,
-  //  first_step, out[3])
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, float, float, float,
-                       bool, bool, halide_buffer_t*);
-};
-template <>
-struct KernelSignature<Op::kLars8bitUpdate> {
-  // (uc, p, g, codes, absmax, code, mids, lut, gscale, norms, lr, momentum, dampening,
-  //  weight_decay, nesterov, first_step, trust_mode, max_unorm, trust_coefficient, eps, p_out,
-  //  codes_out, absmax_out) -- outputs in place over p, codes, absmax
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, halide_buffer_t*, float, float, float, float, bool, bool,
-                       int32_t, float, float, float, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*);
-};
-
-template <>
-struct KernelSignature<Op::kLars8bitTensorNorms> {
-  // (uc, p, g, codes, scale[4] (previous norms; [3] = max1), code, gscale, momentum, dampening,
-  //  weight_decay, nesterov, first_step, out[4] = {Σp², Σu², Σg², new_max1})
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, float, float, float,
-                       bool, bool, halide_buffer_t*);
-};
-template <>
-struct KernelSignature<Op::kLars8bitTensorUpdate> {
-  // (uc, p, g, codes, scale[4], code, mids, lut, gscale, norms[4], lr, momentum, dampening,
-  //  weight_decay, nesterov, first_step, trust_mode, max_unorm, p_out, codes_out)
-  using type = int (*)(const void*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, halide_buffer_t*, halide_buffer_t*, halide_buffer_t*,
-                       halide_buffer_t*, halide_buffer_t*, float, float, float, float, bool, bool,
-                       int32_t, float, halide_buffer_t*, halide_buffer_t*);
-};
+// The arguments of `op` (user_context excluded) as its generator names them.
+absl::Span<const KernelArgName> OpArgNames(Op op);
 
 struct KernelInfo {
   Op op;
@@ -170,9 +114,10 @@ struct KernelInfo {
   const char* variant;  // "" for the default build of the op, e.g. "b2048"
   const char* name;     // <op>_<dtype>_<backend>[_<variant>]: the Bazel target and C symbol
   void (*fn)();         // cast to KernelSignature<op>::type by FindKernel
+  const halide_filter_metadata_t* (*metadata)();  // the generated <name>_metadata()
 };
 
-// Every registered kernel, in kernels.inc order.
+// Every registered kernel, in generators/kernels.inc order.
 const std::vector<KernelInfo>& AllKernels();
 
 // The kernel for (dtype, device type, variant), or Unimplemented naming what is missing.

@@ -15,7 +15,7 @@
                                                         "_cpu-x86-64-linux-avx512_skylake-user_context-no_runtime-strict_float\""); \
   extern "C" int op##_##dtype##_cpu_base(void) __asm__("\"" #op "_" #dtype                       \
                                                       "_cpu-x86-64-linux-user_context-no_runtime-strict_float\"");
-#include "runtime/kernels.inc"
+#include "generators/kernels.inc"
 #undef LARS_KERNEL_cpu
 
 namespace halide_lars {
@@ -43,7 +43,7 @@ const std::vector<CpuSubtarget>& CpuSubtargets() {
        reinterpret_cast<void (*)()>(&op##_##dtype##_cpu_avx2)},                              \
       {kOp_##op, kDType_##dtype, #op "_" #dtype "_cpu", "baseline", Always,                   \
        reinterpret_cast<void (*)()>(&op##_##dtype##_cpu_base)},
-#include "runtime/kernels.inc"
+#include "generators/kernels.inc"
   };
   return *all;
 }

@@ -1,4 +1,4 @@
-// Every ISA sub-function of the CPU multitarget kernels in runtime/kernels.inc. The dispatch
+// Every ISA sub-function of the CPU multitarget kernels in generators/kernels.inc. The dispatch
 // wrapper caches its choice at the first call, so each variant is reached through its own
 // symbol ("<name>-<target>", quoted asm labels because of the '-').
 #ifndef HALIDE_LARS_TESTS_CPU_SUBTARGETS_H_

@@ -139,6 +139,12 @@ const char* lars_last_error(void);
  * step_order auto (lars_option_info has each default). */
 lars_status_t lars_options_default(lars_options_t* options);
 
+/* LARS_OK when lars_create would take `options`; else the error lars_create would give
+ * (InvalidArgument naming the first bad option, Unimplemented for momentum 0), creating nothing.
+ * The one check of a set of options for bindings (a param group before it is added, a loaded
+ * state_dict's groups). */
+lars_status_t lars_validate_options(const lars_options_t* options);
+
 /* Creates an optimizer with `options` as the defaults (param group 0). */
 lars_status_t lars_create(const lars_options_t* options, lars_optimizer_t** out);
 /* Destroys it (NULL is a no-op). The handle is invalid afterwards. */

@@ -98,6 +98,7 @@ FUNCTIONS = {
     "lars_options_size": (ctypes.c_int64, []),
     "lars_options_default": (ctypes.c_int, [ctypes.POINTER(Options)]),
     "lars_create": (ctypes.c_int, [ctypes.POINTER(Options), ctypes.POINTER(_P)]),
+    "lars_validate_options": (ctypes.c_int, [ctypes.POINTER(Options)]),
     "lars_destroy": (ctypes.c_int, [_P]),
     "lars_add_param_group": (ctypes.c_int, [_P, ctypes.POINTER(_I32)]),
     "lars_set_group_option": (ctypes.c_int, [_P, _I32, _S, ctypes.c_double]),

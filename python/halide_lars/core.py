@@ -33,6 +33,11 @@ def make_options(**kwargs):
     return o
 
 
+def validate_options(**options):
+    """Raises what creating an optimizer with `options` would raise; creates nothing."""
+    check(lib.lars_validate_options(ctypes.byref(make_options(**options))))
+
+
 class Optimizer:
     """Owns a lars_optimizer_t handle."""
 

@@ -3,7 +3,7 @@
 import torch
 
 from . import _lib
-from .core import Optimizer
+from .core import Optimizer, validate_options
 from . import bnb_state
 from . import distributed
 from .dlpack import from_torch, managed_to_torch
@@ -198,8 +198,8 @@ class LARS(torch.optim.Optimizer):
                     shard = self._shards[p]
                     layouts[p] = shard if isinstance(shard, distributed.Layout) else \
                         distributed.Layout(shard[0], shard[1], self._process_group, None)
-            # The options are checked by a throwaway optimizer before anything is registered.
-            Optimizer(**{k: group[k] for k in _GROUP_KEYS}).close()
+            # The options are checked (by the library, once) before anything is registered.
+            validate_options(**{k: group[k] for k in _GROUP_KEYS})
         except Exception:
             del self.param_groups[before:]
             raise
@@ -489,7 +489,7 @@ class LARS(torch.optim.Optimizer):
                 if "betas" in saved:
                     o["momentum"], o["dampening"] = (float(x) for x in saved["betas"])
             try:
-                Optimizer(**o).close()
+                validate_options(**o)
             except Exception as e:
                 raise ValueError(f"param group {gi} of the state_dict: {e}") from e
             new_options.append(o)

@@ -349,6 +349,26 @@ def test_add_param_group_any_time(flat):
         assert torch.equal(a, b)
 
 
+def test_group_options_are_stored_once_and_a_first_group_keeps_its_own():
+    # The checkpoint holds each default once (group 0 is the defaults, not a copy of them as
+    # overrides), and a first group's own values still reach the kernels.
+    p = make_param((10,), torch.float32)
+    blob = halide_lars.LARS([p], lr=0.1, momentum=0.9).state_dict()["halide_lars_checkpoint"]
+    assert blob.count(b"dampening") == 1 and blob.count(b"trust_coefficient") == 1
+    a, b = make_param((10,), torch.float32), make_param((10,), torch.float32)
+    b.data.copy_(a.data)
+    own = halide_lars.LARS([{"params": [a], "lr": 0.5, "weight_decay": 0.1}], lr=0.1, momentum=0.9)
+    plain = halide_lars.LARS([b], lr=0.5, weight_decay=0.1, momentum=0.9)
+    for step in range(3):
+        set_grads([a], step)
+        set_grads([b], step)
+        own.step()
+        plain.step()
+    assert torch.equal(a, b)
+    blob = own.state_dict()["halide_lars_checkpoint"]
+    assert blob.count(b"dampening") == 1 and blob.count(b"weight_decay") == 2  # default + group
+
+
 def test_add_param_group_refuses_bad_groups_and_changes_nothing():
     p = make_param((10,), torch.float32)
     opt = halide_lars.LARS([p], lr=0.1, momentum=0.9)

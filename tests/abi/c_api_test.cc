@@ -55,6 +55,45 @@ TEST(CApi, DefaultsAreBitsandbytes) {
   EXPECT_EQ(lars_abi_version(), LARS_C_ABI_VERSION);
 }
 
+// lars_validate_options answers exactly what lars_create would (code and message) and creates
+// nothing: the one check the bindings run on a param group or a loaded state_dict's options.
+TEST(CApi, ValidateOptionsAgreesWithCreate) {
+  lars_options_t o;
+  ASSERT_EQ(lars_options_default(&o), LARS_OK);
+  struct Case {
+    const char* what;
+    void (*edit)(lars_options_t*);
+    lars_status_t want;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"no lr", [](lars_options_t*) {}, LARS_INVALID_ARGUMENT, "lr: required"},
+      {"momentum 0", [](lars_options_t* x) { x->lr = 0.1; }, LARS_UNIMPLEMENTED, "momentum"},
+      {"negative lr", [](lars_options_t* x) { x->lr = -1, x->momentum = 0.9; },
+       LARS_INVALID_ARGUMENT, "lr"},
+      {"bad trust mode", [](lars_options_t* x) { x->lr = 0.1, x->momentum = 0.9, x->trust_mode = 9; },
+       LARS_INVALID_ARGUMENT, "trust_mode"},
+      {"clip with lr_in_momentum",
+       [](lars_options_t* x) { x->lr = 0.1, x->momentum = 0.9, x->lr_in_momentum = 1; },
+       LARS_INVALID_ARGUMENT, "lr_in_momentum"},
+      {"good", [](lars_options_t* x) { x->lr = 0.1, x->momentum = 0.9; }, LARS_OK, ""},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    lars_options_t x = o;
+    c.edit(&x);
+    ASSERT_EQ(lars_validate_options(&x), c.want) << lars_last_error();
+    const std::string validated = lars_last_error();
+    EXPECT_NE(validated.find(c.message), std::string::npos) << validated;
+    lars_optimizer_t* opt = nullptr;
+    EXPECT_EQ(lars_create(&x, &opt), c.want);
+    EXPECT_EQ(std::string(lars_last_error()), validated);
+    EXPECT_EQ(opt != nullptr, c.want == LARS_OK);
+    lars_destroy(opt);
+  }
+  EXPECT_EQ(lars_validate_options(nullptr), LARS_INVALID_ARGUMENT);
+}
+
 // The option table (lars_option_info) is what Python and Julia build lars_options_t from: every
 // field of the struct once, at its offset, with lars_options_default's value as its default.
 TEST(CApi, OptionTableDescribesTheStruct) {

@@ -1,5 +1,5 @@
 // norms_<dtype>_<backend> (generators/norms_generator.cc) against the float64 reference, for
-// every row of runtime/kernels.inc: CPU, CUDA (skipped without a GPU) and OpenCL (on pocl: the
+// every row of generators/kernels.inc: CPU, CUDA (skipped without a GPU) and OpenCL (on pocl: the
 // GPU schedule runs on every test run).
 #include <array>
 #include <cmath>

@@ -7,7 +7,8 @@ A file may include a header of its own layer or of a lower one, and a BUILD file
 targets of its own layer or lower ones; tests, benches, tools and examples may use any layer.
 The public headers live together in include/halide_lars/ and each belongs to the layer that
 implements it (LAYER_OF_PUBLIC below). Also: only the generators include Halide.h (the runtime
-links generated kernels and HalideRuntime*.h only), and runtime/ never sees LarsOptions.
+links generated kernels and HalideRuntime*.h only), runtime/ never sees LarsOptions, and a
+public header is included as users include it ("halide_lars/lars.h", not "include/...").
 
 Reads the files of the layer packages from the test's runfiles; exits 1 listing every arrow that
 points up.
@@ -81,6 +82,10 @@ def check_file(rel, text, errors):
             header = m.group(1)
             if header.startswith("Halide.h") and own != "generators":
                 errors.append(f"{rel}:{lineno}: {own} includes Halide.h (generators only)")
+            if header.startswith("include/"):
+                errors.append(f"{rel}:{lineno}: {header}: include a public header as users do "
+                              f"(\"{header[len('include/'):]}\")")
+                continue
             if FOREIGN.match(header):
                 continue
             target = layer_of_include(header)

@@ -39,6 +39,7 @@ import csv
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -111,19 +112,48 @@ HARNESS_EPILOGUE = r'''
   return 0;
 }
 '''
-CALLS = {
-    "norms": "Buffer<float, 1> out(2); return cand(nullptr, p, out);",
-    "lars_norms": "return cand(nullptr, p, g, m, gscale, 0.9f, 0.0f, 1e-4f, false, false, norms);",
-    "lars_update": "return cand(nullptr, p, g, m, gscale, norms, 0.01f, 0.9f, 0.0f, 1e-4f, false, "
-                   "false, 0, 0.02f, 1e-3f, 1e-8f, p, m);",
-    "lars_momentum": "return cand(nullptr, p, g, m, gscale, 0.9f, 0.0f, 1e-4f, false, false, m, norms);",
-    "lars_apply": "return cand(nullptr, p, g, m, gscale, norms, 0.01f, 0.9f, 1e-4f, false, 0.02f, p);",
-    "lars8bit_norms": "return cand(nullptr, p, g, codes, absmax, code, gscale, 0.9f, 0.0f, 1e-4f, "
-                      "false, false, norms);",
-    "lars8bit_update": "return cand(nullptr, p, g, codes, absmax, code, mids, lut, gscale, norms, "
-                       "0.01f, 0.9f, 0.0f, 1e-4f, false, false, 0, 0.02f, 1e-3f, 1e-8f, p, codes, "
-                       "absmax);",
-}
+# The harness calls each kernel by the argument names of runtime/kernel_ops.inc (the list the
+# runtime's named-argument structs come from, checked against every kernel's metadata by
+# //tests/runtime:kernel_args_test), so its positional order is written nowhere else.
+KERNEL_OPS = os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "..", "runtime",
+                          "kernel_ops.inc")
+# The value of each argument in a timing run: the harness's buffers and typical options.
+ARG_VALUES = {"p": "p", "g": "g", "m": "m", "gscale": "gscale", "norms": "norms",
+              "codes": "codes", "absmax": "absmax", "code": "code", "mids": "mids", "lut": "lut",
+              "lr": "0.01f", "momentum": "0.9f", "dampening": "0.0f", "weight_decay": "1e-4f",
+              "nesterov": "false", "first_step": "false", "trust_mode": "0",
+              "max_unorm": "0.02f", "trust_coefficient": "1e-3f", "eps": "1e-8f",
+              # outputs: in place over their inputs; the norms outputs into `norms`
+              "out": "norms", "p_out": "p", "m_out": "m", "codes_out": "codes",
+              "absmax_out": "absmax"}
+ARG_OVERRIDES = {"norms": {"x": "p", "out": "out"}}
+PRELUDE = {"norms": "Buffer<float, 1> out(2); "}
+
+
+def kernel_ops(path=KERNEL_OPS):
+    """{op: [argument name, ...]} in the generated order, from runtime/kernel_ops.inc."""
+    text = re.sub(r"//[^\n]*", "", open(path).read())
+    ops = {}
+    for row in re.split(r"(?=LARS_OP\()", text):
+        m = re.match(r"LARS_OP\(\s*\w+\s*,\s*(\w+)\s*,", row)
+        if not m:
+            continue
+        names = []
+        for kind, body in re.findall(r"LARS_(IN|OUT|ARG)\(([^)]*)\)", row):
+            parts = [x.strip() for x in body.split(",")]
+            names.append(parts[1] if kind == "ARG" else parts[0])
+        ops[m.group(1)] = names
+    return ops
+
+
+def harness_call(op, ops=None):
+    """The harness's call of an `op` kernel named `cand`, its arguments by name."""
+    names = (ops or kernel_ops())[op]
+    own = ARG_OVERRIDES.get(op, {})
+    values = [own[n] if n in own else ARG_VALUES[n] for n in names]
+    return PRELUDE.get(op, "") + "return cand(nullptr, " + ", ".join(values) + ");"
+
+
 BYTES = {"norms": 4, "lars_norms": 12, "lars_update": 20, "lars_momentum": 16, "lars_apply": 12,
          "lars8bit_norms": 9, "lars8bit_update": 14}
 TRIAD_BYTES = 12
@@ -282,7 +312,7 @@ class Tuner:
         src = HARNESS_PROLOGUE + "".join(f'#include "{v["fn"]}.h"\n' for v in variants)
         src += HARNESS_SETUP
         for v in variants:
-            call = CALLS[op].replace("cand(", v["fn"] + "(")
+            call = harness_call(op).replace("cand(", v["fn"] + "(")
             src += f'  runs.emplace_back("{v["fn"]}", [&]() -> int {{ {call} }});\n'
         src += HARNESS_EPILOGUE
         k = next(self.variant)
@@ -446,8 +476,8 @@ def whole_machine(args, tuner):
 
 def one_family(args, tuner):
     op = args.family.rsplit("_", 1)[0]
-    if op not in CALLS or not args.family.endswith("_f32"):
-        sys.exit(f"unsupported family {args.family}: one of {', '.join(k + '_f32' for k in CALLS)}")
+    if op not in BYTES or not args.family.endswith("_f32"):
+        sys.exit(f"unsupported family {args.family}: one of {', '.join(k + '_f32' for k in BYTES)}")
     space = {}
     for p in args.param:
         k, v = p.split("=", 1)
