@@ -154,6 +154,44 @@ class LARS(torch.optim.Optimizer):
         if self._reduction.sharded():
             self._alloc_partials()
 
+    # --- every published form in one call, with its code base's own argument names -------------
+    # Thin: each maps its peer's arguments onto our options (docs/spec.md "Trust forms") and is
+    # checked against the peer itself by //python:trust_forms_test.
+
+    @classmethod
+    def from_timm(cls, params, lr=1.0, momentum=0, dampening=0, weight_decay=0, nesterov=False,
+                  trust_coeff=0.001, eps=1e-8, trust_clip=False, always_adapt=False, **ours):
+        """timm.optim.Lars (You et al.'s classic trust ratio; LARC's clip with trust_clip=True;
+        no adaptation without weight decay unless always_adapt), timm's names and defaults. As
+        bitsandbytes', our LARS refuses momentum=0 (timm's default)."""
+        return cls(params, lr, momentum, dampening, weight_decay, nesterov,
+                   trust_mode="larc_clip" if trust_clip else "classic",
+                   trust_coefficient=trust_coeff, eps=eps, always_adapt=always_adapt, **ours)
+
+    @classmethod
+    def from_optax(cls, params, learning_rate, weight_decay=0.0, weight_decay_mask=True,
+                   trust_coefficient=0.001, eps=0.0, trust_ratio_mask=True, momentum=0.9,
+                   nesterov=False, **ours):
+        """optax.lars: the exact-norm trust ratio, the lr inside the momentum (trust -> lr ->
+        trace). The masks are True (every parameter) or a callable p -> bool (True: decay /
+        adapt p), optax's meaning, applied per parameter."""
+        def skip(mask):
+            return None if mask is True else (lambda p, mask=mask: not mask(p))
+        return cls(params, learning_rate, momentum, 0, weight_decay, nesterov, trust_mode="exact",
+                   trust_coefficient=trust_coefficient, eps=eps, lr_in_momentum=True,
+                   weight_decay_filter=skip(weight_decay_mask),
+                   lars_adaptation_filter=skip(trust_ratio_mask), **ours)
+
+    @classmethod
+    def from_vicreg(cls, params, lr, weight_decay=0, momentum=0.9, eta=0.001,
+                    weight_decay_filter=None, lars_adaptation_filter=None, **ours):
+        """The LARS of VICReg and Barlow Twins (and the SSL code bases that copied it): q =
+        eta |p| / |g + wd p| (1 where a norm is 0), filters p -> bool (True: no decay / no
+        adaptation for p), their names and defaults."""
+        return cls(params, lr, momentum, 0, weight_decay, False, trust_mode="exact",
+                   trust_coefficient=eta, eps=0.0, weight_decay_filter=weight_decay_filter,
+                   lars_adaptation_filter=lars_adaptation_filter, **ours)
+
     def add_param_group(self, param_group):
         """torch.optim.Optimizer.add_param_group, at any time: the group's parameters are
         registered with the optimizer (their options honoured, checkpoints include them). A

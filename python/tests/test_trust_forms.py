@@ -56,14 +56,20 @@ def rel_err(a, b):
 @pytest.mark.parametrize("always_adapt", [False, True])
 @pytest.mark.parametrize("wd", [0.0, 1e-3])
 @pytest.mark.parametrize("nesterov", [False, True])
-def test_timm_lars(trust_clip, always_adapt, wd, nesterov):
+@pytest.mark.parametrize("via", ["options", "preset"])
+def test_timm_lars(trust_clip, always_adapt, wd, nesterov, via):
     from timm.optim import Lars
 
     a = params()
     b = twins(a)
-    ours = halide_lars.LARS(a, lr=0.5, momentum=0.9, weight_decay=wd, nesterov=nesterov,
-                            trust_mode="larc_clip" if trust_clip else "classic",
-                            trust_coefficient=0.001, eps=1e-8, always_adapt=always_adapt)
+    if via == "preset":  # timm's own names: the same call as timm.optim.Lars
+        ours = halide_lars.LARS.from_timm(a, lr=0.5, momentum=0.9, weight_decay=wd,
+                                          nesterov=nesterov, trust_coeff=0.001, eps=1e-8,
+                                          trust_clip=trust_clip, always_adapt=always_adapt)
+    else:
+        ours = halide_lars.LARS(a, lr=0.5, momentum=0.9, weight_decay=wd, nesterov=nesterov,
+                                trust_mode="larc_clip" if trust_clip else "classic",
+                                trust_coefficient=0.001, eps=1e-8, always_adapt=always_adapt)
     peer = Lars(b, lr=0.5, momentum=0.9, weight_decay=wd, nesterov=nesterov, trust_coeff=0.001,
                 eps=1e-8, trust_clip=trust_clip, always_adapt=always_adapt)
     run_pair(ours, peer, a, b)
@@ -109,7 +115,8 @@ class VICRegLARS(torch.optim.Optimizer):
 
 
 @pytest.mark.parametrize("filters", ["exclude_bias_and_norm", "callables", "none"])
-def test_ssl_form_of_vicreg_and_barlow_twins(filters):
+@pytest.mark.parametrize("via", ["options", "preset"])
+def test_ssl_form_of_vicreg_and_barlow_twins(filters, via):
     a = params(1)
     b = twins(a)
     kw, peer_kw = {}, {}
@@ -120,8 +127,12 @@ def test_ssl_form_of_vicreg_and_barlow_twins(filters):
     elif filters == "callables":  # decay everything but 1-D, adapt everything but the 3-D one
         kw = peer_kw = dict(weight_decay_filter=lambda p: p.ndim == 1,
                             lars_adaptation_filter=lambda p: p.ndim == 3)
-    ours = halide_lars.LARS(a, lr=0.5, momentum=0.9, weight_decay=1e-3, trust_mode="exact",
-                            trust_coefficient=0.001, eps=0.0, **kw)
+    if via == "preset":  # VICReg's own names and filters: the same call as its LARS class
+        ours = halide_lars.LARS.from_vicreg(a, lr=0.5, weight_decay=1e-3, momentum=0.9,
+                                            eta=0.001, **peer_kw)
+    else:
+        ours = halide_lars.LARS(a, lr=0.5, momentum=0.9, weight_decay=1e-3, trust_mode="exact",
+                                trust_coefficient=0.001, eps=0.0, **kw)
     peer = VICRegLARS(b, lr=0.5, weight_decay=1e-3, momentum=0.9, eta=0.001, **peer_kw)
     run_pair(ours, peer, a, b)
     err = rel_err(a, b)
@@ -218,3 +229,39 @@ def test_optax_lars_with_a_moving_lr(nesterov):
           f"outside {results[False]:.2g}")
     assert results[True] <= 2e-6, results
     assert results[False] > 1e-4, results  # the other order really differs under a schedule
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_optax_preset_with_a_moving_lr_and_masks(nesterov):
+    """LARS.from_optax takes optax.lars' arguments (masks as callables per parameter) and follows
+    its trajectory under a cosine schedule."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    schedule = optax.cosine_decay_schedule(0.5, STEPS)
+    mask = lambda tree: [x.ndim == 2 for x in tree]  # noqa: E731  decay/adapt the matrices only
+    tx = optax.lars(schedule, weight_decay=1e-3, weight_decay_mask=mask, trust_coefficient=0.001,
+                    eps=1e-6, trust_ratio_mask=lambda tree: [x.ndim != 1 for x in tree],
+                    momentum=0.9, nesterov=nesterov)
+    a = params(4)
+    jp = [jnp.asarray(p.detach().numpy()) for p in a]
+    state = tx.init(jp)
+    update = jax.jit(tx.update)
+    ours = halide_lars.LARS.from_optax(a, learning_rate=0.5, weight_decay=1e-3,
+                                       weight_decay_mask=lambda p: p.ndim == 2,
+                                       trust_coefficient=0.001, eps=1e-6,
+                                       trust_ratio_mask=lambda p: p.ndim != 1, momentum=0.9,
+                                       nesterov=nesterov)
+    for step in range(1, STEPS + 1):
+        gs = [grad(step, i, p) for i, p in enumerate(a)]
+        for p, g in zip(a, gs):
+            p.grad = g
+        ours.param_groups[0]["lr"] = float(schedule(step - 1))
+        ours.step()
+        upd, state = update([jnp.asarray(g.numpy()) for g in gs], state, jp)
+        jp = optax.apply_updates(jp, upd)
+    err = max(float(np.abs(p.detach().numpy().astype(np.float64) - np.asarray(q, np.float64)).max()
+                    / np.abs(np.asarray(q, np.float64)).max()) for p, q in zip(a, jp))
+    print(f"optax preset, cosine schedule, nesterov={nesterov}: {err:.2g}")
+    assert err <= 2e-6, err
