@@ -40,8 +40,15 @@ OPS = [
 ]
 
 GENERATOR_SRCS = [
-    "common.cc",
+    "codebook.cc",
+    "codebook.h",
     "common.h",
+    "contracts.cc",
+    "contracts.h",
+    "float16.cc",
+    "float16.h",
+    "schedules.cc",
+    "schedules.h",
     "flat_common.h",
     "lars_flat_generator.cc",
     "lars_math.cc",
