@@ -1,28 +1,24 @@
-"""torch.optim.Optimizer subclasses with bitsandbytes' LARS, LARS8bit and LARS32bit signatures."""
+"""torch.optim.Optimizer subclasses with bitsandbytes' LARS, LARS8bit and LARS32bit signatures:
+construction, param groups and the step here; options (torch_options), flat buffers
+(torch_flat), the sharded step (torch_sharding), the live state (torch_state) and state_dict
+conversion (torch_checkpoint) are mixins, one file each."""
 
 import torch
 
 from . import _lib
 from .core import Optimizer, validate_options
-from . import bnb_state
 from . import distributed
-from .dlpack import from_torch, managed_to_torch
+from .dlpack import from_torch
+from .torch_checkpoint import CheckpointMixin
+from .torch_flat import FlatBuffersMixin
+from .torch_options import BNB_KEYS as _BNB_KEYS
+from .torch_options import GROUP_KEYS as _GROUP_KEYS
+from .torch_options import OptionsMixin, exclude_bias_and_norm, options_doc  # noqa: F401
+from .torch_sharding import ShardedStepMixin
+from .torch_state import LiveStateMixin
 
-# Every option of the library's table (include/halide_lars/options.inc via lars_option_info), in its order:
-# the keys of each param group.
-_GROUP_KEYS = tuple(_lib.OPTIONS)
-# bitsandbytes' positional options (after params); the rest are keyword-only extras.
-_BNB_KEYS = ("lr", "momentum", "dampening", "weight_decay", "nesterov", "optim_bits",
-             "min_8bit_size", "percentile_clipping", "max_unorm")
-
-
-def exclude_bias_and_norm(p):
-    """The SSL code bases' filter (VICReg, Barlow Twins): True for 1-D parameters (biases,
-    normalization weights), which they exclude from weight decay and from adaptation."""
-    return p.ndim == 1
-
-
-class LARS(torch.optim.Optimizer):
+class LARS(OptionsMixin, FlatBuffersMixin, ShardedStepMixin, LiveStateMixin, CheckpointMixin,
+           torch.optim.Optimizer):
     """bitsandbytes.optim.LARS: every step runs in halide_lars (CPU or CUDA tensors, in place).
 
     bitsandbytes at the state level: after a parameter's first step, self.state[p] holds
@@ -154,44 +150,6 @@ class LARS(torch.optim.Optimizer):
         if self._reduction.sharded():
             self._alloc_partials()
 
-    # --- every published form in one call, with its code base's own argument names -------------
-    # Thin: each maps its peer's arguments onto our options (docs/spec.md "Trust forms") and is
-    # checked against the peer itself by //python:trust_forms_test.
-
-    @classmethod
-    def from_timm(cls, params, lr=1.0, momentum=0, dampening=0, weight_decay=0, nesterov=False,
-                  trust_coeff=0.001, eps=1e-8, trust_clip=False, always_adapt=False, **ours):
-        """timm.optim.Lars (You et al.'s classic trust ratio; LARC's clip with trust_clip=True;
-        no adaptation without weight decay unless always_adapt), timm's names and defaults. As
-        bitsandbytes', our LARS refuses momentum=0 (timm's default)."""
-        return cls(params, lr, momentum, dampening, weight_decay, nesterov,
-                   trust_mode="larc_clip" if trust_clip else "classic",
-                   trust_coefficient=trust_coeff, eps=eps, always_adapt=always_adapt, **ours)
-
-    @classmethod
-    def from_optax(cls, params, learning_rate, weight_decay=0.0, weight_decay_mask=True,
-                   trust_coefficient=0.001, eps=0.0, trust_ratio_mask=True, momentum=0.9,
-                   nesterov=False, **ours):
-        """optax.lars: the exact-norm trust ratio, the lr inside the momentum (trust -> lr ->
-        trace). The masks are True (every parameter) or a callable p -> bool (True: decay /
-        adapt p), optax's meaning, applied per parameter."""
-        def skip(mask):
-            return None if mask is True else (lambda p, mask=mask: not mask(p))
-        return cls(params, learning_rate, momentum, 0, weight_decay, nesterov, trust_mode="exact",
-                   trust_coefficient=trust_coefficient, eps=eps, lr_in_momentum=True,
-                   weight_decay_filter=skip(weight_decay_mask),
-                   lars_adaptation_filter=skip(trust_ratio_mask), **ours)
-
-    @classmethod
-    def from_vicreg(cls, params, lr, weight_decay=0, momentum=0.9, eta=0.001,
-                    weight_decay_filter=None, lars_adaptation_filter=None, **ours):
-        """The LARS of VICReg and Barlow Twins (and the SSL code bases that copied it): q =
-        eta |p| / |g + wd p| (1 where a norm is 0), filters p -> bool (True: no decay / no
-        adaptation for p), their names and defaults."""
-        return cls(params, lr, momentum, 0, weight_decay, False, trust_mode="exact",
-                   trust_coefficient=eta, eps=0.0, weight_decay_filter=weight_decay_filter,
-                   lars_adaptation_filter=lars_adaptation_filter, **ours)
-
     def add_param_group(self, param_group):
         """torch.optim.Optimizer.add_param_group, at any time: the group's parameters are
         registered with the optimizer (their options honoured, checkpoints include them). A
@@ -276,130 +234,10 @@ class LARS(torch.optim.Optimizer):
         if self._reduction.sharded() and not self._constructing:
             self._alloc_partials()
 
-    def _apply_filters(self, p, name):
-        """weight_decay_filter(p) / lars_adaptation_filter(p) true: p gets no weight decay / no
-        trust ratio (per-parameter overrides, resolved once when p is registered)."""
-        wd_filter, adapt_filter = self._filters
-        if wd_filter is not None and wd_filter(p):
-            self._opt.override(name, "weight_decay", 0.0)
-        if adapt_filter is not None and adapt_filter(p):
-            self._opt.override(name, "trust_mode", "none")
-
-    def _alloc_partials(self):
-        # The partials live where the collective reduces them: on the parameters' device for
-        # NCCL (StepBegin writes them there; no host round trip of ours), else on the CPU.
-        import torch.distributed as dist
-        device = torch.device("cpu")
-        group = next(g for g in self._reduction.slots if g is not None)
-        if dist.get_backend(group) == "nccl" and self._names:
-            device = next(iter(self._locals.values())).device
-        self._partials = torch.zeros(self._opt.partials_size(), dtype=torch.float64,
-                                     device=device)
-        self._partials_ref = from_torch(self._partials, partials=True)
-        self._plan = self._reduction.plan(self._opt.partials_size() // len(self._order), device)
-
-    def _make_flat(self, members):
-        """One flat parameter buffer and one flat gradient buffer for `members`; the parameters
-        become views into the first and their .grad views into the second."""
-        # The optimizer's own layout (Lars::PlanFlatParams): 8-bit-state tensors side by side,
-        # then the fp32 ones, offsets on the block size, so a flat set's state spans its tensors.
-        offsets, total = self._opt.plan_flat([p.numel() for p, _, _ in members],
-                                             [cg for _, _, cg in members])
-        first = members[0][0]
-        flat_p = torch.zeros(max(total, 1), dtype=first.dtype, device=first.device)
-        flat_g = torch.zeros_like(flat_p)
-        for (p, _, _), off in zip(members, offsets):
-            n = p.numel()
-            flat_p[off:off + n].copy_(p.data.reshape(-1))
-            if p.grad is not None:
-                flat_g[off:off + n].copy_(p.grad.reshape(-1))
-            p.data = flat_p[off:off + n].view_as(p)
-            view = flat_g[off:off + n].view_as(p)
-            p.grad = view
-            self._flat[p] = view
-        self._opt.add_flat_params(from_torch(flat_p).dl, from_torch(flat_g).dl,
-                                  [name for _, name, _ in members], offsets,
-                                  [p.numel() for p, _, _ in members],
-                                  [cg for _, _, cg in members])
-        for p, name, _ in members:
-            self._apply_filters(p, name)
-        self._order += [p for p, _, _ in members]
-        return flat_p, flat_g
-
     def last_step_pipelines(self):
         """Kernel pipelines the last step ran (2 per flat buffer on GPUs; 2 per tensor with
         flat=False)."""
         return self._opt.last_step_pipelines()
-
-    def _sync_group(self, gi):
-        group = self.param_groups[gi]
-        for key in _GROUP_KEYS:
-            if self._synced[gi].get(key) != group[key]:
-                self._opt.set_group_option(self._cgroups[gi], key, group[key])
-                self._synced[gi][key] = group[key]
-
-    def override_config(self, param, key, value):
-        """bitsandbytes GlobalOptimManager.override_config for one parameter of this optimizer."""
-        if param not in self._names:
-            raise KeyError("parameter is not managed by this optimizer")
-        self._opt.override(self._names[param], key, value)
-
-    # --- live state: self.state[p] holds bitsandbytes' keys over the optimizer's memory ---------
-
-    def _views(self, p, version):
-        """{key: tensor} viewing p's state at `version` (exported once per version)."""
-        cache = self._exports.setdefault(p, {})
-        views = cache.get(version)
-        if views is None:
-            views = {}
-            loc = self._locals.get(p, p)
-            layout = self._layouts.get(p)
-            for key, managed in self._opt.export_state(self._names[p]).items():
-                t = managed_to_torch(managed)
-                if key == "state1":
-                    t = t.view(loc.shape)
-                if layout is not None and layout.dtensor and key in ("state1", "absmax1"):
-                    t = distributed.as_dtensor(t, p, layout, key)
-                views[key] = t
-            if len(cache) >= 2:  # the two alternating versions of a steady state
-                cache.pop(next(iter(cache)))
-            cache[version] = views
-        return views
-
-    def _refresh_state(self):
-        """Puts every stepped parameter's live state tensors and step into self.state[p]."""
-        steps, versions = self._opt.state_versions()
-        for p, step, version in zip(self._order, steps, versions):
-            st = self.state[p]
-            live = self._live.get(p)
-            if step == 0 and live is None:
-                continue  # no state before the first step (as bitsandbytes)
-            views = self._views(p, version)
-            if live is not None:
-                for key in live[1]:
-                    if key not in views:
-                        st.pop(key, None)
-            st["step"] = step
-            st.update(views)
-            self._live[p] = (step, views)
-
-    def _absorb_edits(self):
-        """State entries the caller replaced (a new tensor, step, or a cleared state[p]) are
-        imported into the optimizer -- all validated first; on a bad entry a ValueError and
-        nothing changes. In-place writes need nothing: the tensors are the state."""
-        records = []
-        for p, (step, views) in self._live.items():
-            st = self.state.get(p, {})
-            ours = {k: v for k, v in st.items() if k == "step" or k in bnb_state.TENSOR_KEYS}
-            if ours.get("step") == step and len(ours) == len(views) + 1 \
-                    and all(ours.get(k) is t for k, t in views.items()):
-                continue  # keys of the caller's own (not bitsandbytes') are left alone
-            records.append(bnb_state.record(self._names[p], self._locals.get(p, p),
-                                            distributed.local_entry(ours),
-                                            f"state of {self._names[p]}"))
-        if records:
-            self._opt.import_state(records)
-            self._refresh_state()
 
     @torch.no_grad()
     def step(self, closure=None):
@@ -475,101 +313,6 @@ class LARS(torch.optim.Optimizer):
         self._refresh_state()
         return loss
 
-    def _sharded_step(self, stream):
-        self._opt.step_begin_tensor(self._partials_ref.dl, stream)
-        distributed.all_reduce(self._partials, self._plan)
-        self._opt.step_finish_tensor(self._partials_ref.dl, stream)
-
-    # --- checkpoints in bitsandbytes' layout ------------------------------------------------
-
-    def state_dict(self):
-        """torch's layout with bitsandbytes' per-parameter keys, dtypes and shapes (step, state1
-        as fp32 momentum or uint8 codes, qmap1, absmax1 or max1/new_max1, gnorm_vec, unorm_vec:
-        the live tensors, as torch's optimizers give theirs), bitsandbytes' group key 'betas' =
-        (momentum, dampening) beside ours, and the exact checkpoint (options, overrides, every
-        byte of state) as bytes under 'halide_lars_checkpoint'. bitsandbytes' LARS/LARS8bit
-        load it (they read only 'state' and 'param_groups')."""
-        self._absorb_edits()
-        self._refresh_state()
-        sd = super().state_dict()
-        sd["state"] = {k: dict(v) for k, v in sd["state"].items()}
-        for g in sd["param_groups"]:
-            g["betas"] = (g["momentum"], g["dampening"])
-        sd["halide_lars_checkpoint"] = self._opt.save_state()
-        return sd
-
-    def load_state_dict(self, state_dict):
-        """Loads a state_dict of ours (exact: from its 'halide_lars_checkpoint') or one written
-        by bitsandbytes' LARS / LARS8bit / LARS32bit (0.49 per-tensor or 0.50 blockwise 8-bit,
-        fp32; nested '__bnb_optimizer_quant_state__' entries too): the state is converted to
-        the kind this optimizer's options give each parameter (8-bit codes kept exactly when
-        the layouts agree), the groups' lr, weight_decay and betas -> momentum, dampening (and
-        any of our option keys) are taken over; a parameter without saved state restarts.
-        Everything is validated first: a foreign or mismatched state_dict raises and changes
-        nothing. State tensors keep their own dtypes (never cast to the parameters')."""
-        if not isinstance(state_dict, dict) or "param_groups" not in state_dict \
-                or "state" not in state_dict:
-            raise ValueError("not an optimizer state_dict (needs 'state' and 'param_groups')")
-        groups = state_dict["param_groups"]
-        if len(groups) != len(self.param_groups):
-            raise ValueError("loaded state dict has a different number of parameter groups")
-        for group, saved in zip(self.param_groups, groups):
-            if len(group["params"]) != len(saved.get("params", ())):
-                raise ValueError("loaded state dict contains a parameter group that doesn't "
-                                 "match the size of optimizer's group")
-        new_options = []
-        for gi, (group, saved) in enumerate(zip(self.param_groups, groups)):
-            o = {k: group[k] for k in _GROUP_KEYS}
-            if "momentum" in saved:  # ours (or torch SGD's keys)
-                o.update({k: saved[k] for k in _GROUP_KEYS if k in saved})
-            else:  # bitsandbytes': lr, betas = (momentum, dampening), eps (not ours), weight_decay
-                o.update({k: saved[k] for k in ("lr", "weight_decay") if k in saved})
-                if "betas" in saved:
-                    o["momentum"], o["dampening"] = (float(x) for x in saved["betas"])
-            try:
-                validate_options(**o)
-            except Exception as e:
-                raise ValueError(f"param group {gi} of the state_dict: {e}") from e
-            new_options.append(o)
-        blob = state_dict.get("halide_lars_checkpoint")
-        params = {i: p for i, p in
-                  enumerate(p for g, s in zip(self.param_groups, groups) for p in g["params"])}
-        saved_ids = [i for s in groups for i in s["params"]]
-        id_map = dict(zip(saved_ids, params.values()))
-        records = []
-        if blob is None:
-            saved_state = state_dict["state"]
-            for sid, p in id_map.items():
-                name = self._names[p]
-                records.append(bnb_state.record(name, self._locals.get(p, p),
-                                                distributed.local_entry(saved_state.get(sid, {})),
-                                                f"state_dict['state'][{sid!r}] ({name})"))
-        old_options = [{k: g[k] for k in _GROUP_KEYS} for g in self.param_groups]
-        if blob is not None:
-            self._opt.load_state(bytes(blob))  # validates everything first; all or nothing
-        # The state is converted to the kinds the new options give, so they go in first; if
-        # the import then fails, the saved state and options come back (the import itself
-        # validates everything before it changes anything).
-        undo = self._opt.save_state() if records and new_options != old_options else None
-        try:
-            for gi, o in enumerate(new_options):
-                self.param_groups[gi].update(o)
-                self._synced[gi] = {}
-                self._sync_group(gi)
-            if records:
-                self._opt.import_state(records)
-        except Exception:
-            if undo is not None:
-                self._opt.load_state(undo)
-            for gi, o in enumerate(old_options):
-                self.param_groups[gi].update(o)
-                self._synced[gi] = {}
-            self._refresh_state()
-            raise
-        self.state.clear()
-        self._live.clear()
-        self._refresh_state()
-
 
 class LARS8bit(LARS):
     """bitsandbytes.optim.LARS8bit: 8-bit blockwise momentum (block_wise=False for the
@@ -590,10 +333,4 @@ class LARS32bit(LARS):
                          min_8bit_size, percentile_clipping, max_unorm, **kw)
 
 
-def _options_doc():
-    rows = [f"    {o.name} = {o.default!r}: {o.doc}" for o in _lib.OPTIONS.values()
-            if o.name not in _BNB_KEYS]
-    return "\n\n    Keyword options (the library's option table):\n" + "\n".join(rows) + "\n"
-
-
-LARS.__doc__ += _options_doc()
+LARS.__doc__ += options_doc()
