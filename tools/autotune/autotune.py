@@ -45,73 +45,11 @@ import sys
 import tempfile
 import time
 
-HARNESS_PROLOGUE = r'''
-#include <algorithm>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
-#include <functional>
-#include <string>
-#include <utility>
-#include <vector>
-#include "HalideBuffer.h"
-'''
-# One harness per family links every variant (cand_<k>) and times them in interleaved rounds
-# (round r starts at variant r % count), with an in-place triad reference in every round: this
-# machine's bandwidth drifts by up to 2x between and within runs, which would rank variants
-# timed one after another by the drift rather than by their schedules.
-HARNESS_SETUP = r'''
-using Halide::Runtime::Buffer;
-int main(int argc, char** argv) {
-  const int n = std::atoi(argv[1]), reps = std::atoi(argv[2]);
-  std::vector<float> a(n), b(n), c(n), ta(n, 1.0f), tb(n, 2.0f);
-  for (int i = 0; i < n; ++i) { a[i] = (i % 1000) * 1e-3f - 0.5f; b[i] = ((i * 7) % 1000) * 1e-4f; c[i] = 0.01f; }
-  Buffer<float, 1> p(a.data(), n), g(b.data(), n), m(c.data(), n);
-  float one = 1.0f;
-  float norms_v[3] = {1.0f, 1.0f, 1.0f};
-  Buffer<float, 1> gscale(&one, 1), norms(norms_v, 3);
-  // Blockwise 8-bit state (block 256): codes, absmax, a sorted codebook and its tables. The
-  // values only have to be valid inputs: the harness times, it does not check.
-  std::vector<uint8_t> codes_v(n);
-  for (int i = 0; i < n; ++i) codes_v[i] = static_cast<uint8_t>((i * 37) & 255);
-  std::vector<float> absmax_v((n + 255) / 256, 0.5f), code_v(256), mids_v(256);
-  for (int k = 0; k < 256; ++k) code_v[k] = (k - 127) / 128.0f;
-  for (int k = 0; k < 256; ++k) mids_v[k] = k < 255 ? (code_v[k] + code_v[k + 1]) / 2 : 2.0f;
-  std::vector<uint32_t> lut_v(65536, 127u << 16);
-  Buffer<uint8_t, 1> codes(codes_v.data(), n);
-  Buffer<float, 1> absmax(absmax_v.data(), static_cast<int>(absmax_v.size()));
-  Buffer<float, 1> code(code_v.data(), 256), mids(mids_v.data(), 256);
-  Buffer<uint32_t, 1> lut(lut_v.data(), 65536);
-  std::vector<std::pair<std::string, std::function<int()>>> runs;
-  // The roofline reference: in-place triad ta += s * tb, 2 threads as OpenMP decides.
-  runs.emplace_back("triad", [&]() -> int {
-    float* __restrict pa = ta.data();
-    const float* __restrict pb = tb.data();
-#pragma omp parallel for simd schedule(static)
-    for (int i = 0; i < n; ++i) pa[i] += 1e-7f * pb[i];
-    return 0;
-  });
-'''
-HARNESS_EPILOGUE = r'''
-  for (auto& r : runs) {
-    if (r.second() != 0) { std::fprintf(stderr, "%s failed\n", r.first.c_str()); return 1; }
-  }
-  std::vector<std::vector<double>> t(runs.size());
-  for (int rep = 0; rep < reps; ++rep) {
-    for (size_t j = 0; j < runs.size(); ++j) {
-      const size_t k = (j + rep) % runs.size();
-      auto s = std::chrono::steady_clock::now();
-      if (runs[k].second() != 0) return 1;
-      t[k].push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - s).count());
-    }
-  }
-  for (size_t k = 0; k < runs.size(); ++k) {
-    std::sort(t[k].begin(), t[k].end());
-    std::printf("%s %.9f\n", runs[k].first.c_str(), t[k][t[k].size() / 2]);
-  }
-  return 0;
-}
-'''
+# The timing harness, a C++ template next to this script (its two marked lines are filled per
+# family: the variants' headers, and one timed run per variant).
+HARNESS_TEMPLATE = os.path.join(os.path.dirname(os.path.realpath(__file__)), "harness.cc.in")
+
+
 # The harness calls each kernel by the argument names of runtime/kernel_ops.inc (the list the
 # runtime's named-argument structs come from, checked against every kernel's metadata by
 # //tests/runtime:kernel_args_test), so its positional order is written nowhere else.
@@ -309,12 +247,14 @@ class Tuner:
         if not variants:
             return []
         op = family.rsplit("_", 1)[0]
-        src = HARNESS_PROLOGUE + "".join(f'#include "{v["fn"]}.h"\n' for v in variants)
-        src += HARNESS_SETUP
+        headers = "".join(f'#include "{v["fn"]}.h"\n' for v in variants)
+        runs = ""
         for v in variants:
             call = harness_call(op).replace("cand(", v["fn"] + "(")
-            src += f'  runs.emplace_back("{v["fn"]}", [&]() -> int {{ {call} }});\n'
-        src += HARNESS_EPILOGUE
+            runs += f'  runs.emplace_back("{v["fn"]}", [&]() -> int {{ {call} }});\n'
+        with open(HARNESS_TEMPLATE) as f:
+            src = f.read().replace("// @KERNEL_HEADERS@\n", headers)
+        src = src.replace("  // @CANDIDATE_RUNS@\n", runs)
         k = next(self.variant)
         harness, exe = (os.path.join(self.tmp, f"harness_{k}{x}") for x in (".cc", ""))
         with open(harness, "w") as f:
