@@ -19,7 +19,8 @@ plain arrays, so it round-trips through any pytree checkpointing.
 
 shard_map: lars(..., axis_name="x", sharded=...) inside jax.shard_map: leaves marked sharded
 (True for all, a pytree of bools or a callable on params) hold a shard each; their norms are
-psummed over axis_name between two FFI calls (fp32 state only). vmap is not supported (the FFI
+psummed over axis_name between two FFI calls; 8-bit state too, where each device's shard is a
+whole number of blocks (shard the state's codes and absmax like the parameter). vmap is not supported (the FFI
 calls have no batching rule: an error from JAX).
 """
 import ctypes
@@ -155,9 +156,12 @@ def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coeffici
         if not shard:
             res = call("step", outs, p, g, st, lr, state, options=text)
         else:
-            if st.momentum is None:
-                raise ValueError("shard_map: 8-bit state is not supported for sharded leaves "
-                                 "(its blocks would have to follow the shards); use fp32")
+            block = int(o.get("block_size", 256))
+            if st.momentum is None and p.size % block != 0:
+                # Each device quantizes its own blocks: they must not straddle two devices.
+                raise ValueError(f"shard_map: a sharded leaf with 8-bit state needs a local "
+                                 f"size that is a multiple of block_size {block}; this device "
+                                 f"holds {p.size} elements (use fp32 for it, or shard it so)")
             n = int(jax.lax.psum(1, axis_name)) * p.size
             attrs = dict(options=text, shard_offset=np.int64(0), full_numel=np.int64(n))
             part = call("begin", jax.ShapeDtypeStruct((5,), jnp.float32), p, g, st, lr, state,
