@@ -46,13 +46,17 @@ DeviceBuffer Upload(const std::vector<uint8_t>& bytes, DType dtype, const Device
   const int64_t n = static_cast<int64_t>(bytes.size() / DTypeSize(dtype));
   absl::StatusOr<DeviceBuffer> b = DeviceBuffer::Allocate(device, dtype, n);
   EXPECT_TRUE(b.ok()) << b.status();
-  if (n > 0) EXPECT_TRUE(b->CopyFromHost(bytes.data()).ok());
+  if (n > 0) {
+    EXPECT_TRUE(b->CopyFromHost(bytes.data()).ok());
+  }
   return std::move(*b);
 }
 
 std::vector<uint8_t> Download(const DeviceBuffer& b) {
   std::vector<uint8_t> bytes(b.view().bytes());
-  if (!bytes.empty()) EXPECT_TRUE(b.CopyToHost(bytes.data()).ok());
+  if (!bytes.empty()) {
+    EXPECT_TRUE(b.CopyToHost(bytes.data()).ok());
+  }
   return bytes;
 }
 
@@ -123,7 +127,9 @@ struct Pair {
         HostTensor nan = testing::FromValues(dtype, {NAN});
         std::memcpy(gr.bytes.data(), nan.bytes.data(), es);
       }
-      if (!gr.bytes.empty()) ASSERT_TRUE(g[i].CopyFromHost(gr.bytes.data()).ok());
+      if (!gr.bytes.empty()) {
+        ASSERT_TRUE(g[i].CopyFromHost(gr.bytes.data()).ok());
+      }
       std::copy(gr.bytes.begin(), gr.bytes.end(), host_g.begin() + tensors[i].offset * es);
     }
     ASSERT_TRUE(flat_g.CopyFromHost(host_g.data()).ok());

@@ -125,7 +125,9 @@ std::vector<Rank> Build(const Case& c, Path path) {
       k.end.push_back(b);
       const std::string name = absl::StrCat("t", i);
       EXPECT_TRUE(k.lars.AddParam(name, k.p.back(), k.g.back()).ok());
-      if (path == Path::kSharded) EXPECT_TRUE(k.lars.SetShard(name, a, kSizes[i]).ok());
+      if (path == Path::kSharded) {
+        EXPECT_TRUE(k.lars.SetShard(name, a, kSizes[i]).ok());
+      }
     }
   }
   return ranks;

@@ -69,7 +69,9 @@ TEST(LarsOptions, EveryInvalidOptionIsNamed) {
     EXPECT_EQ(s.code(), c.code) << c.key << "=" << c.value.ToString() << ": " << s;
     EXPECT_NE(s.message().find(c.message), absl::string_view::npos)
         << c.key << "=" << c.value.ToString() << ": " << s;
-    if (set) EXPECT_EQ(Lars::Create(o).status().code(), c.code) << c.key;
+    if (set) {
+      EXPECT_EQ(Lars::Create(o).status().code(), c.code) << c.key;
+    }
   }
   LarsOptions no_lr = Valid();
   no_lr.lr.reset();
