@@ -52,6 +52,30 @@ def rel_err(a, b):
                 / q.detach().double().abs().max()).item() for p, q in zip(a, b))
 
 
+def optax_error(ours, tx, a, schedule=None):
+    """Steps `ours` (over the torch parameters `a`) and the optax transformation `tx` (over a copy
+    of them) on the same gradients for STEPS steps -- ours' lr following `schedule` (optax counts
+    from 0) when given -- and returns the largest relative difference of the parameters."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    jp = [jnp.asarray(p.detach().numpy()) for p in a]
+    state = tx.init(jp)
+    update = jax.jit(tx.update)
+    for step in range(1, STEPS + 1):
+        gs = [grad(step, i, p) for i, p in enumerate(a)]
+        for p, g in zip(a, gs):
+            p.grad = g
+        if schedule is not None:
+            ours.param_groups[0]["lr"] = float(schedule(step - 1))
+        ours.step()
+        upd, state = update([jnp.asarray(g.numpy()) for g in gs], state, jp)
+        jp = optax.apply_updates(jp, upd)
+    return max(float(np.abs(p.detach().numpy().astype(np.float64) - np.asarray(q, np.float64))
+                     .max() / np.abs(np.asarray(q, np.float64)).max()) for p, q in zip(a, jp))
+
+
 @pytest.mark.parametrize("trust_clip", [False, True])
 @pytest.mark.parametrize("always_adapt", [False, True])
 @pytest.mark.parametrize("wd", [0.0, 1e-3])
@@ -144,8 +168,6 @@ def test_ssl_form_of_vicreg_and_barlow_twins(filters, via):
 @pytest.mark.parametrize("eps", [0.0, 1e-6])
 @pytest.mark.parametrize("masked", [False, True])
 def test_optax_lars(nesterov, eps, masked):
-    import jax
-    import jax.numpy as jnp
     import optax
 
     a = params(2)
@@ -153,23 +175,12 @@ def test_optax_lars(nesterov, eps, masked):
     mask = (lambda tree: [x.ndim != 1 for x in tree]) if masked else True
     tx = optax.lars(lr, weight_decay=wd, weight_decay_mask=mask, trust_coefficient=0.001,
                     eps=eps, trust_ratio_mask=mask, momentum=0.9, nesterov=nesterov)
-    jp = [jnp.asarray(p.detach().numpy()) for p in a]
-    state = tx.init(jp)
-    update = jax.jit(tx.update)
     kw = dict(exclude_bias_and_norm=True) if masked else {}
+    # optax: lr inside the momentum (m = 0.9 m + lr q d; p -= m): with a constant lr that is ours
+    # up to rounding (lr_in_momentum off here; the schedule tests below turn it on).
     ours = halide_lars.LARS(a, lr=lr, momentum=0.9, weight_decay=wd, nesterov=nesterov,
                             trust_mode="exact", trust_coefficient=0.001, eps=eps, **kw)
-    for step in range(1, STEPS + 1):
-        gs = [grad(step, i, p) for i, p in enumerate(a)]
-        for p, g in zip(a, gs):
-            p.grad = g
-        ours.step()
-        # optax: lr inside the momentum (m = 0.9 m + lr q d; p -= m): with a constant lr that is
-        # ours up to rounding.
-        upd, state = update([jnp.asarray(g.numpy()) for g in gs], state, jp)
-        jp = optax.apply_updates(jp, upd)
-    err = max(float(np.abs(p.detach().numpy().astype(np.float64) - np.asarray(q, np.float64)).max()
-                    / np.abs(np.asarray(q, np.float64)).max()) for p, q in zip(a, jp))
+    err = optax_error(ours, tx, a)
     print(f"optax nesterov={nesterov} eps={eps} masked={masked}: {err:.2g}")
     # Measured <= 1e-6: the lr multiplies inside the momentum there, outside here (fp32 rounding
     # of the two orders).
@@ -197,8 +208,6 @@ def test_forms_are_options_everywhere():
 def test_optax_lars_with_a_moving_lr(nesterov):
     """optax applies the lr inside the momentum (trust -> lr -> trace): lr_in_momentum=True gives
     its trajectory under a schedule too (with the lr outside, a moving schedule differs)."""
-    import jax
-    import jax.numpy as jnp
     import optax
 
     schedule = optax.cosine_decay_schedule(0.5, STEPS)
@@ -208,23 +217,10 @@ def test_optax_lars_with_a_moving_lr(nesterov):
     results = {}
     for inside in (True, False):
         a = params(3)
-        jp = [jnp.asarray(p.detach().numpy()) for p in a]
-        state = tx.init(jp)
-        update = jax.jit(tx.update)
         ours = halide_lars.LARS(a, lr=0.5, momentum=0.9, weight_decay=1e-3, nesterov=nesterov,
                                 trust_mode="exact", trust_coefficient=0.001, eps=0.0,
                                 exclude_bias_and_norm=True, lr_in_momentum=inside)
-        for step in range(1, STEPS + 1):
-            gs = [grad(step, i, p) for i, p in enumerate(a)]
-            for p, g in zip(a, gs):
-                p.grad = g
-            ours.param_groups[0]["lr"] = float(schedule(step - 1))  # optax counts from 0
-            ours.step()
-            upd, state = update([jnp.asarray(g.numpy()) for g in gs], state, jp)
-            jp = optax.apply_updates(jp, upd)
-        results[inside] = max(
-            float(np.abs(p.detach().numpy().astype(np.float64) - np.asarray(q, np.float64)).max()
-                  / np.abs(np.asarray(q, np.float64)).max()) for p, q in zip(a, jp))
+        results[inside] = optax_error(ours, tx, a, schedule)
     print(f"optax with a cosine schedule, nesterov={nesterov}: lr inside {results[True]:.2g}, "
           f"outside {results[False]:.2g}")
     assert results[True] <= 2e-6, results
@@ -235,8 +231,6 @@ def test_optax_lars_with_a_moving_lr(nesterov):
 def test_optax_preset_with_a_moving_lr_and_masks(nesterov):
     """LARS.from_optax takes optax.lars' arguments (masks as callables per parameter) and follows
     its trajectory under a cosine schedule."""
-    import jax
-    import jax.numpy as jnp
     import optax
 
     schedule = optax.cosine_decay_schedule(0.5, STEPS)
@@ -245,23 +239,11 @@ def test_optax_preset_with_a_moving_lr_and_masks(nesterov):
                     eps=1e-6, trust_ratio_mask=lambda tree: [x.ndim != 1 for x in tree],
                     momentum=0.9, nesterov=nesterov)
     a = params(4)
-    jp = [jnp.asarray(p.detach().numpy()) for p in a]
-    state = tx.init(jp)
-    update = jax.jit(tx.update)
     ours = halide_lars.LARS.from_optax(a, learning_rate=0.5, weight_decay=1e-3,
                                        weight_decay_mask=lambda p: p.ndim == 2,
                                        trust_coefficient=0.001, eps=1e-6,
                                        trust_ratio_mask=lambda p: p.ndim != 1, momentum=0.9,
                                        nesterov=nesterov)
-    for step in range(1, STEPS + 1):
-        gs = [grad(step, i, p) for i, p in enumerate(a)]
-        for p, g in zip(a, gs):
-            p.grad = g
-        ours.param_groups[0]["lr"] = float(schedule(step - 1))
-        ours.step()
-        upd, state = update([jnp.asarray(g.numpy()) for g in gs], state, jp)
-        jp = optax.apply_updates(jp, upd)
-    err = max(float(np.abs(p.detach().numpy().astype(np.float64) - np.asarray(q, np.float64)).max()
-                    / np.abs(np.asarray(q, np.float64)).max()) for p, q in zip(a, jp))
+    err = optax_error(ours, tx, a, schedule)
     print(f"optax preset, cosine schedule, nesterov={nesterov}: {err:.2g}")
     assert err <= 2e-6, err
