@@ -12,11 +12,6 @@ namespace generators {
 using namespace Halide;
 
 namespace {
-// A uint32 constant (Halide's operators take only signed int literals).
-Expr U(uint32_t v) { return Internal::make_const(UInt(32), v); }
-}  // namespace
-
-namespace {
 
 // The dynamic codebook without a table. Its 127 positive codes, ranked j = 0..126, are the
 // midpoints of linspace(0.1, 1, 2^i + 1) times 10^(i-6) for decades i = 0..6 (2^i codes each);
@@ -151,8 +146,8 @@ Expr QuantizeIndex(const Expr& v, const Func& mids, const Func& code, const Func
     // words); the 8 midpoints across decades (and next to 0 and 1) are constants. Bit-identical
     // to the table for all 2^32 inputs, NaNs included (//tests/kernels:quantize_exhaustive_test).
     const MidpointConstants& mc = Midpoints();
-    Expr a = reinterpret<float>(bits & U(0x7fffffff));
-    Expr nan = (bits & U(0x7fffffff)) > U(0x7f800000);
+    Expr a = reinterpret<float>(bits & U32(0x7fffffff));
+    Expr nan = (bits & U32(0x7fffffff)) > U32(0x7f800000);
     Expr as = select(nan, 0.0f, min(a, 2.0f));
     Expr decade = 0;
     for (int d = 1; d <= 6; ++d) decade += select(as >= HostPositiveCode((1 << d) - 1), 1, 0);
@@ -165,25 +160,25 @@ Expr QuantizeIndex(const Expr& v, const Func& mids, const Func& code, const Func
     // negative side has 127 midpoints; ties go to the lower code on both sides).
     Expr below = j + 1 + select(as > m_hi, 1, 0) - select(as <= m_lo, 1, 0);
     Expr at_or_below = j + 1 + select(as >= m_hi, 1, 0) - select(as < m_lo, 1, 0);
-    Expr counted = select(sign_v == U(0), 127 + below, 127 - min(at_or_below, 127));
+    Expr counted = select(sign_v == U32(0), 127 + below, 127 - min(at_or_below, 127));
     // A NaN counts as the table's bucket for it does: +NaN in 0x7f80xxxx after +Inf (255),
     // other +NaN below everything (0), -NaN below everything (0).
-    idx = select(nan, select(sign_v == U(0) && (bits >> 16) == U(0x7f80), 255, 0), counted);
+    idx = select(nan, select(sign_v == U32(0) && (bits >> 16) == U32(0x7f80), 255, 0), counted);
   } else {
     (void)mids;
     (void)code;
     Expr entry = lut(clamp(cast<int32_t>(bits >> 16), 0, 65535));  // one lookup per element
-    Expr below = cast<int32_t>((entry >> 16) & U(0xff));
-    Expr has_mid = (entry & U(1 << 24)) != U(0);
+    Expr below = cast<int32_t>((entry >> 16) & U32(0xff));
+    Expr has_mid = (entry & U32(1 << 24)) != U32(0);
     // The midpoint shares v's top 16 bits: compare the low 16 bits (reversed for negatives).
-    Expr v_low = bits & U(0xffff), m_low = entry & U(0xffff);
-    Expr above = select((bits >> 31) == U(1), v_low < m_low, v_low > m_low);
+    Expr v_low = bits & U32(0xffff), m_low = entry & U32(0xffff);
+    Expr above = select((bits >> 31) == U32(1), v_low < m_low, v_low > m_low);
     idx = below + select(has_mid && above, 1, 0);
   }
   // The signed dynamic codebook has 127 negative codes, then 0, then 128 positive ones: the
   // code's sign bit is idx < 127 (no lookup; checked against the table by quantize_test).
-  Expr sign_c = select(idx < 127, U(1), U(0));
-  Expr fixed = select(sign_v == sign_c, idx, sign_v == U(0), idx + 1, idx - 1);
+  Expr sign_c = select(idx < 127, U32(1), U32(0));
+  Expr fixed = select(sign_v == sign_c, idx, sign_v == U32(0), idx + 1, idx - 1);
   return cast<uint8_t>(clamp(fixed, 0, 255));
 }
 

@@ -3,6 +3,8 @@
 #ifndef HALIDE_LARS_GENERATORS_FLOAT16_H_
 #define HALIDE_LARS_GENERATORS_FLOAT16_H_
 
+#include <cstdint>
+
 #include "Halide.h"
 
 namespace halide_lars {
@@ -22,6 +24,10 @@ template <>
 struct Storage<DType::kF32> {
   using type = float;
 };
+
+// A uint32 constant (Halide's operators take only signed int literals): the bit-pattern
+// arithmetic of the conversions below and of the table-free codebook (codebook.cc).
+Halide::Expr U32(uint32_t v);
 
 // f16 bits (uint16) -> f32. Exact for all 65536 patterns: subnormals become normal f32 values
 // (so GPU flush-to-zero cannot touch them), Inf and NaN payloads are kept.

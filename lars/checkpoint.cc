@@ -16,11 +16,6 @@
 #include "runtime/device_buffer.h"
 
 namespace halide_lars {
-namespace {
-
-absl::Status Corrupt(absl::string_view what) { return CorruptCheckpoint(what); }
-
-}  // namespace
 
 absl::StatusOr<SavedParam> Collect(const ParamSlot& p) {
   SavedParam s;
@@ -75,7 +70,7 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
   candidate.group_overrides = groups;
   for (size_t g = 0; g < groups.size(); ++g) {
     if (absl::Status s = candidate.GroupOptions(static_cast<int>(g)).status(); !s.ok()) {
-      return Corrupt(absl::StrCat("group ", g, ": ", s.message()));
+      return CorruptCheckpoint(absl::StrCat("group ", g, ": ", s.message()));
     }
   }
   std::vector<ParamSlot*> targets;
@@ -106,9 +101,9 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
                        slot->param.numel, " of ", DTypeName(slot->param.dtype)));
     }
     if (p.group < 0 || p.group >= static_cast<int32_t>(num_groups)) {
-      return Corrupt(absl::StrCat(where, "group ", p.group, " out of range"));
+      return CorruptCheckpoint(absl::StrCat(where, "group ", p.group, " out of range"));
     }
-    if (p.step < 0) return Corrupt(absl::StrCat(where, "negative step"));
+    if (p.step < 0) return CorruptCheckpoint(absl::StrCat(where, "negative step"));
     const auto n = static_cast<size_t>(p.numel);
     const bool ok_kind =
         (p.kind == static_cast<uint8_t>(StateKind::kFp32) && p.momentum.size() == n &&
@@ -121,7 +116,7 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
          p.momentum.empty() && p.absmax.empty() && p.norms.size() == 4);
     if (!ok_kind || p.gscale.size() != 1 || !(p.ring.empty() || p.ring.size() == 100) ||
         !(p.gnorm.empty() || p.gnorm.size() == 2)) {
-      return Corrupt(absl::StrCat(where, "inconsistent state arrays"));
+      return CorruptCheckpoint(absl::StrCat(where, "inconsistent state arrays"));
     }
     if (slot->flat_set != nullptr &&
         (p.kind != static_cast<uint8_t>(slot->kind) || !p.ring.empty() ||
@@ -136,7 +131,7 @@ absl::Status Lars::LoadState(absl::string_view bytes) {
     probe.group = p.group;
     probe.overrides = p.overrides;
     if (absl::Status s = candidate.ParamOptions(probe).status(); !s.ok()) {
-      return Corrupt(s.message());
+      return CorruptCheckpoint(s.message());
     }
     targets.push_back(slot);
   }

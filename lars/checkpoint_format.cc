@@ -109,8 +109,6 @@ class Reader {
   size_t pos_ = 0;
 };
 
-absl::Status Corrupt(absl::string_view what) { return CorruptCheckpoint(what); }
-
 }  // namespace
 
 absl::Status CorruptCheckpoint(absl::string_view what) {
@@ -155,9 +153,9 @@ std::string SerializeCheckpoint(const LarsOptions& defaults,
 
 absl::StatusOr<ParsedCheckpoint> ParseCheckpoint(absl::string_view bytes) {
   // 1. Integrity: size, magic, version, CRC over everything.
-  if (bytes.size() < sizeof(kMagic) + 8) return Corrupt("truncated (too short)");
+  if (bytes.size() < sizeof(kMagic) + 8) return CorruptCheckpoint("truncated (too short)");
   if (std::memcmp(bytes.data(), kMagic, sizeof(kMagic)) != 0) {
-    return Corrupt("not a halide_lars checkpoint (bad magic)");
+    return CorruptCheckpoint("not a halide_lars checkpoint (bad magic)");
   }
   uint32_t version;
   std::memcpy(&version, bytes.data() + sizeof(kMagic), 4);
@@ -170,25 +168,29 @@ absl::StatusOr<ParsedCheckpoint> ParseCheckpoint(absl::string_view bytes) {
   std::memcpy(&stored_crc, bytes.data() + bytes.size() - 4, 4);
   const uint32_t crc = static_cast<uint32_t>(
       crc32(0L, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size() - 4));
-  if (crc != stored_crc) return Corrupt("CRC mismatch (truncated or corrupted)");
+  if (crc != stored_crc) return CorruptCheckpoint("CRC mismatch (truncated or corrupted)");
 
   // 2. Parse everything into host structures.
   ParsedCheckpoint out;
   Reader r(bytes.substr(sizeof(kMagic) + 4, bytes.size() - sizeof(kMagic) - 8));
   OptionOverrides defaults_list;
-  if (!r.GetOptions(&defaults_list)) return Corrupt("bad defaults");
+  if (!r.GetOptions(&defaults_list)) return CorruptCheckpoint("bad defaults");
   LarsOptions defaults;
   if (absl::Status s = ApplyOverrides(defaults_list, &defaults); !s.ok()) {
-    return Corrupt(absl::StrCat("invalid defaults: ", s.message()));
+    return CorruptCheckpoint(absl::StrCat("invalid defaults: ", s.message()));
   }
   uint32_t num_groups;
-  if (!r.Get(&num_groups) || num_groups == 0 || num_groups > 4096) return Corrupt("bad group count");
+  if (!r.Get(&num_groups) || num_groups == 0 || num_groups > 4096) {
+    return CorruptCheckpoint("bad group count");
+  }
   std::vector<OptionOverrides> groups(num_groups);
   for (OptionOverrides& g : groups) {
-    if (!r.GetOptions(&g)) return Corrupt("bad group options");
+    if (!r.GetOptions(&g)) return CorruptCheckpoint("bad group options");
   }
   uint32_t num_params;
-  if (!r.Get(&num_params) || num_params > kMaxCount) return Corrupt("bad parameter count");
+  if (!r.Get(&num_params) || num_params > kMaxCount) {
+    return CorruptCheckpoint("bad parameter count");
+  }
   std::vector<SavedParam> saved(num_params);
   for (SavedParam& p : saved) {
     if (!r.GetString(&p.name) || !r.Get(&p.group) || !r.GetOptions(&p.overrides) ||
@@ -198,10 +200,10 @@ absl::StatusOr<ParsedCheckpoint> ParseCheckpoint(absl::string_view bytes) {
         !r.GetArray(&p.momentum) || !r.GetArray(&p.codes) ||
         !r.GetArray(&p.absmax) || !r.GetArray(&p.norms) || !r.GetArray(&p.gscale) ||
         !r.Get(&p.gscale_is_one) || !r.GetArray(&p.ring) || !r.GetArray(&p.gnorm)) {
-      return Corrupt(absl::StrCat("truncated record for parameter \"", p.name, "\""));
+      return CorruptCheckpoint(absl::StrCat("truncated record for parameter \"", p.name, "\""));
     }
   }
-  if (!r.AtEnd()) return Corrupt("trailing bytes");
+  if (!r.AtEnd()) return CorruptCheckpoint("trailing bytes");
 
   out.defaults = defaults;
   out.groups = std::move(groups);

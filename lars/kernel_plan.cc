@@ -100,7 +100,8 @@ LarsHyper MakeLarsHyper(const LarsOptions& o, bool first_step) {
   h.weight_decay = static_cast<float>(o.weight_decay);
   h.nesterov = o.nesterov;
   h.first_step = first_step;
-  h.trust_mode = static_cast<int32_t>(EffectiveTrustMode(o)) + (o.lr_in_momentum ? kTrustLrInside : 0);
+  h.trust_mode =
+      static_cast<int32_t>(EffectiveTrustMode(o)) + (o.lr_in_momentum ? kTrustLrInside : 0);
   h.max_unorm = static_cast<float>(o.max_unorm);
   h.trust_coefficient = static_cast<float>(o.trust_coefficient);
   h.eps = static_cast<float>(o.eps);

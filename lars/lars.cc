@@ -55,12 +55,16 @@ absl::StatusOr<int> Lars::AddParamGroup(const OptionOverrides& overrides) {
 
 namespace {
 
+void EraseKey(OptionOverrides* list, absl::string_view key) {
+  list->erase(std::remove_if(list->begin(), list->end(),
+                             [&](const auto& e) { return e.first == key; }),
+              list->end());
+}
+
 // The latest value of a key wins: it replaces an earlier one rather than growing the list (and
 // checkpoints) with every repeated setting (a Python binding re-sends its groups after a load).
 void SetOverride(OptionOverrides* list, const std::pair<std::string, OptionValue>& kv) {
-  list->erase(std::remove_if(list->begin(), list->end(),
-                             [&](const auto& e) { return e.first == kv.first; }),
-              list->end());
+  EraseKey(list, kv.first);
   list->push_back(kv);
 }
 
@@ -90,18 +94,12 @@ absl::Status Lars::SetGroupOption(int group, absl::string_view key, const Option
   // A group holds only what differs from the defaults: a value the group would have anyway
   // (e.g. group 0, made from the defaults, given them again by a binding) is not stored, so a
   // checkpoint has each option once.
-  OptionOverrides without = impl_->group_overrides[group];
-  without.erase(std::remove_if(without.begin(), without.end(),
-                               [&](const auto& e) { return e.first == key; }),
-                without.end());
+  OptionOverrides overrides = impl_->group_overrides[group];
+  EraseKey(&overrides, key);
   LarsOptions inherited = impl_->defaults;
-  LARS_RETURN_IF_ERROR(ApplyOverrides(without, &inherited));
-  if (SameOptions(inherited, with)) {
-    impl_->group_overrides[group] = std::move(without);
-    impl_->OptionsChanged();
-    return absl::OkStatus();
-  }
-  SetOverride(&impl_->group_overrides[group], extra[0]);
+  LARS_RETURN_IF_ERROR(ApplyOverrides(overrides, &inherited));
+  if (!SameOptions(inherited, with)) overrides.push_back(extra[0]);
+  impl_->group_overrides[group] = std::move(overrides);
   impl_->OptionsChanged();
   return absl::OkStatus();
 }

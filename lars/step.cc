@@ -24,15 +24,9 @@ bool Overlap(const TensorView& a, const TensorView& b) {
   return a0 < b0 + b.bytes() && b0 < a0 + a.bytes();
 }
 
-namespace {
-
-// 1-based step as the percentile kernel wants it: 1 only on the first step, and the same
-// residue mod 100 as the real count (which may exceed int32).
 int32_t RingStep(int64_t step) {
   return step == 1 ? 1 : static_cast<int32_t>(step % kRing) + kRing;
 }
-
-}  // namespace
 
 
 absl::Status ValidateParamAndGrad(const ParamSlot& slot, const TensorView& grad) {

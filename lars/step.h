@@ -41,10 +41,13 @@ absl::Status FinishStep(ParamSlot* slot, const LarsOptions& options, const ExecC
 // The passes a step is made of (also run by sharded steps): the state kind's norms pass into
 // slot->scratch_norms (no state is modified); the percentile ring and gradient scale of step
 // `step` from Σg² in slot->gnorm. Whether a step runs the norms pass: RunsNormsPass
-// (runtime/lars_kernels.h).
+// (lars/kernel_plan.h).
 absl::Status NormsPass(ParamSlot* slot, const LarsOptions& o, const ExecContext& exec);
 absl::Status PercentilePass(ParamSlot* slot, const LarsOptions& o, const ExecContext& exec,
                             int64_t step);
+// 1-based step as the percentile kernel wants it (its ring_step): 1 only on the first step, and
+// the same residue mod 100 as the real count (which may exceed int32).
+int32_t RingStep(int64_t step);
 
 }  // namespace internal
 }  // namespace halide_lars

@@ -8,7 +8,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <iterator>
 #include <vector>
 
 #include "HalideRuntime.h"
@@ -82,7 +81,7 @@ struct KernelArgName {
 #undef LARS_ARG
 #undef LARS_OP
 
-// KernelSignature<op>: ::type (the generated function type), ::Args, ::kArgNames, ::Call.
+// KernelSignature<op>: ::type (the generated function type) and ::Call.
 // OpOf<Args>::value: the op of a named-argument struct.
 template <Op op>
 struct KernelSignature;
@@ -92,10 +91,7 @@ struct OpOf;
   template <>                                                                                \
   struct KernelSignature<Op::k##Name> {                                                      \
     using type = Name##Fn;                                                                   \
-    using Args = Name##Args;                                                                 \
-    static constexpr const KernelArgName* kArgNames = k##Name##ArgNames;                     \
-    static constexpr size_t kNumArgs = std::size(k##Name##ArgNames);                         \
-    static int Call(type fn, const void* uc, const Args& a) { return Call##Name(fn, uc, a); } \
+    static int Call(type fn, const void* uc, const Name##Args& a) { return Call##Name(fn, uc, a); } \
   };                                                                                         \
   template <>                                                                                \
   struct OpOf<Name##Args> {                                                                  \

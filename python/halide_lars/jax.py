@@ -120,6 +120,9 @@ def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coeffici
 
     kind(base, 0)  # every option name and value checked once, here (ValueError)
 
+    def block_size(o):  # of blockwise 8-bit state: the option, else the library's default
+        return int(o.get("block_size", _lib.OPTIONS["block_size"].default))
+
     def init(params):
         opts = leaf_options(params)
 
@@ -130,7 +133,7 @@ def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coeffici
             count = jnp.zeros((), jnp.int32)
             if kind(o, p.size) == 0:
                 return TensorState(count, momentum=jnp.zeros(p.shape, jnp.float32))
-            block = o.get("block_size", 256)
+            block = block_size(o)
             return TensorState(count, codes=jnp.full((p.size,), 127, jnp.uint8),
                                absmax=jnp.zeros((-(-p.size // block),), jnp.float32))
         return LarsState(jax.tree.map(one, params, opts))
@@ -156,7 +159,7 @@ def lars(learning_rate, weight_decay=0.0, weight_decay_mask=True, trust_coeffici
         if not shard:
             res = call("step", outs, p, g, st, lr, state, options=text)
         else:
-            block = int(o.get("block_size", 256))
+            block = block_size(o)
             if st.momentum is None and p.size % block != 0:
                 # Each device quantizes its own blocks: they must not straddle two devices.
                 raise ValueError(f"shard_map: a sharded leaf with 8-bit state needs a local "

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "lars/step.h"
 #include "runtime/device_buffer.h"
 #include "runtime/lars_kernels.h"
 #include "runtime/registry.h"
@@ -20,8 +21,7 @@
 namespace halide_lars {
 namespace {
 
-// The ring step the optimizer passes (lars/step.cc RingStep): 1, then step % 100 + 100.
-int32_t RingStep(int64_t step) { return step == 1 ? 1 : static_cast<int32_t>(step % 100) + 100; }
+using internal::RingStep;  // the ring step the optimizer passes
 
 // Σg² of step `step`: log-uniform over 6 decades, with runs of equal values (ties in the ranking)
 // and rare spikes of 1e4x (what percentile clipping exists for).
